@@ -1,0 +1,5 @@
+"""The Vantage console: the Django project."""
+
+from console.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,48 @@
+"""Bearer tokens for the REST API: ``Authorization: Bearer vtg_<key id>_<secret>``."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from console.models import APIToken
+
+# last_used is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION_S = 60
+
+
+class APITokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("Bearer", "Token")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        if not header:
+            return None
+        keyword, _, text = header.partition(" ")
+        if keyword not in self.keywords:
+            return None
+        parsed = APIToken.parse(text.strip())
+        if parsed is None:
+            raise exceptions.AuthenticationFailed(
+                "Malformed token: expected 'Bearer vtg_<key id>_<secret>'."
+            )
+        key_id, secret = parsed
+        token = APIToken.objects.select_related("user").filter(key_id=key_id).first()
+        if token is None or not token.matches(secret):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.is_expired:
+            raise exceptions.AuthenticationFailed(
+                "Token expired; ask an administrator for a new one."
+            )
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token's user is deactivated.")
+        now = timezone.now()
+        if (
+            token.last_used is None
+            or (now - token.last_used).total_seconds() > LAST_USED_RESOLUTION_S
+        ):
+            APIToken.objects.filter(pk=token.pk).update(last_used=now)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="vantage"'

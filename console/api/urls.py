@@ -1,0 +1,43 @@
+"""The REST API under /api/: one router for every app."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from applications.api.views import ApplicationInstanceViewSet
+from console.api.views import APITokenViewSet, InstallationView, UserViewSet
+from console.roles import ANY_USER
+from datasources.api.views import DataSourceViewSet
+from devices.api.views import DeviceViewSet
+
+
+class APIRootRouter(DefaultRouter):
+    # The browsable root lists the endpoints; any signed-in role may read it.
+    def get_api_root_view(self, api_urls=None):
+        view = super().get_api_root_view(api_urls)
+        view.cls.policy = ANY_USER
+        return view
+
+
+router = APIRootRouter()
+router.register("devices", DeviceViewSet, basename="device")
+router.register("datasources", DataSourceViewSet, basename="datasource")
+router.register("application-instances", ApplicationInstanceViewSet, basename="applicationinstance")
+router.register("users", UserViewSet, basename="user")
+router.register("tokens", APITokenViewSet, basename="apitoken")
+
+
+class SchemaView(SpectacularAPIView):
+    policy = ANY_USER
+
+
+class SwaggerView(SpectacularSwaggerView):
+    policy = ANY_USER
+
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("installation/", InstallationView.as_view(), name="api-installation"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,59 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from console.api.serializers import (
+    APITokenCreatedSerializer,
+    APITokenSerializer,
+    InstallationSerializer,
+    UserSerializer,
+)
+from console.models import APIToken, Installation, User
+from console.roles import ADMIN_ONLY, ANY_USER
+from console.version import VERSION
+
+
+class InstallationView(APIView):
+    """This installation's identity: the account ID used in package names."""
+
+    policy = ANY_USER
+
+    @extend_schema(responses=InstallationSerializer)
+    def get(self, request):
+        data = {
+            "account_id": Installation.get().account_id,
+            "version": VERSION,
+            "console_url": settings.CONSOLE_URL,
+        }
+        return Response(InstallationSerializer(data).data)
+
+
+class UserViewSet(viewsets.ModelViewSet):
+    policy = ADMIN_ONLY
+    queryset = User.objects.order_by("username")
+    serializer_class = UserSerializer
+    filterset_fields = ["role", "is_active"]
+
+
+class APITokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """API tokens. The full token appears once, in the response that creates it."""
+
+    policy = ADMIN_ONLY
+    queryset = APIToken.objects.select_related("user")
+    serializer_class = APITokenSerializer
+
+    @extend_schema(request=APITokenSerializer, responses={201: APITokenCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = APITokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, text = APIToken.issue(created_by=request.user, **serializer.validated_data)
+        token.token = text
+        return Response(APITokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    name = "console"
+    verbose_name = "Vantage console"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from console import audit, dashboard
+
+        audit.register_models()
+        dashboard.connect_signals()

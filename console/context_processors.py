@@ -1,0 +1,13 @@
+from django.http import HttpRequest
+
+from console.models import Installation
+from console.roles import role_of
+
+
+def installation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    role = role_of(user)
+    return {
+        "installation": Installation.get() if role else None,
+        "user_role": role,
+    }

@@ -1,0 +1,127 @@
+"""Live status: ``broadcast()`` renders partials and sends them to channel-layer groups.
+
+Browser pages subscribe to groups (``fleet``, ``device-<id>``, ``app-<id>``) over the WebSocket
+consumer in ``console/consumers.py``; htmx's ws extension swaps each received element into the
+page by its id. The same partials render the initial page, so there is one template per thing
+shown.
+
+With Redis configured every process reaches the channel layer directly. With the embedded
+in-memory layer only the ASGI server process holds the subscribers, so other processes (the
+Celery worker, ``manage.py shell``) hand their messages to the server over a small signed HTTP
+relay (``relay_view``). Live updates are best effort: a page always renders the current state
+when loaded, so a lost update is corrected by the next one or a reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "live.fragment"
+GROUP_PATTERN = re.compile(r"^(fleet|device-[A-Za-z0-9_-]{1,80}|app-[A-Za-z0-9_-]{1,80})$")
+RELAY_PATH = "/_internal/live-relay"
+RELAY_MAX_AGE_S = 60
+
+
+class _ProcessRole:
+    # Set by console/asgi.py when this process serves ASGI, where the in-memory layer is real.
+    serving_asgi = False
+
+
+def mark_serving_asgi() -> None:
+    _ProcessRole.serving_asgi = True
+
+
+def broadcast(groups: str | Iterable[str], template: str, context: Mapping[str, Any]) -> None:
+    """Render ``template`` (``"file.html#partial"`` allowed) and send it to ``groups``.
+
+    Called after the surrounding transaction commits, so subscribers never see a state that
+    is later rolled back. The fragment must not depend on who watches: every member of a group
+    receives the same HTML, so it must carry no secrets.
+    """
+    group_list = [groups] if isinstance(groups, str) else list(groups)
+    for group in group_list:
+        if not GROUP_PATTERN.match(group):
+            raise ValueError(f"broadcast: {group!r} is not a live-status group name")
+
+    def send() -> None:
+        html = render_to_string(template, dict(context))
+        deliver(group_list, html)
+
+    transaction.on_commit(send)
+
+
+def deliver(groups: list[str], html: str) -> None:
+    """Send an already rendered fragment to groups, from any process."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer) and not _ProcessRole.serving_asgi:
+        _relay_to_server(groups, html)
+        return
+    send = async_to_sync(layer.group_send)
+    for group in groups:
+        send(group, {"type": MESSAGE_TYPE, "html": html})
+
+
+def _relay_key() -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), b"vantage-live-relay", hashlib.sha256).digest()
+
+
+def _sign(body: bytes) -> str:
+    return hmac.new(_relay_key(), body, hashlib.sha256).hexdigest()
+
+
+def _relay_to_server(groups: list[str], html: str) -> None:
+    body = json.dumps({"groups": groups, "html": html, "sent": time.time()}).encode()
+    request = urllib.request.Request(  # noqa: S310
+        settings.LIVE_RELAY_URL + RELAY_PATH,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Vantage-Signature": _sign(body)},
+    )
+    try:
+        # LIVE_RELAY_URL is validated as http(s) at start (console/settings.py).
+        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310
+            response.read()
+    except OSError as exc:
+        # The console may simply not be running (a shell on a stopped stack): nobody watches.
+        logger.info("live update not relayed to %s: %s", settings.LIVE_RELAY_URL, exc)
+
+
+@csrf_exempt
+@require_POST
+def relay_view(request: HttpRequest) -> HttpResponse:
+    """Accept a fragment relayed by another process of this installation (signed with the key)."""
+    signature = request.headers.get("X-Vantage-Signature", "")
+    if not hmac.compare_digest(signature, _sign(request.body)):
+        return JsonResponse({"detail": "bad signature"}, status=403)
+    try:
+        payload = json.loads(request.body)
+        groups = [g for g in payload["groups"] if GROUP_PATTERN.match(g)]
+        html = str(payload["html"])
+        sent = float(payload["sent"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"detail": "malformed relay message"}, status=400)
+    if abs(time.time() - sent) > RELAY_MAX_AGE_S:
+        return JsonResponse({"detail": "stale relay message"}, status=403)
+    send = async_to_sync(get_channel_layer().group_send)
+    for group in groups:
+        send(group, {"type": MESSAGE_TYPE, "html": html})
+    return JsonResponse({"delivered": len(groups)})
