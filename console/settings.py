@@ -84,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.installation",
             ],
+            # {% partialdef %} / {% partial %} everywhere, as Django 6 has them built in.
+            "builtins": ["template_partials.templatetags.partials"],
         },
     }
 ]

@@ -1,0 +1,204 @@
+"""Run the whole Vantage stack as supervised child processes: ``python -m console.launcher up``.
+
+Children: the ASGI server (uvicorn), a Celery worker and Celery beat. Each runs in its own
+process group so that a Ctrl-C in the terminal reaches only the launcher, which then stops
+every child (SIGTERM to its whole group, SIGKILL after a grace period) so none is left behind.
+A child that crashes is restarted, unless it crashes too often, in which case everything stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STOP_GRACE_S = 10.0
+RESTART_WINDOW_S = 60.0
+MAX_RESTARTS_IN_WINDOW = 5
+READY_TIMEOUT_S = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the launcher itself is killed (Linux)."""
+    os.setsid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            self.argv, cwd=BASE_DIR, env=env, preexec_fn=_die_with_parent
+        )
+        print(f"[vantage] started {self.name} (pid {self.process.pid})", flush=True)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def children(host: str, port: int, concurrency: int) -> list[Child]:
+    python = sys.executable
+    return [
+        Child(
+            "web",
+            [
+                python, "-m", "uvicorn", "console.asgi:application",
+                "--host", host, "--port", str(port),
+                "--lifespan", "off", "--no-server-header", "--proxy-headers",
+            ],
+        ),
+        Child(
+            "worker",
+            [
+                python, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO",
+                "--concurrency", str(concurrency), "--without-mingle", "--without-gossip",
+                "--hostname", f"vantage-worker-{os.getpid()}@%h",
+            ],
+        ),
+        Child("beat", [python, "-m", "celery", "-A", "console", "beat", "--loglevel", "INFO"]),
+    ]  # fmt: skip
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def wait_ready(url: str, timeout: float, web: Child) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not web.running():
+            return False
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)  # polling a condition with a deadline, not guessing a duration
+    return False
+
+
+class Supervisor:
+    def __init__(self, kids: list[Child], env: dict[str, str]) -> None:
+        self.kids = kids
+        self.env = env
+        self.stopping = False
+
+    def request_stop(self, signum: int, _frame) -> None:
+        if not self.stopping:
+            print(f"\n[vantage] {signal.Signals(signum).name}: stopping…", flush=True)
+        self.stopping = True
+
+    def start_all(self) -> None:
+        for kid in self.kids:
+            kid.start(self.env)
+
+    def watch(self) -> int:
+        """Restart crashed children until asked to stop; returns the exit status."""
+        while not self.stopping:
+            for kid in self.kids:
+                if kid.running() or self.stopping:
+                    continue
+                code = kid.process.returncode if kid.process else None
+                now = time.monotonic()
+                kid.restarts = [t for t in kid.restarts if now - t < RESTART_WINDOW_S]
+                if len(kid.restarts) >= MAX_RESTARTS_IN_WINDOW:
+                    print(
+                        f"[vantage] {kid.name} keeps crashing (exit {code}); stopping everything.",
+                        flush=True,
+                    )
+                    self.stop_all()
+                    return 1
+                kid.restarts.append(now)
+                print(f"[vantage] {kid.name} exited with {code}; restarting.", flush=True)
+                kid.start(self.env)
+            time.sleep(0.5)
+        self.stop_all()
+        return 0
+
+    def stop_all(self) -> None:
+        for kid in self.kids:
+            kid.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for kid in self.kids:
+            if kid.process is None:
+                continue
+            try:
+                kid.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[vantage] {kid.name} did not stop in time; killing it.", flush=True)
+            # Whatever is left in the group (pool processes of the worker) goes too.
+            kid.signal_group(signal.SIGKILL)
+            if kid.process.poll() is None:
+                kid.process.wait()
+        print("[vantage] stopped.", flush=True)
+
+
+def up(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    url = f"http://{args.host}:{args.port}"
+    env.setdefault("CONSOLE_URL", url)
+    env.setdefault("LIVE_RELAY_URL", url)
+    env["PYTHONUNBUFFERED"] = "1"
+    if not args.skip_setup:
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("collectstatic", "--noinput", "-v", "0", env=env)
+        manage("ensure_admin", env=env)
+
+    supervisor = Supervisor(children(args.host, args.port, args.concurrency), env)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGHUP, supervisor.request_stop)
+    supervisor.start_all()
+    if not wait_ready(url, READY_TIMEOUT_S, supervisor.kids[0]):
+        if not supervisor.stopping:
+            print(f"[vantage] the console did not become ready at {url}; stopping.", flush=True)
+        supervisor.stop_all()
+        return 0 if supervisor.stopping else 1
+    print(f"[vantage] Vantage is running at {env['CONSOLE_URL']}/  (Ctrl-C stops it)", flush=True)
+    return supervisor.watch()
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    parser = argparse.ArgumentParser(prog="vantage", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("up", help="set up and run the whole stack in the foreground")
+    run.add_argument("--host", default=os.environ.get("VANTAGE_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("VANTAGE_PORT", "8000")))
+    run.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    run.add_argument(
+        "--skip-setup", action="store_true", help="do not migrate, collect static or add an admin"
+    )
+    args = parser.parse_args(argv)
+    return up(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
