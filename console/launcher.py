@@ -9,6 +9,7 @@ A child that crashes is restarted, unless it crashes too often, in which case ev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import signal
@@ -56,10 +57,8 @@ class Child:
     def signal_group(self, sig: int) -> None:
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def children(host: str, port: int, concurrency: int) -> list[Child]:
