@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PASSWORD = "correct-horse-battery-staple-42"
+PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105  (test users only)
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make next to
 # it are still plain synchronous code.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from console.models import APIToken
@@ -46,3 +47,18 @@ class APITokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="vantage"'
+
+
+class APITokenScheme(OpenApiAuthenticationExtension):
+    """Describes the bearer tokens in the OpenAPI schema."""
+
+    target_class = APITokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "vtg_<key id>_<secret>",
+            "description": "An API token created by an administrator (Settings → API tokens).",
+        }
