@@ -33,10 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105  (test users only)
-
-# Playwright's sync API runs an event loop in the test thread; the ORM calls tests make next to
-# it are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +178,7 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     run_id = uuid.uuid4().hex[:8]
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != ASYNC_UNSAFE}
     env.update(
         DATABASE_URL=database_url_for_subprocesses(),
         CONSOLE_URL=url,
@@ -245,10 +242,16 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: './vantage test' installs Debian's chromium package.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make next
+    # to it are still plain synchronous code, so Django's async guard must stand aside.
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop(ASYNC_UNSAFE, None)
 
 
 @pytest.fixture

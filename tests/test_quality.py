@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import BASE_DIR
+from conftest import ASYNC_UNSAFE, BASE_DIR
 
 
 def _run(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -30,7 +30,7 @@ def test_no_missing_migrations():
 
 def test_deploy_checks_pass_with_production_variables(tmp_path):
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != ASYNC_UNSAFE},
         "VANTAGE_VAR_DIR": str(tmp_path),
         "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
         "CONSOLE_URL": "https://vantage.example.com",

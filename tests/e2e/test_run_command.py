@@ -12,7 +12,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BASE_DIR, free_port, http_ok, sign_in, wait_for
+from conftest import ASYNC_UNSAFE, BASE_DIR, free_port, http_ok, sign_in, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -23,7 +23,15 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CONSOLE_URL", "LIVE_RELAY_URL"}
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "CONSOLE_URL",
+            "LIVE_RELAY_URL",
+            ASYNC_UNSAFE,
+        }
     }
     env["VANTAGE_VAR_DIR"] = str(tmp_path / "var")
     with open(log_path, "wb") as log:
