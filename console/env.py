@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -65,6 +66,24 @@ def get_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = get_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
+def get_time_zone(name: str, default: str) -> str:
+    value = get_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}: {value!r} is not a time zone name; use one like UTC or Europe/Berlin."
+        ) from None
+    return value
+
+
 def get_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None or value.strip() == "":
@@ -87,7 +106,7 @@ def get_secret_key(var_dir: Path) -> str:
     """SECRET_KEY from the environment, or one generated once and kept under ``var/``."""
     value = _raw("SECRET_KEY")
     if value:
-        if len(value) < 32:
+        if len(value) < 50:
             raise ImproperlyConfigured("SECRET_KEY: too short; use at least 50 random characters.")
         return value
     key_file = var_dir / "secret_key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,10 @@ def check_channel_layer() -> dict[str, Any]:
         message = await layer.receive(channel)
         return message.get("token") == token
 
-    ok = async_to_sync(round_trip)()
+    async def bounded() -> bool:
+        return await asyncio.wait_for(round_trip(), timeout=3)
+
+    ok = async_to_sync(bounded)()
     return {"ok": ok, "backend": type(layer).__name__}
 
 

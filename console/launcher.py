@@ -19,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 10.0
@@ -88,13 +89,16 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
 
-def wait_ready(url: str, timeout: float, web: Child) -> bool:
+def wait_ready(local_url: str, console_url: str, timeout: float, web: Child) -> bool:
     deadline = time.monotonic() + timeout
+    probe = urllib.request.Request(  # noqa: S310  (http to our own server)
+        local_url + "/healthz", headers={"Host": urlsplit(console_url).netloc}
+    )
     while time.monotonic() < deadline:
         if not web.running():
             return False
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
                     return True
         except OSError:
@@ -161,9 +165,11 @@ class Supervisor:
 
 def up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
-    url = f"http://{args.host}:{args.port}"
-    env.setdefault("CONSOLE_URL", url)
-    env.setdefault("LIVE_RELAY_URL", url)
+    # Where this machine's own processes reach the server, whatever address it listens on.
+    local_host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
+    local_url = f"http://{local_host}:{args.port}"
+    env.setdefault("CONSOLE_URL", local_url)
+    env.setdefault("LIVE_RELAY_URL", local_url)
     env["PYTHONUNBUFFERED"] = "1"
     if not args.skip_setup:
         manage("migrate", "--noinput", "-v", "0", env=env)
@@ -175,9 +181,11 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGHUP, supervisor.request_stop)
     supervisor.start_all()
-    if not wait_ready(url, READY_TIMEOUT_S, supervisor.kids[0]):
+    if not wait_ready(local_url, env["CONSOLE_URL"], READY_TIMEOUT_S, supervisor.kids[0]):
         if not supervisor.stopping:
-            print(f"[vantage] the console did not become ready at {url}; stopping.", flush=True)
+            print(
+                f"[vantage] the console did not become ready at {local_url}; stopping.", flush=True
+            )
         supervisor.stop_all()
         return 0 if supervisor.stopping else 1
     print(f"[vantage] Vantage is running at {env['CONSOLE_URL']}/  (Ctrl-C stops it)", flush=True)
@@ -190,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("up", help="set up and run the whole stack in the foreground")
     run.add_argument("--host", default=os.environ.get("VANTAGE_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("VANTAGE_PORT", "8000")))
+    run.add_argument("--port", type=int, default=os.environ.get("VANTAGE_PORT", "8000"))
     run.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     run.add_argument(
         "--skip-setup", action="store_true", help="do not migrate, collect static or add an admin"

@@ -23,6 +23,7 @@ import time
 import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -94,7 +95,12 @@ def _relay_to_server(groups: list[str], html: str) -> None:
         settings.LIVE_RELAY_URL + RELAY_PATH,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", "X-Vantage-Signature": _sign(body)},
+        headers={
+            "Content-Type": "application/json",
+            "X-Vantage-Signature": _sign(body),
+            # The relay URL may be a local address; the console answers to its public name.
+            "Host": urlsplit(settings.CONSOLE_URL).netloc,
+        },
     )
     try:
         # LIVE_RELAY_URL is validated as http(s) at start (console/settings.py).

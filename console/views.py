@@ -14,11 +14,12 @@ from django.views.generic import CreateView, TemplateView, UpdateView
 from django_tables2 import SingleTableView
 
 from console.access import PolicyMixin
+from console.accounts import lockout_problem
 from console.dashboard import dashboard_counts
 from console.forms import APITokenCreateForm, UserCreateForm, UserUpdateForm
 from console.health import run_checks
 from console.models import APIToken, Installation, User
-from console.roles import ADMIN_ONLY, ANY_USER, READ_ADMINISTER, Role
+from console.roles import ADMIN_ONLY, ANY_USER, READ_ADMINISTER
 from console.tables import APITokenTable, AuditTable, UserTable
 from console.version import VERSION
 
@@ -90,13 +91,15 @@ class UserUpdateView(PolicyMixin, UpdateView):
         return super().get_context_data(title=f"Edit user {self.object.username}", **kwargs)
 
     def form_valid(self, form):
-        if self.object == self.request.user and (
-            (form.cleaned_data["role"] != Role.ADMINISTRATOR and not self.object.is_superuser)
-            or not form.cleaned_data["is_active"]
-        ):
-            form.add_error(
-                None, "You cannot remove your own administrator role or deactivate yourself."
-            )
+        current = User.objects.get(pk=self.object.pk)
+        problem = lockout_problem(
+            self.request.user,
+            current,
+            role=form.cleaned_data["role"],
+            is_active=form.cleaned_data["is_active"],
+        )
+        if problem:
+            form.add_error(None, problem)
             return self.form_invalid(form)
         messages.success(self.request, f"User {self.object.username} saved.")
         return super().form_valid(form)

@@ -1,6 +1,7 @@
 from django.contrib.auth import password_validation
 from rest_framework import serializers
 
+from console.accounts import lockout_problem
 from console.models import APIToken, User
 from console.roles import Role
 
@@ -42,6 +43,18 @@ class UserSerializer(serializers.ModelSerializer):
         user.set_password(password) if password else user.set_unusable_password()
         user.save()
         return user
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is not None:
+            problem = lockout_problem(
+                self.context["request"].user,
+                self.instance,
+                role=attrs.get("role", self.instance.role),
+                is_active=attrs.get("is_active", self.instance.is_active),
+            )
+            if problem:
+                raise serializers.ValidationError(problem)
+        return attrs
 
     def update(self, instance: User, validated_data: dict) -> User:
         password = validated_data.pop("password", None)

@@ -20,11 +20,12 @@ class APIRootRouter(DefaultRouter):
 
 
 router = APIRootRouter()
-router.register("devices", DeviceViewSet, basename="device")
-router.register("datasources", DataSourceViewSet, basename="datasource")
-router.register("application-instances", ApplicationInstanceViewSet, basename="applicationinstance")
-router.register("users", UserViewSet, basename="user")
-router.register("tokens", APITokenViewSet, basename="apitoken")
+# "api-" basenames keep API route names apart from the pages' (device-list is the HTML page).
+router.register("devices", DeviceViewSet, basename="api-device")
+router.register("datasources", DataSourceViewSet, basename="api-datasource")
+router.register("application-instances", ApplicationInstanceViewSet, basename="api-application")
+router.register("users", UserViewSet, basename="api-user")
+router.register("tokens", APITokenViewSet, basename="api-token")
 
 
 class SchemaView(SpectacularAPIView):

@@ -1,9 +1,11 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.accounts import lockout_problem
 from console.api.serializers import (
     APITokenCreatedSerializer,
     APITokenSerializer,
@@ -11,7 +13,7 @@ from console.api.serializers import (
     UserSerializer,
 )
 from console.models import APIToken, Installation, User
-from console.roles import ADMIN_ONLY, ANY_USER
+from console.roles import ADMIN_ONLY, ANY_USER, Role
 from console.version import VERSION
 
 
@@ -35,6 +37,12 @@ class UserViewSet(viewsets.ModelViewSet):
     queryset = User.objects.order_by("username")
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
+
+    def perform_destroy(self, instance: User) -> None:
+        problem = lockout_problem(self.request.user, instance, role=Role.VIEWER, is_active=False)
+        if problem:
+            raise ValidationError({"detail": problem})
+        instance.delete()
 
 
 class APITokenViewSet(

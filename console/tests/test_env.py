@@ -103,6 +103,9 @@ def _start_with(**variables: str) -> subprocess.CompletedProcess:
         ("DEBUG", "sometimes"),
         ("ASSET_STORE", "gs://bucket"),
         ("SECURE_HSTS_SECONDS", "-5"),
+        ("LOG_LEVEL", "LOUD"),
+        ("TIME_ZONE", "Mars/Olympus"),
+        ("SECRET_KEY", "short"),
     ],
 )
 def test_bad_values_stop_the_start_with_the_variable_named(tmp_path, variable, value):

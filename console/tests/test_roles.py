@@ -165,3 +165,30 @@ def test_dashboard_policy_is_any_user():
     from console.views import DashboardView
 
     assert DashboardView.policy == ANY_USER
+
+
+@pytest.mark.django_db
+def test_api_schema_and_docs_need_a_sign_in(client, viewer_client):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
+    assert viewer_client.get("/api/schema/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_navigation_links_go_to_pages_not_the_api(viewer_client):
+    page = viewer_client.get("/").content.decode()
+    for href in ('href="/devices/"', 'href="/datasources/"', 'href="/applications/"'):
+        assert href in page
+
+
+@pytest.mark.django_db
+def test_last_administrator_cannot_be_removed_through_the_api(admin_client, administrator):
+    response = admin_client.patch(
+        f"/api/users/{administrator.pk}/", {"role": "viewer"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "administrator" in str(response.json())
+    response = admin_client.delete(f"/api/users/{administrator.pk}/")
+    assert response.status_code == 400
+    administrator.refresh_from_db()
+    assert administrator.role == Role.ADMINISTRATOR and administrator.is_active

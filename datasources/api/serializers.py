@@ -23,6 +23,6 @@ class DataSourceSerializer(serializers.ModelSerializer):
             )
         if parts.username or parts.password:
             raise serializers.ValidationError(
-                "Put credentials in the credentials fields, not in the URL."
+                "Remove user:password@ from the URL; stream credentials are not stored yet."
             )
         return value

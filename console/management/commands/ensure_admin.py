@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, **options):
         Installation.get()
         if (
-            User.objects.filter(is_superuser=True).exists()
+            User.objects.filter(is_superuser=True, is_active=True).exists()
             or User.objects.filter(role=Role.ADMINISTRATOR, is_active=True).exists()
         ):
             self.stdout.write("An administrator exists already; no password printed.")
