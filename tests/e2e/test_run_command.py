@@ -17,7 +17,7 @@ from conftest import ASYNC_UNSAFE, BASE_DIR, free_port, http_ok, sign_in, wait_f
 pytestmark = [pytest.mark.slow]
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path, str]:
+def _start(tmp_path: Path, **extra_env: str) -> tuple[subprocess.Popen, Path, str]:
     port = free_port()
     log_path = tmp_path / "up.log"
     env = {
@@ -34,6 +34,7 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path, str]:
         }
     }
     env["VANTAGE_VAR_DIR"] = str(tmp_path / "var")
+    env.update(extra_env)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(BASE_DIR / "vantage"), "up", "--port", str(port)],
@@ -108,3 +109,19 @@ def test_second_start_keeps_the_administrator_and_sigterm_stops_everything(tmp_p
     finally:
         if second.poll() is None:
             os.killpg(second.pid, signal.SIGKILL)
+
+
+def test_console_behind_an_https_proxy_becomes_ready(tmp_path):
+    # Production shape: TLS ends at a proxy and the console knows only its public name. The
+    # launcher's local plain-HTTP probe must still get through (no redirect, the right host).
+    process, _log_path, _url = _start(
+        tmp_path,
+        CONSOLE_URL="https://vantage.example.test",
+        ALLOWED_HOSTS="vantage.example.test",
+        SECRET_KEY="k" * 64,
+    )
+    try:
+        _stop_and_check_nothing_left(process, signal.SIGINT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
