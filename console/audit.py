@@ -16,7 +16,7 @@ def register_models() -> None:
     from datasources.models import DataSource
     from devices.models import Device
 
-    auditlog.register(User, exclude_fields=["password", "last_login"])
+    auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(Device)
     auditlog.register(DataSource)

@@ -38,7 +38,7 @@ class AuditTable(tables.Table):
     timestamp = tables.DateTimeColumn(verbose_name="When", format="Y-m-d H:i:s")
     actor = tables.Column(verbose_name="Who", default="system")
     action = tables.Column(verbose_name="Action", accessor="get_action_display")
-    content_type = tables.Column(verbose_name="Kind")
+    content_type = tables.Column(verbose_name="Kind", accessor="content_type__name")
     object_repr = tables.Column(verbose_name="Object")
     changes = tables.TemplateColumn(
         template_name="console/partials/audit_changes.html",
