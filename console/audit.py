@@ -19,5 +19,6 @@ def register_models() -> None:
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(Device)
-    auditlog.register(DataSource)
+    # Ciphertext stays out of the log too; the entry still shows that the row changed.
+    auditlog.register(DataSource, exclude_fields=list(DataSource.encrypted_fields))
     auditlog.register(ApplicationInstance)

@@ -165,6 +165,8 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
 }
 
+# CREDENTIALS_KEY (the key for stored secrets) is read by console/crypto.py, checked at start.
+
 # --- Asset store ------------------------------------------------------------------------------
 ASSET_STORE = env.get_asset_store(VAR_DIR)
 if ASSET_STORE.kind == "s3":

@@ -4,14 +4,23 @@ from datasources.models import DataSource
 
 
 class DataSourceTable(tables.Table):
+    name = tables.Column(linkify=("datasource-edit", {"pk": tables.A("pk")}))
     url = tables.TemplateColumn(
-        '{{ record.url }}{% if record.is_test_source %} <span class="badge text-bg-light border">'
-        "test source</span>{% endif %}",
-        verbose_name="URL",
+        template_name="datasources/partials/url_cell.html", verbose_name="URL"
+    )
+    credentials = tables.TemplateColumn(
+        '{% if record.has_credentials %}<span class="badge text-bg-light border">'
+        '<i class="bi bi-lock-fill" aria-hidden="true"></i> saved as secret</span>'
+        "{% else %}none{% endif %}",
+        verbose_name="Credentials",
+        orderable=False,
+    )
+    actions = tables.TemplateColumn(
+        template_name="datasources/partials/row_actions.html", verbose_name="", orderable=False
     )
 
     class Meta:
         model = DataSource
-        fields = ["name", "description", "url", "created"]
+        fields = ["name", "description", "url", "credentials", "created"]
         attrs = {"class": "table table-hover align-middle"}
         empty_text = "No camera streams yet."

@@ -4,4 +4,7 @@ from datasources import views
 
 urlpatterns = [
     path("", views.DataSourceListView.as_view(), name="datasource-list"),
+    path("add/", views.DataSourceCreateView.as_view(), name="datasource-add"),
+    path("<int:pk>/edit/", views.DataSourceUpdateView.as_view(), name="datasource-edit"),
+    path("<int:pk>/delete/", views.DataSourceDeleteView.as_view(), name="datasource-delete"),
 ]

@@ -1,9 +1,17 @@
+from django.contrib import messages
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import CreateView, DeleteView, UpdateView
 from django_tables2 import SingleTableView
 
 from console.access import PolicyMixin
 from console.roles import READ_OPERATE
+from datasources.forms import DataSourceForm
 from datasources.models import DataSource
 from datasources.tables import DataSourceTable
+
+hide_password = method_decorator(sensitive_post_parameters("password", "url"), name="dispatch")
 
 
 class DataSourceListView(PolicyMixin, SingleTableView):
@@ -11,3 +19,49 @@ class DataSourceListView(PolicyMixin, SingleTableView):
     model = DataSource
     table_class = DataSourceTable
     template_name = "datasources/datasource_list.html"
+
+
+@hide_password
+class DataSourceCreateView(PolicyMixin, CreateView):
+    policy = READ_OPERATE
+    model = DataSource
+    form_class = DataSourceForm
+    template_name = "console/form.html"
+    success_url = reverse_lazy("datasource-list")
+    extra_context = {"title": "Add camera stream", "cancel_url": reverse_lazy("datasource-list")}
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        saved = " Credentials saved as secret." if self.object.has_credentials else ""
+        messages.success(self.request, f"Camera stream {self.object.name} added.{saved}")
+        return response
+
+
+@hide_password
+class DataSourceUpdateView(PolicyMixin, UpdateView):
+    policy = READ_OPERATE
+    model = DataSource
+    form_class = DataSourceForm
+    template_name = "console/form.html"
+    success_url = reverse_lazy("datasource-list")
+    extra_context = {"cancel_url": reverse_lazy("datasource-list")}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=f"Edit camera stream {self.object.name}", **kwargs)
+
+    def form_valid(self, form):
+        messages.success(self.request, f"Camera stream {self.object.name} saved.")
+        return super().form_valid(form)
+
+
+class DataSourceDeleteView(PolicyMixin, DeleteView):
+    policy = READ_OPERATE
+    model = DataSource
+    template_name = "datasources/datasource_confirm_delete.html"
+    success_url = reverse_lazy("datasource-list")
+
+    def form_valid(self, form):
+        name = self.object.name
+        response = super().form_valid(form)
+        messages.success(self.request, f"Camera stream {name} and its saved credentials deleted.")
+        return response

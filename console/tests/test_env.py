@@ -106,6 +106,7 @@ def _start_with(**variables: str) -> subprocess.CompletedProcess:
         ("LOG_LEVEL", "LOUD"),
         ("TIME_ZONE", "Mars/Olympus"),
         ("SECRET_KEY", "short"),
+        ("CREDENTIALS_KEY", "not-a-fernet-key"),
     ],
 )
 def test_bad_values_stop_the_start_with_the_variable_named(tmp_path, variable, value):

@@ -1,28 +1,80 @@
-from urllib.parse import urlsplit
-
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from datasources.models import DataSource
-
-ALLOWED_SCHEMES = ("rtsp", "rtsps", "file")
+from datasources.models import SAVED_AS_SECRET, DataSource
+from datasources.streams import split_credentials, validate_stream_url
 
 
 class DataSourceSerializer(serializers.ModelSerializer):
+    """A camera stream. Credentials are write-only; reads say only whether some are saved."""
+
+    username = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=255
+    )
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        style={"input_type": "password"},
+        help_text="Stored encrypted; never returned. Omit on update to keep the saved one.",
+    )
+    credentials = serializers.SerializerMethodField(
+        help_text=f"'{SAVED_AS_SECRET}' when credentials are saved, otherwise null."
+    )
     is_test_source = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = DataSource
-        fields = ["id", "name", "description", "url", "is_test_source", "created", "updated"]
+        fields = [
+            "id", "name", "description", "url", "username", "password", "credentials",
+            "is_test_source", "created", "updated",
+        ]  # fmt: skip
         read_only_fields = ["created", "updated"]
 
-    def validate_url(self, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ALLOWED_SCHEMES:
+    def get_credentials(self, source: DataSource) -> str | None:
+        return SAVED_AS_SECRET if source.has_credentials else None
+
+    def validate_name(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.name:
             raise serializers.ValidationError(
-                f"Scheme {parts.scheme or '(none)'!r} is not allowed; use rtsp://, rtsps:// or file://."
-            )
-        if parts.username or parts.password:
-            raise serializers.ValidationError(
-                "Remove user:password@ from the URL; stream credentials are not stored yet."
+                "The name cannot change: it is the name of the camera's node package."
             )
         return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "url" in attrs:
+            url, username, password = split_credentials(attrs["url"])
+            try:
+                validate_stream_url(url)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"url": exc.messages}) from None
+            if username or password:
+                if attrs.get("username") or attrs.get("password"):
+                    raise serializers.ValidationError(
+                        {"url": "Credentials are both in the URL and in username/password."}
+                    )
+                attrs["username"], attrs["password"] = username, password
+            attrs["url"] = url
+        return attrs
+
+    def _apply_credentials(self, source: DataSource, attrs: dict) -> None:
+        if "username" not in attrs and "password" not in attrs:
+            return
+        kept_user, kept_password = source.credentials() if source.pk else ("", "")
+        source.set_credentials(
+            attrs.pop("username", kept_user), attrs.pop("password", kept_password)
+        )
+
+    def create(self, validated_data: dict) -> DataSource:
+        source = DataSource()
+        self._apply_credentials(source, validated_data)
+        for field, value in validated_data.items():
+            setattr(source, field, value)
+        source.full_clean()
+        source.save()
+        return source
+
+    def update(self, source: DataSource, validated_data: dict) -> DataSource:
+        self._apply_credentials(source, validated_data)
+        return super().update(source, validated_data)

@@ -1,0 +1,191 @@
+"""Camera streams: credentials encrypted at rest and never shown, URL handling, key rotation."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from console import crypto
+from datasources.models import DataSource
+
+PASSWORD = "pa55-Wörd:with@odd/chars"
+USERNAME = "camadmin"
+
+
+def _all_rows_as_text() -> str:
+    """Every value of every table, as a dump would show it."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            chunks.extend(str(value) for row in cursor.fetchall() for value in row)
+    return "\n".join(chunks)
+
+
+@pytest.fixture
+def camera(operator_client) -> DataSource:
+    response = operator_client.post(
+        "/datasources/add/",
+        {
+            "name": "lobby",
+            "description": "Front lobby",
+            "url": "rtsp://10.0.0.5:554/stream1",
+            "username": USERNAME,
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    return DataSource.objects.get(name="lobby")
+
+
+@pytest.mark.django_db
+def test_credentials_are_encrypted_and_never_shown(camera, operator_client, admin_client):
+    assert camera.credentials() == (USERNAME, PASSWORD)
+    assert PASSWORD not in _all_rows_as_text()
+    assert USERNAME not in _all_rows_as_text()
+    for url in ("/datasources/", f"/datasources/{camera.pk}/edit/", "/", "/settings/audit/"):
+        body = admin_client.get(url).content.decode()
+        assert PASSWORD not in body and USERNAME not in body, url
+    assert "saved as secret" in operator_client.get("/datasources/").content.decode()
+
+
+@pytest.mark.django_db
+def test_api_never_returns_credentials(camera, operator_client):
+    responses = [
+        operator_client.get("/api/datasources/"),
+        operator_client.get(f"/api/datasources/{camera.pk}/"),
+        operator_client.patch(
+            f"/api/datasources/{camera.pk}/",
+            {"description": "changed"},
+            content_type="application/json",
+        ),
+        operator_client.post(
+            "/api/datasources/",
+            {"name": "gate", "url": "rtsp://10.0.0.6/s", "username": "u2", "password": PASSWORD},
+            content_type="application/json",
+        ),
+        operator_client.put(
+            f"/api/datasources/{camera.pk}/",
+            {"name": "lobby", "url": "rtsp://10.0.0.5/s", "password": PASSWORD},
+            content_type="application/json",
+        ),
+    ]
+    for response in responses:
+        assert response.status_code in (200, 201), response.content
+        body = response.content.decode()
+        assert PASSWORD not in body and USERNAME not in body
+        assert "password" not in body and "username" not in body
+    assert responses[1].json()["credentials"] == "SAVED_AS_SECRET"
+
+
+@pytest.mark.django_db
+def test_credentials_typed_into_the_url_are_split_off(operator_client):
+    response = operator_client.post(
+        "/api/datasources/",
+        {"name": "yard", "url": "rtsp://admin:s%40cret@192.168.1.20:554/live"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["url"] == "rtsp://192.168.1.20:554/live"
+    assert DataSource.objects.get(name="yard").credentials() == ("admin", "s@cret")
+    response = operator_client.post(
+        "/datasources/add/", {"name": "dock", "url": "rtsps://ops:pw@[fd00::5]:322/a"}
+    )
+    assert response.status_code == 302
+    source = DataSource.objects.get(name="dock")
+    assert source.url == "rtsps://[fd00::5]:322/a"
+    assert source.credentials() == ("ops", "pw")
+
+
+@pytest.mark.django_db
+def test_edit_keeps_the_password_unless_changed_or_cleared(camera, operator_client):
+    url = f"/datasources/{camera.pk}/edit/"
+    page = operator_client.get(url).content.decode()
+    assert 'name="password"' in page and PASSWORD not in page
+    response = operator_client.post(url, {"url": camera.url, "description": "new"})
+    assert response.status_code == 302
+    camera.refresh_from_db()
+    assert camera.credentials() == (USERNAME, PASSWORD)
+    operator_client.post(url, {"url": camera.url, "password": "next-one"})
+    camera.refresh_from_db()
+    assert camera.credentials() == (USERNAME, "next-one")
+    operator_client.post(url, {"url": camera.url, "clear_credentials": "on"})
+    camera.refresh_from_db()
+    assert not camera.has_credentials
+
+
+@pytest.mark.django_db
+def test_name_cannot_change(camera, operator_client):
+    operator_client.post(f"/datasources/{camera.pk}/edit/", {"name": "other", "url": camera.url})
+    camera.refresh_from_db()
+    assert camera.name == "lobby"
+    response = operator_client.patch(
+        f"/api/datasources/{camera.pk}/", {"name": "other"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "cannot change" in response.json()["name"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://10.0.0.1/stream", "must start with rtsp://, rtsps:// or file://"),
+        ("rtsp:///stream", "names no camera host"),
+        ("rtsp://cam:99999/x", "not a number from 1 to 65535"),
+        ("file://videos/a.mp4", "needs an absolute path"),
+    ],
+)
+def test_bad_urls_get_specific_errors(operator_client, url, message):
+    response = operator_client.post(
+        "/api/datasources/", {"name": "x", "url": url}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert message in response.json()["url"][0]
+    page = operator_client.post("/datasources/add/", {"name": "x", "url": url}).content.decode()
+    assert message in page
+    assert not DataSource.objects.exists()
+
+
+@pytest.mark.django_db
+def test_file_sources_are_labelled_as_test_sources(operator_client):
+    operator_client.post("/datasources/add/", {"name": "demo", "url": "file:///srv/demo.mp4"})
+    assert "test source" in operator_client.get("/datasources/").content.decode()
+
+
+@pytest.mark.django_db
+def test_delete_purges_the_credentials(camera, operator_client):
+    response = operator_client.post(f"/datasources/{camera.pk}/delete/")
+    assert response.status_code == 302
+    assert not DataSource.objects.exists()
+    assert camera.password_encrypted not in _all_rows_as_text()
+
+
+@pytest.mark.django_db
+def test_key_rotation_reencrypts_every_secret(camera, monkeypatch):
+    old_ciphertext = camera.password_encrypted
+    old_key = (settings.VAR_DIR / "credentials_key").read_text()
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("CREDENTIALS_KEY", f"{new_key},{old_key}")
+    crypto.reset_key_cache()
+    try:
+        out = io.StringIO()
+        call_command("rotate_credentials_key", stdout=out)
+        assert "2 secret(s)" in out.getvalue()
+        camera.refresh_from_db()
+        assert camera.password_encrypted != old_ciphertext
+        monkeypatch.setenv("CREDENTIALS_KEY", new_key)  # the old key is gone now
+        crypto.reset_key_cache()
+        assert camera.credentials() == (USERNAME, PASSWORD)
+        monkeypatch.setenv("CREDENTIALS_KEY", Fernet.generate_key().decode())
+        crypto.reset_key_cache()
+        with pytest.raises(crypto.SecretUnreadable, match="CREDENTIALS_KEY"):
+            camera.credentials()
+    finally:
+        monkeypatch.delenv("CREDENTIALS_KEY")
+        crypto.reset_key_cache()
