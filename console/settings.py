@@ -165,6 +165,9 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
 }
 
+# Seconds a stream check waits to connect, and then for data, before it calls the camera down.
+STREAM_CHECK_TIMEOUT_S = env.get_int("STREAM_CHECK_TIMEOUT_S", 8, minimum=1)
+
 # CREDENTIALS_KEY (the key for stored secrets) is read by console/crypto.py, checked at start.
 
 # --- Asset store ------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from console import crypto
+from console.status import NodeFromTemplateJobStatus
 from console.validators import resource_name_validator
 
 # What describe calls return instead of credentials, as Panorama's API does.
@@ -52,9 +54,61 @@ class DataSource(models.Model):
         self.username_encrypted = crypto.encrypt(username) if username else ""
         self.password_encrypted = crypto.encrypt(password) if password else ""
 
+    @property
+    def last_check(self) -> StreamCheck | None:
+        # Prefetched by the list view (latest_checks); one query otherwise.
+        prefetched = getattr(self, "latest_checks", None)
+        if prefetched is not None:
+            return prefetched[0] if prefetched else None
+        return self.checks.order_by("-requested").first()
+
     def credentials(self) -> tuple[str, str]:
         """The plaintext (username, password); only for building an appliance's desired state."""
         return (
             crypto.decrypt(self.username_encrypted) if self.username_encrypted else "",
             crypto.decrypt(self.password_encrypted) if self.password_encrypted else "",
         )
+
+
+class StreamCheck(models.Model):
+    """One run of "Test stream": where it ran, what it found, or why it failed."""
+
+    data_source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="checks")
+    status = models.CharField(
+        max_length=16,
+        choices=NodeFromTemplateJobStatus.choices,
+        default=NodeFromTemplateJobStatus.PENDING,
+    )
+    ran_on = models.CharField(max_length=100, default="console", help_text="Where the check ran.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    codec = models.CharField(max_length=20, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    first_frame_ms = models.PositiveIntegerField(null=True, blank=True)
+    snapshot = models.BinaryField(blank=True, default=b"", editable=False)
+    message = models.CharField(max_length=500, blank=True)
+    hint = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested"]
+        get_latest_by = "requested"
+
+    def __str__(self) -> str:
+        return f"{self.data_source.name} check {self.pk}: {self.status}"
+
+    @property
+    def summary(self) -> str:
+        if self.status == NodeFromTemplateJobStatus.SUCCEEDED:
+            fps = f" at {self.fps:g} fps" if self.fps else ""
+            return (
+                f"{self.codec.upper()} {self.width}x{self.height}{fps}; first frame after "
+                f"{self.first_frame_ms} ms"
+            )
+        if self.status == NodeFromTemplateJobStatus.FAILED:
+            return self.message
+        return "Checking…"

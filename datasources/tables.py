@@ -15,12 +15,17 @@ class DataSourceTable(tables.Table):
         verbose_name="Credentials",
         orderable=False,
     )
+    last_check = tables.TemplateColumn(
+        '{% include "datasources/partials/check_cell.html" with check=record.last_check %}',
+        verbose_name="Last check",
+        orderable=False,
+    )
     actions = tables.TemplateColumn(
         template_name="datasources/partials/row_actions.html", verbose_name="", orderable=False
     )
 
     class Meta:
         model = DataSource
-        fields = ["name", "description", "url", "credentials", "created"]
+        fields = ["name", "description", "url", "credentials", "last_check"]
         attrs = {"class": "table table-hover align-middle"}
         empty_text = "No camera streams yet."

@@ -7,4 +7,10 @@ urlpatterns = [
     path("add/", views.DataSourceCreateView.as_view(), name="datasource-add"),
     path("<int:pk>/edit/", views.DataSourceUpdateView.as_view(), name="datasource-edit"),
     path("<int:pk>/delete/", views.DataSourceDeleteView.as_view(), name="datasource-delete"),
+    path("<int:pk>/check/", views.DataSourceCheckView.as_view(), name="datasource-check"),
+    path(
+        "checks/<int:pk>/snapshot.jpg",
+        views.StreamCheckSnapshotView.as_view(),
+        name="datasource-check-snapshot",
+    ),
 ]

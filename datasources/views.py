@@ -1,14 +1,18 @@
 from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, DeleteView, UpdateView
 from django_tables2 import SingleTableView
 
 from console.access import PolicyMixin
 from console.roles import READ_OPERATE
+from datasources.checks import start_check, with_latest_check
 from datasources.forms import DataSourceForm
-from datasources.models import DataSource
+from datasources.models import DataSource, StreamCheck
 from datasources.tables import DataSourceTable
 
 hide_password = method_decorator(sensitive_post_parameters("password", "url"), name="dispatch")
@@ -19,6 +23,33 @@ class DataSourceListView(PolicyMixin, SingleTableView):
     model = DataSource
     table_class = DataSourceTable
     template_name = "datasources/datasource_list.html"
+
+    def get_queryset(self):
+        return with_latest_check(DataSource.objects.all())
+
+
+class DataSourceCheckView(PolicyMixin, View):
+    """Test stream: queue a check on the console host; the list row updates live."""
+
+    policy = READ_OPERATE
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        source = get_object_or_404(DataSource, pk=pk)
+        start_check(source, request.user)
+        messages.info(request, f"Checking {source.name}… the result appears in its row.")
+        return redirect("datasource-list")
+
+
+class StreamCheckSnapshotView(PolicyMixin, View):
+    policy = READ_OPERATE
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        check = get_object_or_404(StreamCheck.objects.only("snapshot"), pk=pk)
+        if not check.snapshot:
+            raise Http404("This check has no snapshot.")
+        response = HttpResponse(bytes(check.snapshot), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
 
 
 @hide_password

@@ -1,8 +1,20 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from datasources.models import SAVED_AS_SECRET, DataSource
+from datasources.models import SAVED_AS_SECRET, DataSource, StreamCheck
 from datasources.streams import split_credentials, validate_stream_url
+
+
+class StreamCheckSerializer(serializers.ModelSerializer):
+    summary = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = StreamCheck
+        fields = [
+            "id", "status", "ran_on", "requested", "finished", "codec", "width", "height", "fps",
+            "first_frame_ms", "message", "hint", "summary",
+        ]  # fmt: skip
+        read_only_fields = fields
 
 
 class DataSourceSerializer(serializers.ModelSerializer):
@@ -23,12 +35,13 @@ class DataSourceSerializer(serializers.ModelSerializer):
         help_text=f"'{SAVED_AS_SECRET}' when credentials are saved, otherwise null."
     )
     is_test_source = serializers.BooleanField(read_only=True)
+    last_check = StreamCheckSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = DataSource
         fields = [
             "id", "name", "description", "url", "username", "password", "credentials",
-            "is_test_source", "created", "updated",
+            "is_test_source", "last_check", "created", "updated",
         ]  # fmt: skip
         read_only_fields = ["created", "updated"]
 

@@ -1,7 +1,11 @@
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from console.roles import READ_OPERATE
-from datasources.api.serializers import DataSourceSerializer
+from datasources.api.serializers import DataSourceSerializer, StreamCheckSerializer
+from datasources.checks import start_check, with_latest_check
 from datasources.models import DataSource
 
 
@@ -9,6 +13,13 @@ class DataSourceViewSet(viewsets.ModelViewSet):
     """Camera streams (RTSP) and recorded test sources (file://)."""
 
     policy = READ_OPERATE
-    queryset = DataSource.objects.all()
+    queryset = with_latest_check(DataSource.objects.all())
     serializer_class = DataSourceSerializer
     filterset_fields = ["name"]
+
+    @extend_schema(request=None, responses={202: StreamCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def check(self, request, pk=None, format=None):
+        """Test the stream from the console host; poll the data source for ``last_check``."""
+        check = start_check(self.get_object(), request.user)
+        return Response(StreamCheckSerializer(check).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,12 @@
+"""Live updates of the data source list: the check cell of a row."""
+
+from __future__ import annotations
+
+from console.live import broadcast
+from datasources.models import DataSource
+
+CHECK_CELL = "datasources/partials/check_cell.html"
+
+
+def broadcast_check(source: DataSource) -> None:
+    broadcast("fleet", CHECK_CELL, {"record": source, "check": source.last_check})
