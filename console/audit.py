@@ -19,6 +19,8 @@ def register_models() -> None:
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(Device)
-    # Ciphertext stays out of the log too; the entry still shows that the row changed.
-    auditlog.register(DataSource, exclude_fields=list(DataSource.encrypted_fields))
+    # Credential changes are logged as changes, with the (encrypted) values masked.
+    auditlog.register(
+        DataSource, mask_fields=list(DataSource.encrypted_fields), exclude_fields=["checks"]
+    )
     auditlog.register(ApplicationInstance)

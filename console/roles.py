@@ -59,5 +59,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_OPERATE = ViewPolicy(read=Role.VIEWER, write=Role.OPERATOR)
 READ_ADMINISTER = ViewPolicy(read=Role.VIEWER, write=Role.ADMINISTRATOR)
 ADMIN_ONLY = ViewPolicy(read=Role.ADMINISTRATOR, write=Role.ADMINISTRATOR)
+# Pages that exist only to change something (add and edit forms, delete confirmations).
+OPERATE_ONLY = ViewPolicy(read=Role.OPERATOR, write=Role.OPERATOR)
 # Pages any signed-in user may use for themselves (the dashboard, their own password).
 ANY_USER = ViewPolicy(read=Role.VIEWER, write=Role.VIEWER)

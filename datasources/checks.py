@@ -18,8 +18,9 @@ def start_check(source: DataSource, user) -> StreamCheck:
     check = StreamCheck.objects.create(data_source=source, requested_by=user)
     old = source.checks.order_by("-requested").values_list("pk", flat=True)[KEEP_CHECKS:]
     StreamCheck.objects.filter(pk__in=list(old)).delete()
-    transaction.on_commit(lambda: run_stream_check.delay(check.pk))
+    # Announce "pending" before the worker can announce a result: on_commit runs in order.
     broadcast_check(source)
+    transaction.on_commit(lambda: run_stream_check.delay(check.pk))
     return check
 
 

@@ -55,13 +55,11 @@ class DataSourceForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> DataSource:
         source = super().save(commit=False)
-        username = self.cleaned_data.get("username", "")
-        password = self.cleaned_data.get("password", "")
-        if self.cleaned_data.get("clear_credentials"):
-            source.set_credentials("", "")
-        elif username or password:
-            kept_user, kept_password = source.credentials() if source.pk else ("", "")
-            source.set_credentials(username or kept_user, password or kept_password)
+        source.change_credentials(
+            self.cleaned_data.get("username", ""),
+            self.cleaned_data.get("password", ""),
+            clear=bool(self.cleaned_data.get("clear_credentials")),
+        )
         if commit:
             source.save()
         return source

@@ -54,6 +54,20 @@ class DataSource(models.Model):
         self.username_encrypted = crypto.encrypt(username) if username else ""
         self.password_encrypted = crypto.encrypt(password) if password else ""
 
+    def change_credentials(self, username: str, password: str, *, clear: bool = False) -> None:
+        """The rule shared by the form and the API: an empty value keeps the saved one.
+
+        Only the value given is replaced, so nothing needs decrypting: this works even when the
+        saved credentials can no longer be decrypted (a lost CREDENTIALS_KEY).
+        """
+        if clear:
+            self.set_credentials("", "")
+            return
+        if username:
+            self.username_encrypted = crypto.encrypt(username)
+        if password:
+            self.password_encrypted = crypto.encrypt(password)
+
     @property
     def last_check(self) -> StreamCheck | None:
         # Prefetched by the list view (latest_checks); one query otherwise.
@@ -84,6 +98,7 @@ class StreamCheck(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     requested = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True, help_text="When a worker took it.")
     finished = models.DateTimeField(null=True, blank=True)
     codec = models.CharField(max_length=20, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)

@@ -12,14 +12,13 @@ ALLOWED_SCHEMES = ("rtsp", "rtsps", "file")
 def split_credentials(url: str) -> tuple[str, str, str]:
     """``rtsp://user:pass@host/path`` → (``rtsp://host/path``, ``user``, ``pass``)."""
     parts = urlsplit(url.strip())
-    if parts.username is None and parts.password is None:
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
         return url.strip(), "", ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, unquote(parts.username or ""), unquote(parts.password or "")
+    # The host and port stay as typed: validate_stream_url judges them afterwards.
+    username, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, unquote(username), unquote(password)
 
 
 def validate_stream_url(url: str) -> None:
@@ -43,8 +42,8 @@ def validate_stream_url(url: str) -> None:
             "The URL names no camera host, e.g. rtsp://192.168.0.20:554/stream1.", code="host"
         )
     try:
-        parts.port  # noqa: B018  (urlsplit validates the port lazily)
+        port = parts.port
     except ValueError:
-        raise ValidationError(
-            "The port in the URL is not a number from 1 to 65535.", code="port"
-        ) from None
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ValidationError("The port in the URL is not a number from 1 to 65535.", code="port")

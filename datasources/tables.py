@@ -4,7 +4,6 @@ from datasources.models import DataSource
 
 
 class DataSourceTable(tables.Table):
-    name = tables.Column(linkify=("datasource-edit", {"pk": tables.A("pk")}))
     url = tables.TemplateColumn(
         template_name="datasources/partials/url_cell.html", verbose_name="URL"
     )

@@ -9,7 +9,7 @@ from django.views.generic import CreateView, DeleteView, UpdateView
 from django_tables2 import SingleTableView
 
 from console.access import PolicyMixin
-from console.roles import READ_OPERATE
+from console.roles import OPERATE_ONLY, READ_OPERATE
 from datasources.checks import start_check, with_latest_check
 from datasources.forms import DataSourceForm
 from datasources.models import DataSource, StreamCheck
@@ -36,6 +36,9 @@ class DataSourceCheckView(PolicyMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         source = get_object_or_404(DataSource, pk=pk)
         start_check(source, request.user)
+        if request.htmx:
+            # The row changes through the live link, in order: pending, then the result.
+            return HttpResponse(status=204)
         messages.info(request, f"Checking {source.name}… the result appears in its row.")
         return redirect("datasource-list")
 
@@ -54,7 +57,7 @@ class StreamCheckSnapshotView(PolicyMixin, View):
 
 @hide_password
 class DataSourceCreateView(PolicyMixin, CreateView):
-    policy = READ_OPERATE
+    policy = OPERATE_ONLY
     model = DataSource
     form_class = DataSourceForm
     template_name = "console/form.html"
@@ -70,7 +73,7 @@ class DataSourceCreateView(PolicyMixin, CreateView):
 
 @hide_password
 class DataSourceUpdateView(PolicyMixin, UpdateView):
-    policy = READ_OPERATE
+    policy = OPERATE_ONLY
     model = DataSource
     form_class = DataSourceForm
     template_name = "console/form.html"
@@ -86,7 +89,7 @@ class DataSourceUpdateView(PolicyMixin, UpdateView):
 
 
 class DataSourceDeleteView(PolicyMixin, DeleteView):
-    policy = READ_OPERATE
+    policy = OPERATE_ONLY
     model = DataSource
     template_name = "datasources/datasource_confirm_delete.html"
     success_url = reverse_lazy("datasource-list")

@@ -84,6 +84,17 @@ def test_operator_cannot_open_administrator_pages(operator_client, route, name):
     assert operator_client.post(_concrete(route)).status_code == 403
 
 
+OPERATOR_READ = [
+    (route, name) for route, name, policy in ROUTES if policy and policy.read == Role.OPERATOR
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "name"), OPERATOR_READ, ids=[n for _r, n in OPERATOR_READ])
+def test_viewer_cannot_open_forms_meant_for_changes(viewer_client, route, name):
+    assert viewer_client.get(_concrete(route)).status_code == 403
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(("route", "name"), ADMIN_READ, ids=[n for _r, n in ADMIN_READ])
 def test_administrator_opens_administrator_pages(admin_client, route, name):

@@ -11,8 +11,8 @@ class StreamCheckSerializer(serializers.ModelSerializer):
     class Meta:
         model = StreamCheck
         fields = [
-            "id", "status", "ran_on", "requested", "finished", "codec", "width", "height", "fps",
-            "first_frame_ms", "message", "hint", "summary",
+            "id", "status", "ran_on", "requested", "started", "finished", "codec", "width",
+            "height", "fps", "first_frame_ms", "message", "hint", "summary",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -31,6 +31,13 @@ class DataSourceSerializer(serializers.ModelSerializer):
         style={"input_type": "password"},
         help_text="Stored encrypted; never returned. Omit on update to keep the saved one.",
     )
+    clear_credentials = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="True removes the saved credentials. Empty or absent username/password keep "
+        "the saved ones.",
+    )
     credentials = serializers.SerializerMethodField(
         help_text=f"'{SAVED_AS_SECRET}' when credentials are saved, otherwise null."
     )
@@ -40,7 +47,8 @@ class DataSourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = DataSource
         fields = [
-            "id", "name", "description", "url", "username", "password", "credentials",
+            "id", "name", "description", "url", "username", "password", "clear_credentials",
+            "credentials",
             "is_test_source", "last_check", "created", "updated",
         ]  # fmt: skip
         read_only_fields = ["created", "updated"]
@@ -72,11 +80,10 @@ class DataSourceSerializer(serializers.ModelSerializer):
         return attrs
 
     def _apply_credentials(self, source: DataSource, attrs: dict) -> None:
-        if "username" not in attrs and "password" not in attrs:
-            return
-        kept_user, kept_password = source.credentials() if source.pk else ("", "")
-        source.set_credentials(
-            attrs.pop("username", kept_user), attrs.pop("password", kept_password)
+        source.change_credentials(
+            attrs.pop("username", ""),
+            attrs.pop("password", ""),
+            clear=attrs.pop("clear_credentials", False),
         )
 
     def create(self, validated_data: dict) -> DataSource:

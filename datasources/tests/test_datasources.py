@@ -189,3 +189,72 @@ def test_key_rotation_reencrypts_every_secret(camera, monkeypatch):
     finally:
         monkeypatch.delenv("CREDENTIALS_KEY")
         crypto.reset_key_cache()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url", ["rtsp://u:p@cam:99999/x", "rtsp://u:p@cam:abc/x", "rtsp://cam:0/x"]
+)
+def test_bad_ports_are_refused_even_with_credentials(operator_client, url):
+    response = operator_client.post(
+        "/api/datasources/", {"name": "x", "url": url}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "not a number from 1 to 65535" in response.json()["url"][0]
+    page = operator_client.post("/datasources/add/", {"name": "x", "url": url})
+    assert "not a number from 1 to 65535" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_user_only_url_keeps_the_saved_password_in_form_and_api(camera, operator_client):
+    operator_client.patch(
+        f"/api/datasources/{camera.pk}/",
+        {"url": "rtsp://newuser@10.0.0.5:554/stream1"},
+        content_type="application/json",
+    )
+    camera.refresh_from_db()
+    assert camera.credentials() == ("newuser", PASSWORD)
+    operator_client.post(
+        f"/datasources/{camera.pk}/edit/", {"url": "rtsp://third@10.0.0.5:554/stream1"}
+    )
+    camera.refresh_from_db()
+    assert camera.credentials() == ("third", PASSWORD)
+    response = operator_client.patch(
+        f"/api/datasources/{camera.pk}/",
+        {"clear_credentials": True},
+        content_type="application/json",
+    )
+    assert response.json()["credentials"] is None
+
+
+@pytest.mark.django_db
+def test_credentials_can_be_replaced_after_the_key_was_lost(camera, operator_client, monkeypatch):
+    monkeypatch.setenv("CREDENTIALS_KEY", Fernet.generate_key().decode())
+    crypto.reset_key_cache()
+    try:
+        response = operator_client.patch(
+            f"/api/datasources/{camera.pk}/",
+            {"username": "u", "password": "new-pass"},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        response = operator_client.post(
+            f"/datasources/{camera.pk}/edit/", {"url": camera.url, "password": "newer-pass"}
+        )
+        assert response.status_code == 302
+        camera.refresh_from_db()
+        assert camera.credentials() == ("u", "newer-pass")
+    finally:
+        monkeypatch.delenv("CREDENTIALS_KEY")
+        crypto.reset_key_cache()
+
+
+@pytest.mark.django_db
+def test_credential_changes_are_audited_without_values(camera, operator_client):
+    from auditlog.models import LogEntry
+
+    operator_client.post(f"/datasources/{camera.pk}/edit/", {"url": camera.url, "password": "p2"})
+    entry = LogEntry.objects.get_for_object(camera).order_by("-timestamp").first()
+    assert "password_encrypted" in entry.changes_dict
+    assert "p2" not in str(entry.changes) and PASSWORD not in str(entry.changes)
+    assert "checks" not in entry.changes_dict

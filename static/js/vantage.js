@@ -1,10 +1,42 @@
-// Small glue for live pages: show whether the live link is up, so an operator knows the numbers
-// on screen are current. htmx's ws extension reconnects by itself.
-document.addEventListener("htmx:wsOpen", () => {
-  const el = document.getElementById("live-status");
-  if (el) { el.hidden = false; el.className = "live-indicator badge text-bg-success"; el.textContent = "Live"; }
-});
-document.addEventListener("htmx:wsClose", () => {
-  const el = document.getElementById("live-status");
-  if (el) { el.hidden = false; el.className = "live-indicator badge text-bg-warning"; el.textContent = "Reconnecting…"; }
-});
+// Glue for live pages (see docs/ARCHITECTURE.md, "Live status").
+//
+// 1. The "Live" badge tells an operator whether what is on screen is being kept current.
+// 2. On every (re)connect of the live link, each live region ([data-live-resync], see
+//    templates/partials/resync.html) fetches its current state once, so an update broadcast
+//    while the page loaded or while the link was down is not lost.
+// 3. A resync answer rendered before a live update that has since arrived would undo that
+//    update; such an answer is dropped and the resync asked again.
+(() => {
+  let resyncStarted = 0;
+  let lastLiveMessage = 0;
+
+  function setBadge(tone, text) {
+    const badge = document.getElementById("live-status");
+    if (!badge) return;
+    badge.hidden = false;
+    badge.className = `live-indicator badge text-bg-${tone}`;
+    badge.textContent = text;
+  }
+
+  function resync() {
+    resyncStarted = performance.now();
+    document.body.dispatchEvent(new CustomEvent("vantage:resync"));
+  }
+
+  document.addEventListener("htmx:wsOpen", () => {
+    resync();
+    setBadge("success", "Live");
+  });
+  document.addEventListener("htmx:wsClose", () => setBadge("warning", "Reconnecting…"));
+  document.addEventListener("htmx:wsAfterMessage", () => {
+    lastLiveMessage = performance.now();
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.matches("[data-live-resync]")) return;
+    if (lastLiveMessage > resyncStarted) {
+      event.detail.shouldSwap = false;
+      resync();
+    }
+  });
+})();

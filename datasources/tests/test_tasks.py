@@ -1,0 +1,54 @@
+"""The stream-check task: claiming, and never leaving a check pending."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from django.utils import timezone
+
+from console import crypto
+from console.status import NodeFromTemplateJobStatus
+from datasources.models import DataSource, StreamCheck
+from datasources.tasks import run_stream_check
+
+
+@pytest.fixture
+def source(db) -> DataSource:
+    source = DataSource(name="cam", url="rtsp://127.0.0.1:9/x")
+    source.set_credentials("u", "p")
+    source.save()
+    return source
+
+
+def test_undecryptable_credentials_fail_the_check_instead_of_hanging(source, monkeypatch):
+    check = StreamCheck.objects.create(data_source=source)
+    monkeypatch.setenv("CREDENTIALS_KEY", Fernet.generate_key().decode())
+    crypto.reset_key_cache()
+    try:
+        run_stream_check(check.pk)
+    finally:
+        monkeypatch.delenv("CREDENTIALS_KEY")
+        crypto.reset_key_cache()
+    check.refresh_from_db()
+    assert check.status == NodeFromTemplateJobStatus.FAILED
+    assert check.message == "The check could not run (SecretUnreadable)."
+    assert check.started and check.finished and check.finished >= check.started
+
+
+def test_a_claimed_check_is_not_run_twice(source):
+    check = StreamCheck.objects.create(data_source=source, started=timezone.now())
+    run_stream_check(check.pk)
+    check.refresh_from_db()
+    assert check.status == NodeFromTemplateJobStatus.PENDING
+
+
+def test_a_stale_claim_is_taken_over(source):
+    check = StreamCheck.objects.create(
+        data_source=source, started=timezone.now() - timedelta(hours=1)
+    )
+    run_stream_check(check.pk)
+    check.refresh_from_db()
+    assert check.status == NodeFromTemplateJobStatus.FAILED
+    assert "Connection refused" in check.message

@@ -1,0 +1,12 @@
+"""Keep these tests independent of Django, even though the repository's root conftest is not."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing():
+    # The root conftest's autouse fixture of this name needs pytest-django's ``settings``;
+    # these tests run with ``-p no:django``, so it is replaced here by a no-op.
+    yield
