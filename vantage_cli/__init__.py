@@ -1,0 +1,1 @@
+"""``vantage-cli``: the application CLI, working on panorama-cli project folders as they are."""
