@@ -202,6 +202,7 @@ STORAGES = {
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders too, so a checkout works before collectstatic.
 WHITENOISE_USE_FINDERS = True
