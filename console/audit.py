@@ -7,7 +7,28 @@ hashes of secrets ever reach the log.
 
 from __future__ import annotations
 
+from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
+
+
+class AuditMiddleware(AuditlogMiddleware):
+    """django-auditlog's middleware, minus its trust in X-Forwarded-For.
+
+    Any client can send that header. The ASGI server (uvicorn --proxy-headers) already puts the
+    real client address into REMOTE_ADDR when the request comes through a trusted proxy.
+    """
+
+    @staticmethod
+    def _get_remote_addr(request):
+        return request.META.get("REMOTE_ADDR")
+
+    @staticmethod
+    def _get_remote_port(request) -> None:
+        return None
+
+
+def mask_secret(value: str) -> str:
+    return "(changed)" if value else "(none)"
 
 
 def register_models() -> None:
@@ -19,8 +40,11 @@ def register_models() -> None:
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(Device)
-    # Credential changes are logged as changes, with the (encrypted) values masked.
+    # Credential changes are logged as changes; the (encrypted) values never are.
     auditlog.register(
-        DataSource, mask_fields=list(DataSource.encrypted_fields), exclude_fields=["checks"]
+        DataSource,
+        mask_fields=list(DataSource.encrypted_fields),
+        mask_callable="console.audit.mask_secret",
+        exclude_fields=["checks"],
     )
     auditlog.register(ApplicationInstance)

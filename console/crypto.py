@@ -9,7 +9,6 @@ is generated once and kept in ``var/credentials_key`` (mode 0600), like SECRET_K
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -30,15 +29,10 @@ def _load_keys(var_dir: Path) -> list[bytes]:
         keys = [k.strip().encode() for k in value.split(",") if k.strip()]
     else:
         key_file = var_dir / "credentials_key"
-        if not key_file.exists():
-            try:
-                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(Fernet.generate_key())
-        keys = [key_file.read_bytes().strip()]
+        if key_file.exists():
+            keys = [key_file.read_bytes().strip()]
+        else:
+            keys = [env.create_once(key_file, Fernet.generate_key())]
     for index, key in enumerate(keys):
         try:
             Fernet(key)

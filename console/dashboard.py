@@ -62,7 +62,7 @@ def dashboard_counts() -> dict[str, Any]:
 
 
 def broadcast_dashboard() -> None:
-    broadcast("fleet", COUNTS_PARTIAL, {"counts": dashboard_counts()})
+    broadcast("fleet", COUNTS_PARTIAL, lambda: {"counts": dashboard_counts()})
 
 
 def _on_change(sender, **kwargs) -> None:

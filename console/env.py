@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,15 +113,27 @@ def get_secret_key(var_dir: Path) -> str:
     key_file = var_dir / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    key = secrets.token_urlsafe(64)
-    # O_EXCL: when several processes start at once, exactly one writes the key.
+    return create_once(key_file, secrets.token_urlsafe(64).encode()).decode()
+
+
+def create_once(path: Path, content: bytes) -> bytes:
+    """Write ``content`` to ``path`` (mode 0600) unless it exists; return what the file holds.
+
+    The file is written whole under a temporary name and then linked into place, so when
+    several processes start at once exactly one wins and none reads a half-written file.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return key_file.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        return content
+    finally:
+        os.unlink(temporary)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,12 +51,18 @@ def mark_serving_asgi() -> None:
     _ProcessRole.serving_asgi = True
 
 
-def broadcast(groups: str | Iterable[str], template: str, context: Mapping[str, Any]) -> None:
+def broadcast(
+    groups: str | Iterable[str],
+    template: str,
+    context: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+) -> None:
     """Render ``template`` (``"file.html#partial"`` allowed) and send it to ``groups``.
 
-    Called after the surrounding transaction commits, so subscribers never see a state that
-    is later rolled back. The fragment must not depend on who watches: every member of a group
-    receives the same HTML, so it must carry no secrets.
+    Sent after the surrounding transaction commits, so subscribers never see a state that is
+    later rolled back; a callable ``context`` is evaluated then too, so it reads the committed
+    state. The fragment must not depend on who watches: every member of a group receives the
+    same HTML, so it must carry no secrets. A failure to send is logged, never raised: the
+    change itself has been committed, and live updates are best effort.
     """
     group_list = [groups] if isinstance(groups, str) else list(groups)
     for group in group_list:
@@ -64,10 +70,10 @@ def broadcast(groups: str | Iterable[str], template: str, context: Mapping[str, 
             raise ValueError(f"broadcast: {group!r} is not a live-status group name")
 
     def send() -> None:
-        html = render_to_string(template, dict(context))
+        html = render_to_string(template, dict(context() if callable(context) else context))
         deliver(group_list, html)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def deliver(groups: list[str], html: str) -> None:

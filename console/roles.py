@@ -8,8 +8,9 @@ Three roles, each including the one before it:
   images.
 
 Every HTML view and API view declares the role it needs to read and the role it needs to
-change something (``ViewPolicy``); a view that declares nothing is refused to everybody but
-administrators, and a test walks the URL configuration to find such views.
+change something (``ViewPolicy``). A view that declares nothing serves nobody (HTML views fail
+with ImproperlyConfigured, API views refuse every role), and a test walks the URL configuration
+to find such views before they ship.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "console.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -166,6 +166,9 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "console.tasks.record_worker_heartbeat", "schedule": 15.0},
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
 }
+
+# Folders that file:// test sources may point into; nothing else on the host can be read.
+TEST_MEDIA_DIRS = env.get_list("TEST_MEDIA_DIRS", [str(VAR_DIR / "media")])
 
 # Seconds a stream check waits to connect, and then for data, before it calls the camera down.
 STREAM_CHECK_TIMEOUT_S = env.get_int("STREAM_CHECK_TIMEOUT_S", 8, minimum=1)

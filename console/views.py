@@ -6,6 +6,7 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import PasswordChangeView
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -90,6 +91,7 @@ class UserUpdateView(PolicyMixin, UpdateView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(title=f"Edit user {self.object.username}", **kwargs)
 
+    @transaction.atomic
     def form_valid(self, form):
         current = User.objects.get(pk=self.object.pk)
         problem = lockout_problem(

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from datasources.models import DataSource
-from datasources.streams import split_credentials, validate_stream_url
+from datasources.streams import normalize_stream_input, split_credentials
 
 
 class DataSourceForm(forms.ModelForm):
@@ -26,6 +27,7 @@ class DataSourceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._previous_url = self.instance.url if self.instance.pk else ""
         if self.instance.pk:
             # The name is the camera package's name: fixed once registered.
             self.fields["name"].disabled = True
@@ -35,30 +37,33 @@ class DataSourceForm(forms.ModelForm):
             del self.fields["clear_credentials"]
             self.fields["password"].help_text = "Stored encrypted, never shown again."
 
-    def clean_url(self) -> str:
-        url, username, password = split_credentials(self.cleaned_data["url"])
-        validate_stream_url(url)
-        self._credentials_from_url = (username, password)
-        return url
-
     def clean(self) -> dict:
         cleaned = super().clean()
-        from_url = getattr(self, "_credentials_from_url", ("", ""))
-        if any(from_url):
-            if cleaned.get("username") or cleaned.get("password"):
-                self.add_error(
-                    "url",
-                    "Credentials are both in the URL and in the credential fields; keep one.",
-                )
-            cleaned["username"], cleaned["password"] = from_url
+        if "url" not in cleaned:
+            return cleaned
+        typed = cleaned["url"]
+        try:
+            url, username, password = normalize_stream_input(
+                typed, cleaned.get("username", ""), cleaned.get("password", "")
+            )
+        except ValidationError as exc:
+            self.add_error("url", exc)
+            url = split_credentials(typed)[0]
+        else:
+            cleaned["url"], cleaned["username"], cleaned["password"] = url, username, password
+        # Never send a typed password back into the page: the form shows the stripped URL.
+        self.data = self.data.copy()
+        self.data["url"] = url
         return cleaned
 
     def save(self, commit: bool = True) -> DataSource:
+        previous_url = self._previous_url
         source = super().save(commit=False)
         source.change_credentials(
             self.cleaned_data.get("username", ""),
             self.cleaned_data.get("password", ""),
             clear=bool(self.cleaned_data.get("clear_credentials")),
+            previous_url=previous_url,
         )
         if commit:
             source.save()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from console.live import broadcast
-from datasources.models import DataSource
+from datasources.models import DataSource, StreamCheck
 
 CHECK_CELL = "datasources/partials/check_cell.html"
 
 
-def broadcast_check(source: DataSource) -> None:
-    broadcast("fleet", CHECK_CELL, {"record": source, "check": source.last_check})
+def broadcast_check(source: DataSource, check: StreamCheck | None) -> None:
+    broadcast("fleet", CHECK_CELL, {"record": source, "check": check})

@@ -8,6 +8,7 @@ from django.db import models
 from console import crypto
 from console.status import NodeFromTemplateJobStatus
 from console.validators import resource_name_validator
+from datasources.streams import endpoint
 
 # What describe calls return instead of credentials, as Panorama's API does.
 SAVED_AS_SECRET = "SAVED_AS_SECRET"  # noqa: S105  (a marker, not a secret)
@@ -54,14 +55,20 @@ class DataSource(models.Model):
         self.username_encrypted = crypto.encrypt(username) if username else ""
         self.password_encrypted = crypto.encrypt(password) if password else ""
 
-    def change_credentials(self, username: str, password: str, *, clear: bool = False) -> None:
+    def change_credentials(
+        self, username: str, password: str, *, clear: bool = False, previous_url: str = ""
+    ) -> None:
         """The rule shared by the form and the API: an empty value keeps the saved one.
 
-        Only the value given is replaced, so nothing needs decrypting: this works even when the
-        saved credentials can no longer be decrypted (a lost CREDENTIALS_KEY).
+        Saved credentials stay bound to the camera they were given for: when the URL now points
+        at another scheme, host or port, values not given again are dropped, so nobody can send
+        the saved password to a host of their choosing. Only the values given are encrypted, so
+        this works even when the saved ones can no longer be decrypted (a lost CREDENTIALS_KEY).
         """
-        if clear:
+        moved = bool(previous_url) and endpoint(previous_url) != endpoint(self.url)
+        if clear or moved:
             self.set_credentials("", "")
+        if clear:
             return
         if username:
             self.username_encrypted = crypto.encrypt(username)

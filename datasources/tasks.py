@@ -7,13 +7,15 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
 from console.status import NodeFromTemplateJobStatus
-from datasources.live import broadcast_check
+from datasources.checks import finish_check
 from datasources.models import StreamCheck
-from streamcheck import StreamCheckFailed, StreamInfo, probe
+from datasources.streams import validate_stream_url
+from streamcheck import StreamCheckFailed, probe
 
 logger = logging.getLogger(__name__)
 
@@ -33,25 +35,17 @@ def _claim(check_id: int) -> bool:
     )
 
 
-def _succeeded(check: StreamCheck, info: StreamInfo) -> None:
-    check.status = NodeFromTemplateJobStatus.SUCCEEDED
-    check.codec, check.width, check.height = info.codec, info.width, info.height
-    check.fps, check.first_frame_ms = info.fps, info.first_frame_ms
-    check.snapshot = info.snapshot_jpeg
-
-
-def _failed(check: StreamCheck, message: str, hint: str) -> None:
-    check.status = NodeFromTemplateJobStatus.FAILED
-    check.message, check.hint = message[:500], hint[:500]
-
-
 @shared_task
 def run_stream_check(check_id: int) -> None:
     if not _claim(check_id):
         return
-    check = StreamCheck.objects.select_related("data_source").get(pk=check_id)
+    check = StreamCheck.objects.select_related("data_source").filter(pk=check_id).first()
+    if check is None:  # deleted (with its camera) right after it was claimed
+        return
     source = check.data_source
     try:
+        # Checked again here: TEST_MEDIA_DIRS may have changed since the URL was saved.
+        validate_stream_url(source.url)
         username, password = source.credentials()
         info = probe(
             source.url,
@@ -60,20 +54,36 @@ def run_stream_check(check_id: int) -> None:
             open_timeout=settings.STREAM_CHECK_TIMEOUT_S,
             read_timeout=settings.STREAM_CHECK_TIMEOUT_S,
         )
+    except ValidationError as invalid:
+        result = _failure(" ".join(invalid.messages), "Edit the stream's URL.")
     except StreamCheckFailed as failure:
-        _failed(check, failure.message, failure.hint)
+        result = _failure(failure.message, failure.hint)
         logger.info("stream check of %s failed: %s", source.name, failure.message)
     except Exception as exc:  # the check must end, whatever went wrong
         # Only the type: messages of lower layers may carry the URL with its credentials.
         logger.error("stream check of %s could not run: %s", source.name, type(exc).__name__)
-        _failed(
-            check,
+        result = _failure(
             f"The check could not run ({type(exc).__name__}).",
             "See the worker's log; if the saved credentials cannot be decrypted, enter them again.",
         )
     else:
-        _succeeded(check, info)
         logger.info("stream check of %s succeeded", source.name)
-    check.finished = timezone.now()
-    check.save()
-    broadcast_check(source)
+        result = {
+            "status": NodeFromTemplateJobStatus.SUCCEEDED,
+            "codec": info.codec,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "first_frame_ms": info.first_frame_ms,
+            "snapshot": info.snapshot_jpeg,
+        }
+    # The check (or its camera) may have been deleted during the probe: nothing is re-created.
+    finish_check(check, **result)
+
+
+def _failure(message: str, hint: str) -> dict:
+    return {
+        "status": NodeFromTemplateJobStatus.FAILED,
+        "message": message[:500],
+        "hint": hint[:500],
+    }

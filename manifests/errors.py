@@ -23,7 +23,7 @@ class ValidationError:
     hint: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        """Plain-dict form for JSON responses (REST API, CLI ``--json``, agent reports)."""
+        """Plain-dict form for JSON responses (REST API responses, agent reports)."""
         return asdict(self)
 
     def __str__(self) -> str:

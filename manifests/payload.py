@@ -31,16 +31,46 @@ def load(doc: Any, errors: Errors) -> tuple[Any, str | None]:
         except UnicodeDecodeError as exc:
             errors.append(ValidationError("", f"not UTF-8 text: {exc}", "save the file as UTF-8"))
             return None, None
-    if not isinstance(doc, str):
-        return doc, None
-    try:
-        return json.loads(doc, parse_constant=_reject_constant), doc
-    except json.JSONDecodeError as exc:
-        message = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        errors.append(ValidationError("", message, "fix the JSON syntax"))
-    except ValueError as exc:
-        errors.append(ValidationError("", f"not valid JSON: {exc}", "fix the JSON syntax"))
-    return None, None
+    raw = doc if isinstance(doc, str) else None
+    too_deep = False
+    if raw is not None:
+        try:
+            doc = json.loads(raw, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            message = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            errors.append(ValidationError("", message, "fix the JSON syntax"))
+            return None, None
+        except ValueError as exc:
+            errors.append(ValidationError("", f"not valid JSON: {exc}", "fix the JSON syntax"))
+            return None, None
+        except RecursionError:
+            too_deep = True
+    if too_deep or _depth(doc) > MAX_DEPTH:
+        # The checks walk documents recursively; no real manifest comes near this depth.
+        errors.append(
+            ValidationError(
+                "", f"nested more than {MAX_DEPTH} levels deep", "manifests nest a few levels"
+            )
+        )
+        return None, None
+    return doc, raw
+
+
+MAX_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest, measured without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def load_quietly(doc: Any) -> Any:

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -37,6 +38,15 @@ class UserViewSet(viewsets.ModelViewSet):
     queryset = User.objects.order_by("username")
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
+
+    # The lockout check and the change it allows happen in one transaction (console/accounts.py).
+    @transaction.atomic
+    def update(self, request, *args, **kwargs):
+        return super().update(request, *args, **kwargs)
+
+    @transaction.atomic
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
 
     def perform_destroy(self, instance: User) -> None:
         problem = lockout_problem(self.request.user, instance, role=Role.VIEWER, is_active=False)

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from datasources.models import SAVED_AS_SECRET, DataSource, StreamCheck
-from datasources.streams import split_credentials, validate_stream_url
+from datasources.streams import normalize_stream_input
 
 
 class StreamCheckSerializer(serializers.ModelSerializer):
@@ -65,30 +65,26 @@ class DataSourceSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         if "url" in attrs:
-            url, username, password = split_credentials(attrs["url"])
             try:
-                validate_stream_url(url)
+                attrs["url"], username, password = normalize_stream_input(
+                    attrs["url"], attrs.get("username", ""), attrs.get("password", "")
+                )
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({"url": exc.messages}) from None
-            if username or password:
-                if attrs.get("username") or attrs.get("password"):
-                    raise serializers.ValidationError(
-                        {"url": "Credentials are both in the URL and in username/password."}
-                    )
-                attrs["username"], attrs["password"] = username, password
-            attrs["url"] = url
+            attrs["username"], attrs["password"] = username, password
         return attrs
 
-    def _apply_credentials(self, source: DataSource, attrs: dict) -> None:
+    def _apply_credentials(self, source: DataSource, attrs: dict, previous_url: str) -> None:
         source.change_credentials(
             attrs.pop("username", ""),
             attrs.pop("password", ""),
             clear=attrs.pop("clear_credentials", False),
+            previous_url=previous_url,
         )
 
     def create(self, validated_data: dict) -> DataSource:
-        source = DataSource()
-        self._apply_credentials(source, validated_data)
+        source = DataSource(url=validated_data["url"])
+        self._apply_credentials(source, validated_data, previous_url="")
         for field, value in validated_data.items():
             setattr(source, field, value)
         source.full_clean()
@@ -96,5 +92,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
         return source
 
     def update(self, source: DataSource, validated_data: dict) -> DataSource:
-        self._apply_credentials(source, validated_data)
+        previous_url = source.url
+        source.url = validated_data.get("url", source.url)
+        self._apply_credentials(source, validated_data, previous_url)
         return super().update(source, validated_data)

@@ -153,9 +153,82 @@ def test_bad_urls_get_specific_errors(operator_client, url, message):
 
 
 @pytest.mark.django_db
-def test_file_sources_are_labelled_as_test_sources(operator_client):
-    operator_client.post("/datasources/add/", {"name": "demo", "url": "file:///srv/demo.mp4"})
+def test_file_sources_are_labelled_as_test_sources(operator_client, settings, tmp_path):
+    settings.TEST_MEDIA_DIRS = [str(tmp_path)]
+    response = operator_client.post(
+        "/datasources/add/", {"name": "demo", "url": f"file://{tmp_path}/demo.mp4"}
+    )
+    assert response.status_code == 302
     assert "test source" in operator_client.get("/datasources/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/etc/passwd", "{media}/../secret.mp4"])
+def test_file_sources_outside_the_media_folders_are_refused(
+    operator_client, settings, tmp_path, path
+):
+    settings.TEST_MEDIA_DIRS = [str(tmp_path / "media")]
+    url = "file://" + path.format(media=tmp_path / "media")
+    response = operator_client.post(
+        "/api/datasources/", {"name": "x", "url": url}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "must be in one of the media folders" in response.json()["url"][0]
+
+
+@pytest.mark.django_db
+def test_moving_a_camera_to_another_host_drops_its_saved_credentials(camera, operator_client):
+    # Otherwise an operator could point the URL at a host of theirs and have the next stream
+    # check send them the saved password.
+    operator_client.patch(
+        f"/api/datasources/{camera.pk}/",
+        {"url": "rtsp://203.0.113.9:554/stream1"},
+        content_type="application/json",
+    )
+    camera.refresh_from_db()
+    assert not camera.has_credentials
+    source = DataSource.objects.create(name="other", url="rtsp://10.0.0.7/a")
+    source.set_credentials("u", "p")
+    source.save()
+    operator_client.post(f"/datasources/{source.pk}/edit/", {"url": "rtsp://10.0.0.7:8554/a"})
+    source.refresh_from_db()
+    assert not source.has_credentials
+    operator_client.post(
+        f"/datasources/{source.pk}/edit/",
+        {"url": "rtsp://10.0.0.8/a", "username": "u2", "password": "p2"},
+    )
+    source.refresh_from_db()
+    assert source.credentials() == ("u2", "p2")
+    operator_client.post(f"/datasources/{source.pk}/edit/", {"url": "rtsp://10.0.0.8/other-path"})
+    source.refresh_from_db()
+    assert source.credentials() == ("u2", "p2")  # same camera, another path: kept
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("rtsp://cam/live?user=admin&pwd=secret", "carries credentials in its query (pwd, user)"),
+        ("rtsp://cam/live\r\nX-Injected: 1", "spaces or control characters"),
+        ("rtsp://cam/my stream", "spaces or control characters"),
+    ],
+)
+def test_urls_hiding_secrets_or_headers_are_refused(operator_client, url, message):
+    response = operator_client.post(
+        "/api/datasources/", {"name": "x", "url": url}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert message in response.json()["url"][0]
+
+
+@pytest.mark.django_db
+def test_a_refused_form_never_shows_the_typed_password(operator_client):
+    page = operator_client.post(
+        "/datasources/add/", {"name": "bad name!", "url": "rtsp://admin:Typed-Secret-1@cam/live"}
+    ).content.decode()
+    assert "Use only letters" in page
+    assert "Typed-Secret-1" not in page
+    assert "rtsp://cam/live" in page
 
 
 @pytest.mark.django_db

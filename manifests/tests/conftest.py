@@ -10,3 +10,12 @@ def _fast_password_hashing():
     # The root conftest's autouse fixture of this name needs pytest-django's ``settings``;
     # these tests run with ``-p no:django``, so it is replaced here by a no-op.
     yield
+
+
+@pytest.fixture
+def reference_present():
+    from manifests.tests.reference import REFERENCE
+
+    assert REFERENCE.is_dir(), (
+        f"reference files not found at {REFERENCE}: shared/ must sit beside the repository"
+    )

@@ -14,9 +14,9 @@ from manifests.pointer import split
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared/reference/panorama"
 
-requires_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(), reason=f"reference files not found at {REFERENCE}"
-)
+# The reference files sit in shared/ beside the repository (as in CI). Missing, the tests fail
+# loudly rather than skip: a skipped oracle would pass anything.
+requires_reference = pytest.mark.usefixtures("reference_present")
 
 DG_APP = "aws-panorama-developer-guide/sample-apps/aws-panorama-sample"
 DG_GRAPH = f"{DG_APP}/graphs/my-app/graph.json"

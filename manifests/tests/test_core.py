@@ -106,3 +106,18 @@ def test_importing_the_library_does_not_import_django():
 def test_modules_stay_small():
     sizes = {path.name: len(path.read_text().splitlines()) for path in PACKAGE_DIR.glob("*.py")}
     assert max(sizes.values()) < 400, sizes
+
+
+def test_absurd_nesting_is_an_error_not_a_crash():
+    from manifests import validate_document
+
+    deep = "[" * 5000 + "]" * 5000
+    for doc in (
+        deep,
+        deep.encode(),
+        {"nodeGraph": {"nodes": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}},
+    ):
+        errors = validate_document(doc)
+        assert errors, doc
+    errors = validate_document(deep)
+    assert errors[0].message == "nested more than 64 levels deep"

@@ -5,10 +5,13 @@
 //    templates/partials/resync.html) fetches its current state once, so an update broadcast
 //    while the page loaded or while the link was down is not lost.
 // 3. A resync answer rendered before a live update that has since arrived would undo that
-//    update; such an answer is dropped and the resync asked again.
+//    update; such an answer is dropped and the resync asked again, a few times at most (under
+//    steady traffic the live updates themselves keep the page current).
 (() => {
+  const MAX_RETRIES = 3;
   let resyncStarted = 0;
   let lastLiveMessage = 0;
+  let retries = 0;
 
   function setBadge(tone, text) {
     const badge = document.getElementById("live-status");
@@ -24,6 +27,7 @@
   }
 
   document.addEventListener("htmx:wsOpen", () => {
+    retries = 0;
     resync();
     setBadge("success", "Live");
   });
@@ -34,8 +38,9 @@
   document.addEventListener("htmx:beforeSwap", (event) => {
     const source = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (!source || !source.matches("[data-live-resync]")) return;
-    if (lastLiveMessage > resyncStarted) {
+    if (lastLiveMessage > resyncStarted && retries < MAX_RETRIES) {
       event.detail.shouldSwap = false;
+      retries += 1;
       resync();
     }
   });
