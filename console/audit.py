@@ -32,7 +32,12 @@ def mask_secret(value: str) -> str:
 
 
 def register_models() -> None:
-    from applications.models import ApplicationInstance
+    from applications.models import (
+        ApplicationInstance,
+        NodeFromTemplateJob,
+        NodePackage,
+        PatchVersion,
+    )
     from console.models import APIToken, User
     from datasources.models import DataSource
     from devices.models import Device
@@ -48,3 +53,6 @@ def register_models() -> None:
         exclude_fields=["checks"],
     )
     auditlog.register(ApplicationInstance)
+    auditlog.register(NodePackage)
+    auditlog.register(PatchVersion, exclude_fields=["manifest_text"])
+    auditlog.register(NodeFromTemplateJob)

@@ -167,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
 }
 
+# Quotas of node packages (Panorama's: 50 packages, 20 versions each).
+PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)
+VERSION_QUOTA = env.get_int("VERSION_QUOTA", 20, minimum=1)
+
 # Folders that file:// test sources may point into; nothing else on the host can be read.
 TEST_MEDIA_DIRS = env.get_list("TEST_MEDIA_DIRS", [str(VAR_DIR / "media")])
 

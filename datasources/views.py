@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
@@ -13,6 +14,7 @@ from console.roles import OPERATE_ONLY, READ_OPERATE
 from datasources.checks import start_check, with_latest_check
 from datasources.forms import DataSourceForm
 from datasources.models import DataSource, StreamCheck
+from datasources.packages import delete_camera_package, register_camera_package
 from datasources.tables import DataSourceTable
 
 hide_password = method_decorator(sensitive_post_parameters("password", "url"), name="dispatch")
@@ -64,8 +66,10 @@ class DataSourceCreateView(PolicyMixin, CreateView):
     success_url = reverse_lazy("datasource-list")
     extra_context = {"title": "Add camera stream", "cancel_url": reverse_lazy("datasource-list")}
 
+    @transaction.atomic
     def form_valid(self, form):
         response = super().form_valid(form)
+        register_camera_package(self.object, self.request.user)
         saved = " Credentials saved as secret." if self.object.has_credentials else ""
         messages.success(self.request, f"Camera stream {self.object.name} added.{saved}")
         return response
@@ -83,9 +87,12 @@ class DataSourceUpdateView(PolicyMixin, UpdateView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(title=f"Edit camera stream {self.object.name}", **kwargs)
 
+    @transaction.atomic
     def form_valid(self, form):
+        response = super().form_valid(form)
+        register_camera_package(self.object, self.request.user)
         messages.success(self.request, f"Camera stream {self.object.name} saved.")
-        return super().form_valid(form)
+        return response
 
 
 class DataSourceDeleteView(PolicyMixin, DeleteView):
@@ -94,8 +101,10 @@ class DataSourceDeleteView(PolicyMixin, DeleteView):
     template_name = "datasources/datasource_confirm_delete.html"
     success_url = reverse_lazy("datasource-list")
 
+    @transaction.atomic
     def form_valid(self, form):
         name = self.object.name
+        delete_camera_package(self.object)
         response = super().form_valid(form)
         messages.success(self.request, f"Camera stream {name} and its saved credentials deleted.")
         return response

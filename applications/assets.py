@@ -1,0 +1,90 @@
+"""The content-addressed asset store, on Django's storage API (a folder, or S3 via boto3).
+
+An asset is stored under the sha256 of its bytes, once, whoever uploads it. Uploads are read
+in chunks and hashed while they are spooled to a temporary file, so a file of several GB never
+sits in memory, and nothing reaches the store unless its hash is the one announced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from django.db import IntegrityError, transaction
+
+from applications.models import Asset
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class AssetHashMismatch(Exception):
+    """The bytes received are not the bytes announced: nothing was stored."""
+
+    def __init__(self, filename: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{filename}: the upload's sha256 is {actual}, but {expected} was announced; "
+            "the file was changed or cut short on the way. Nothing was stored."
+        )
+        self.filename, self.expected, self.actual = filename, expected, actual
+
+
+@dataclass(frozen=True)
+class Stored:
+    asset: Asset
+    created: bool  # False: the store had these bytes already (deduplicated)
+
+
+def asset_storage() -> Storage:
+    return storages["assets"]
+
+
+def storage_name(sha256: str) -> str:
+    # Two levels of fan-out keep folders (and S3 listings) small.
+    return f"assets/{sha256[:2]}/{sha256}"
+
+
+def store_asset(
+    stream: BinaryIO,
+    *,
+    filename: str,
+    expected_sha256: str | None = None,
+    storage: Storage | None = None,
+) -> Stored:
+    """Store the bytes of ``stream`` (verified against ``expected_sha256`` when given)."""
+    storage = storage or asset_storage()
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile() as spool:
+        while chunk := stream.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+            spool.write(chunk)
+        sha256 = digest.hexdigest()
+        if expected_sha256 is not None and sha256 != expected_sha256.lower():
+            raise AssetHashMismatch(filename, expected_sha256, sha256)
+        existing = Asset.objects.filter(sha256=sha256).first()
+        if existing is not None and storage.exists(existing.storage_name):
+            return Stored(existing, created=False)
+        name = storage_name(sha256)
+        if not storage.exists(name):
+            spool.seek(0)
+            saved = storage.save(name, File(spool, name=sha256))
+            if saved != name:  # another upload of the same bytes won the race
+                storage.delete(saved)
+        try:
+            with transaction.atomic():
+                asset, created = Asset.objects.update_or_create(
+                    sha256=sha256, defaults={"size": size, "storage_name": name}
+                )
+        except IntegrityError:
+            asset, created = Asset.objects.get(sha256=sha256), False
+        return Stored(asset, created=created)
+
+
+def open_asset(asset: Asset, storage: Storage | None = None) -> File:
+    """The stored bytes, for streaming a download."""
+    return (storage or asset_storage()).open(asset.storage_name, "rb")

@@ -1,0 +1,114 @@
+"""Registering node packages and their patch versions (the one code path for UI, API and CLI)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from applications.models import NodeInterface, NodePackage, PackageVersion, PatchVersion
+from console.status import PackageVersionStatus
+from manifests import ValidationError, validate_package
+
+
+class PackageRejected(Exception):
+    """The package cannot be registered; ``errors`` says every reason, with its place."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        super().__init__("; ".join(f"{e.path or '/'}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Registered:
+    patch: PatchVersion
+    created: bool  # False: these exact package.json bytes were registered before
+
+
+def patch_of(manifest_bytes: bytes) -> str:
+    """A patch version is the sha256 of the package.json bytes (spec §1)."""
+    return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def _quota_errors(account_id: str, name: str, version: str) -> list[ValidationError]:
+    package = NodePackage.objects.filter(account_id=account_id, name=name).first()
+    if package is None:
+        if NodePackage.objects.filter(account_id=account_id).count() >= settings.PACKAGE_QUOTA:
+            return [
+                ValidationError(
+                    "/nodePackage/name",
+                    f"this installation has {settings.PACKAGE_QUOTA} packages, the most allowed",
+                    "delete packages you no longer use, or raise PACKAGE_QUOTA",
+                )
+            ]
+        return []
+    versions = package.versions.exclude(version=version).count()
+    if not package.versions.filter(version=version).exists() and versions >= settings.VERSION_QUOTA:
+        return [
+            ValidationError(
+                "/nodePackage/version",
+                f"You've reached the maximum number of versions for package {name}.",
+                f"deregister unused package versions ({settings.VERSION_QUOTA} allowed, "
+                "VERSION_QUOTA) and try again",
+            )
+        ]
+    return []
+
+
+@transaction.atomic
+def register_patch(
+    *, account_id: str, name: str, version: str, manifest_bytes: bytes, mark_latest: bool = True
+) -> Registered:
+    """Register a package.json as a patch version of ``<account_id>::<name>`` ``version``."""
+    errors = validate_package(manifest_bytes)
+    if errors:
+        raise PackageRejected(errors)
+    document = json.loads(manifest_bytes)
+    errors = [
+        ValidationError(
+            f"/nodePackage/{field}",
+            f"package.json says {field} {stated!r}, but it is being registered as {wanted!r}",
+            f"make them agree, or leave {field} out of package.json",
+        )
+        for field, wanted in (("name", name), ("version", version))
+        if (stated := document["nodePackage"].get(field)) is not None and stated != wanted
+    ] or _quota_errors(account_id, name, version)
+    if errors:
+        raise PackageRejected(errors)
+    package, _ = NodePackage.objects.get_or_create(
+        account_id=account_id,
+        name=name,
+        defaults={"description": document["nodePackage"].get("description", "")[:255]},
+    )
+    package_version, _ = PackageVersion.objects.get_or_create(package=package, version=version)
+    patch, created = PatchVersion.objects.get_or_create(
+        package_version=package_version,
+        patch=patch_of(manifest_bytes),
+        defaults={"manifest_text": manifest_bytes.decode("utf-8")},
+    )
+    if created:
+        for interface in document["nodePackage"]["interfaces"]:
+            NodeInterface.objects.create(
+                patch=patch,
+                name=interface["name"],
+                category=interface["category"].upper().replace("DATA_SINK", "MEDIA_SINK"),
+                description=interface.get("description", "")[:255],
+                asset_name=interface.get("asset", ""),
+                inputs=interface.get("inputs", []),
+                outputs=interface.get("outputs", []),
+                inbound_ports=interface.get("network", {}).get("inboundPorts", []),
+            )
+        patch.status = PackageVersionStatus.REGISTER_COMPLETED
+        patch.registered = timezone.now()
+        patch.save(update_fields=["status", "registered"])
+    if mark_latest and not patch.is_latest:
+        # Lock the version's patches so two registrations cannot both end up latest.
+        list(PatchVersion.objects.select_for_update().filter(package_version=package_version))
+        package_version.patches.filter(is_latest=True).update(is_latest=False)
+        patch.is_latest = True
+        patch.save(update_fields=["is_latest"])
+    return Registered(patch, created=created)
