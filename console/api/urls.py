@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from applications.api.package_views import AssetView, NodePackageViewSet
 from applications.api.views import ApplicationInstanceViewSet
 from console.api.views import APITokenViewSet, InstallationView, UserViewSet
 from console.roles import ANY_USER
@@ -26,6 +27,7 @@ router.register("datasources", DataSourceViewSet, basename="api-datasource")
 router.register("application-instances", ApplicationInstanceViewSet, basename="api-application")
 router.register("users", UserViewSet, basename="api-user")
 router.register("tokens", APITokenViewSet, basename="api-token")
+router.register("packages", NodePackageViewSet, basename="api-package")
 
 
 class SchemaView(SpectacularAPIView):
@@ -39,6 +41,7 @@ class SwaggerView(SpectacularSwaggerView):
 urlpatterns = [
     path("", include(router.urls)),
     path("installation/", InstallationView.as_view(), name="api-installation"),
+    path("assets/<str:sha256>/", AssetView.as_view(), name="api-asset"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

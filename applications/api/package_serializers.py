@@ -1,0 +1,68 @@
+from rest_framework import serializers
+
+from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
+
+
+class NodeInterfaceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NodeInterface
+        fields = [
+            "name",
+            "category",
+            "description",
+            "asset_name",
+            "inputs",
+            "outputs",
+            "inbound_ports",
+        ]
+        read_only_fields = fields
+
+
+class PatchVersionSerializer(serializers.ModelSerializer):
+    package = serializers.CharField(source="package_version.package.full_name", read_only=True)
+    version = serializers.CharField(source="package_version.version", read_only=True)
+    interfaces = NodeInterfaceSerializer(many=True, read_only=True)
+    assets = serializers.SlugRelatedField(slug_field="sha256", many=True, read_only=True)
+
+    class Meta:
+        model = PatchVersion
+        fields = [
+            "id", "package", "version", "patch", "status", "status_description", "is_latest",
+            "registered", "interfaces", "assets",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class NodePackageSerializer(serializers.ModelSerializer):
+    full_name = serializers.CharField(read_only=True)
+    patches = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NodePackage
+        fields = ["id", "account_id", "name", "full_name", "description", "created", "patches"]
+        read_only_fields = fields
+
+    def get_patches(self, package: NodePackage) -> list[dict]:
+        patches = PatchVersion.objects.filter(package_version__package=package).select_related(
+            "package_version__package"
+        )
+        return PatchVersionSerializer(
+            patches.prefetch_related("interfaces", "assets"), many=True
+        ).data
+
+
+class RegisterPatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=128, help_text="The package name, without the account.")
+    version = serializers.CharField(max_length=20, help_text="<major>.<minor>, e.g. 1.0")
+    manifest = serializers.CharField(
+        help_text="The package.json text, exactly as stored: its sha256 becomes the patch version.",
+        trim_whitespace=False,
+    )
+    mark_latest = serializers.BooleanField(default=True)
+
+
+class AssetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Asset
+        fields = ["sha256", "size", "created"]
+        read_only_fields = fields

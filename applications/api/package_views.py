@@ -1,0 +1,111 @@
+"""Packages, patch versions and assets over the REST API."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from applications.api.package_serializers import (
+    AssetSerializer,
+    NodePackageSerializer,
+    PatchVersionSerializer,
+    RegisterPatchSerializer,
+)
+from applications.assets import AssetHashMismatch, open_asset, store_asset
+from applications.models import Asset, NodePackage
+from applications.registry import PackageRejected, register_patch
+from console.models import Installation
+from console.roles import READ_OPERATE
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class NodePackageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Node packages of this installation, with every patch version and its nodes."""
+
+    policy = READ_OPERATE
+    serializer_class = NodePackageSerializer
+    filterset_fields = ["name"]
+
+    queryset = NodePackage.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no database
+            return NodePackage.objects.none()
+        return NodePackage.objects.filter(account_id=Installation.get().account_id)
+
+    @extend_schema(request=RegisterPatchSerializer, responses={201: PatchVersionSerializer})
+    @action(detail=False, methods=["post"])
+    def register(self, request, format=None):
+        """Register a package.json as a patch version (idempotent: same bytes, same patch)."""
+        body = RegisterPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            registered = register_patch(
+                account_id=Installation.get().account_id,
+                name=body.validated_data["name"],
+                version=body.validated_data["version"],
+                manifest_bytes=body.validated_data["manifest"].encode(),
+                mark_latest=body.validated_data["mark_latest"],
+            )
+        except PackageRejected as rejected:
+            return Response(
+                {"errors": [error.to_dict() for error in rejected.errors]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            PatchVersionSerializer(registered.patch).data,
+            status=status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK,
+        )
+
+
+class AssetView(APIView):
+    """``PUT`` the raw bytes of an asset under its sha256; ``GET`` them back."""
+
+    policy = READ_OPERATE
+
+    def _sha(self, sha256: str) -> str:
+        if not SHA256.match(sha256):
+            raise ValidationError({"sha256": "A sha256 is 64 lowercase hex digits."})
+        return sha256
+
+    @extend_schema(
+        request={"application/octet-stream": bytes},
+        responses={201: AssetSerializer, 200: AssetSerializer},
+        parameters=[OpenApiParameter("filename", str, description="Named in error messages.")],
+    )
+    def put(self, request, sha256: str, format=None):
+        """Upload an asset; refused (and nothing stored) unless its bytes hash to ``sha256``."""
+        filename = request.query_params.get("filename", sha256)
+        try:
+            stored = store_asset(
+                request._request, filename=filename, expected_sha256=self._sha(sha256)
+            )
+        except AssetHashMismatch as mismatch:
+            return Response(
+                {"detail": str(mismatch), "expected": mismatch.expected, "actual": mismatch.actual},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            AssetSerializer(stored.asset).data,
+            status=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, sha256: str, format=None):
+        asset = get_object_or_404(Asset, sha256=self._sha(sha256))
+        return FileResponse(open_asset(asset), as_attachment=True, filename=asset.sha256)
+
+    @extend_schema(responses={200: AssetSerializer})
+    def head(self, request, sha256: str, format=None):
+        """Whether the store has an asset (the CLI skips uploading what is there)."""
+        asset = get_object_or_404(Asset, sha256=self._sha(sha256))
+        return Response(AssetSerializer(asset).data)

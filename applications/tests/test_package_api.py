@@ -1,0 +1,78 @@
+"""Packages and assets through the REST API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from applications.models import Asset
+from applications.tests.test_registry import CODE_PACKAGE
+
+
+@pytest.mark.django_db
+def test_register_and_read_back(operator_client, viewer_client, settings, tmp_path):
+    manifest = CODE_PACKAGE.read_text()
+    body = {"name": "SAMPLE_CODE", "version": "1.0", "manifest": manifest}
+    created = operator_client.post("/api/packages/register/", body, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["patch"] == hashlib.sha256(manifest.encode()).hexdigest()
+    again = operator_client.post("/api/packages/register/", body, content_type="application/json")
+    assert again.status_code == 200
+    listed = viewer_client.get("/api/packages/").json()["results"]
+    assert [p["name"] for p in listed] == ["SAMPLE_CODE"]
+    interfaces = listed[0]["patches"][0]["interfaces"]
+    assert interfaces[0]["name"] == "interface" and interfaces[0]["category"] == "BUSINESS_LOGIC"
+
+
+@pytest.mark.django_db
+def test_register_reports_every_error_with_its_place(operator_client):
+    document = json.loads(CODE_PACKAGE.read_text())
+    del document["nodePackage"]["interfaces"][0]["category"]
+    document["nodePackage"]["interfaces"][0]["inputs"][0]["type"] = "video"
+    response = operator_client.post(
+        "/api/packages/register/",
+        {"name": "SAMPLE_CODE", "version": "1.0", "manifest": json.dumps(document)},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {e["path"] for e in errors} >= {
+        "/nodePackage/interfaces/0/category",
+        "/nodePackage/interfaces/0/inputs/0/type",
+    }
+    assert all(e["message"] and "hint" in e for e in errors)
+
+
+@pytest.mark.django_db
+def test_asset_upload_is_verified_deduplicated_and_downloadable(
+    operator_client, settings, tmp_path
+):
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "assets": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    storages._storages.pop("assets", None)
+    data = b"\x1f\x8b container bytes" * 5000
+    sha = hashlib.sha256(data).hexdigest()
+    url = f"/api/assets/{sha}/?filename=code.tar.gz"
+    first = operator_client.put(url, data, content_type="application/octet-stream")
+    assert first.status_code == 201, first.content
+    assert (
+        operator_client.put(url, data, content_type="application/octet-stream").status_code == 200
+    )
+    download = operator_client.get(f"/api/assets/{sha}/")
+    assert b"".join(download.streaming_content) == data
+    tampered = operator_client.put(url, data + b"!", content_type="application/octet-stream")
+    assert tampered.status_code == 400
+    assert "code.tar.gz" in tampered.json()["detail"]
+    assert tampered.json()["actual"] == hashlib.sha256(data + b"!").hexdigest()
+    assert Asset.objects.count() == 1
+    assert operator_client.put("/api/assets/nothex/", data).status_code == 400
+    storages._storages.pop("assets", None)
