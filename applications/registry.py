@@ -112,3 +112,28 @@ def register_patch(
         patch.is_latest = True
         patch.save(update_fields=["is_latest"])
     return Registered(patch, created=created)
+
+
+class PatchInUse(Exception):
+    """A patch that application instances use cannot be deregistered."""
+
+
+@transaction.atomic
+def deregister_patch(patch: PatchVersion) -> None:
+    """Remove a registered patch version (DeregisterPackageVersion).
+
+    Refused while application instances use it (they arrive with deployments); the assets stay
+    in the store, since other patches may share them.
+    """
+    users = patch_users(patch)
+    if users:
+        raise PatchInUse(
+            f"patch {patch.patch[:12]}… of {patch.package_version} is used by "
+            f"{', '.join(users)}; remove those application instances first"
+        )
+    patch.delete()
+
+
+def patch_users(patch: PatchVersion) -> list[str]:
+    """Names of the application instances that use a patch (none until deployments land)."""
+    return []

@@ -66,3 +66,8 @@ class AssetSerializer(serializers.ModelSerializer):
         model = Asset
         fields = ["sha256", "size", "created"]
         read_only_fields = fields
+
+
+class DeregisterPatchSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=20)
+    patch = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The patch version (sha256).")

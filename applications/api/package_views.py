@@ -15,13 +15,14 @@ from rest_framework.views import APIView
 
 from applications.api.package_serializers import (
     AssetSerializer,
+    DeregisterPatchSerializer,
     NodePackageSerializer,
     PatchVersionSerializer,
     RegisterPatchSerializer,
 )
 from applications.assets import AssetHashMismatch, open_asset, store_asset
-from applications.models import Asset, NodePackage
-from applications.registry import PackageRejected, register_patch
+from applications.models import Asset, NodePackage, PatchVersion
+from applications.registry import PackageRejected, PatchInUse, deregister_patch, register_patch
 from console.models import Installation
 from console.roles import READ_OPERATE
 
@@ -65,6 +66,24 @@ class NodePackageViewSet(viewsets.ReadOnlyModelViewSet):
             PatchVersionSerializer(registered.patch).data,
             status=status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK,
         )
+
+    @extend_schema(request=DeregisterPatchSerializer, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def deregister(self, request, pk=None, format=None):
+        """Deregister one patch version of this package (refused while it is in use)."""
+        body = DeregisterPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        patch = get_object_or_404(
+            PatchVersion,
+            package_version__package=self.get_object(),
+            package_version__version=body.validated_data["version"],
+            patch=body.validated_data["patch"],
+        )
+        try:
+            deregister_patch(patch)
+        except PatchInUse as in_use:
+            return Response({"detail": str(in_use)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AssetView(APIView):

@@ -76,3 +76,20 @@ def test_asset_upload_is_verified_deduplicated_and_downloadable(
     assert Asset.objects.count() == 1
     assert operator_client.put("/api/assets/nothex/", data).status_code == 400
     storages._storages.pop("assets", None)
+
+
+@pytest.mark.django_db
+def test_deregister_a_patch(operator_client, viewer_client):
+    manifest = CODE_PACKAGE.read_text()
+    registered = operator_client.post(
+        "/api/packages/register/",
+        {"name": "SAMPLE_CODE", "version": "1.0", "manifest": manifest},
+        content_type="application/json",
+    ).json()
+    package_id = viewer_client.get("/api/packages/").json()["results"][0]["id"]
+    body = {"version": "1.0", "patch": registered["patch"]}
+    url = f"/api/packages/{package_id}/deregister/"
+    assert viewer_client.post(url, body, content_type="application/json").status_code == 403
+    assert operator_client.post(url, body, content_type="application/json").status_code == 204
+    assert operator_client.post(url, body, content_type="application/json").status_code == 404
+    assert viewer_client.get("/api/packages/").json()["results"][0]["patches"] == []
