@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from applications.models import NodeInterface, NodePackage, PackageVersion, PatchVersion
+from applications.models import (
+    Asset,
+    NodeInterface,
+    NodePackage,
+    PackageVersion,
+    PatchAsset,
+    PatchVersion,
+)
 from console.status import PackageVersionStatus
 from manifests import ValidationError, validate_package
 
@@ -32,6 +40,40 @@ class Registered:
 def patch_of(manifest_bytes: bytes) -> str:
     """A patch version is the sha256 of the package.json bytes (spec §1)."""
     return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+ASSET_URI = re.compile(r"^(?P<sha>[0-9a-f]{64})\.[A-Za-z0-9.]+$")
+
+
+def _stored_assets(document: dict) -> tuple[list[tuple[str, Asset]], list[ValidationError]]:
+    """The store's assets that package.json names, and an error for each one not uploaded."""
+    found: list[tuple[str, Asset]] = []
+    missing: list[ValidationError] = []
+    for a, asset in enumerate(document["nodePackage"].get("assets", [])):
+        for i, implementation in enumerate(asset.get("implementations", [])):
+            if implementation.get("type") == "system":
+                continue
+            for field in ("assetUri", "descriptorUri"):
+                uri = implementation.get(field)
+                if uri is None:
+                    continue
+                path = f"/nodePackage/assets/{a}/implementations/{i}/{field}"
+                match = ASSET_URI.match(uri)
+                stored = Asset.objects.filter(sha256=match["sha"]).first() if match else None
+                if stored is None:
+                    missing.append(
+                        ValidationError(
+                            path,
+                            f"asset {uri!r} is not in the asset store"
+                            if match
+                            else f"{uri!r} is not named <sha256>.<extension>",
+                            "upload it first (vantage-cli package-application does), "
+                            "PUT /api/assets/<sha256>/",
+                        )
+                    )
+                else:
+                    found.append((asset["name"], stored))
+    return found, missing
 
 
 def _quota_errors(account_id: str, name: str, version: str) -> list[ValidationError]:
@@ -77,6 +119,8 @@ def register_patch(
         for field, wanted in (("name", name), ("version", version))
         if (stated := document["nodePackage"].get(field)) is not None and stated != wanted
     ] or _quota_errors(account_id, name, version)
+    stored, missing = _stored_assets(document)
+    errors += missing
     if errors:
         raise PackageRejected(errors)
     package, _ = NodePackage.objects.get_or_create(
@@ -91,6 +135,8 @@ def register_patch(
         defaults={"manifest_text": manifest_bytes.decode("utf-8")},
     )
     if created:
+        for asset_name, asset in stored:
+            PatchAsset.objects.get_or_create(patch=patch, asset=asset, name=asset_name)
         for interface in document["nodePackage"]["interfaces"]:
             NodeInterface.objects.create(
                 patch=patch,

@@ -8,4 +8,10 @@ urlpatterns = [
 
 package_urlpatterns = [
     path("", views.PackageListView.as_view(), name="package-list"),
+    path("<int:pk>/", views.PackageDetailView.as_view(), name="package-detail"),
+    path(
+        "<int:pk>/patches/<int:patch_pk>/deregister/",
+        views.PatchDeregisterView.as_view(),
+        name="package-patch-deregister",
+    ),
 ]

@@ -1,8 +1,13 @@
+from django.contrib import messages
 from django.db.models import Prefetch
-from django.views.generic import TemplateView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import DetailView, TemplateView
 from django_tables2 import SingleTableView
 
 from applications.models import ApplicationInstance, NodePackage, PatchVersion
+from applications.registry import PatchInUse, deregister_patch, patch_users
 from applications.tables import ApplicationInstanceTable
 from console.access import PolicyMixin
 from console.models import Installation
@@ -29,3 +34,43 @@ class PackageListView(PolicyMixin, TemplateView):
             account_id=Installation.get().account_id
         ).prefetch_related(Prefetch("versions__patches", queryset=latest, to_attr="latest_patches"))
         return super().get_context_data(packages=packages, **kwargs)
+
+
+class PackageDetailView(PolicyMixin, DetailView):
+    """A package: its versions, every patch with its nodes and assets, and what uses it."""
+
+    policy = READ_OPERATE
+    template_name = "applications/package_detail.html"
+    context_object_name = "package"
+
+    def get_queryset(self):
+        return NodePackage.objects.filter(account_id=Installation.get().account_id)
+
+    def get_context_data(self, **kwargs):
+        patches = (
+            PatchVersion.objects.filter(package_version__package=self.object)
+            .select_related("package_version")
+            .prefetch_related("interfaces", "patchasset_set__asset")
+            .order_by("package_version__version", "-created")
+        )
+        rows = [(patch, patch_users(patch)) for patch in patches]
+        return super().get_context_data(patches=rows, **kwargs)
+
+
+class PatchDeregisterView(PolicyMixin, View):
+    policy = READ_OPERATE
+
+    def post(self, request: HttpRequest, pk: int, patch_pk: int) -> HttpResponse:
+        patch = get_object_or_404(
+            PatchVersion,
+            pk=patch_pk,
+            package_version__package__pk=pk,
+            package_version__package__account_id=Installation.get().account_id,
+        )
+        try:
+            deregister_patch(patch)
+        except PatchInUse as in_use:
+            messages.error(request, str(in_use))
+        else:
+            messages.success(request, f"Patch {patch.patch[:12]}… deregistered.")
+        return redirect("package-detail", pk=pk)

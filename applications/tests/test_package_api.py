@@ -93,3 +93,27 @@ def test_deregister_a_patch(operator_client, viewer_client):
     assert operator_client.post(url, body, content_type="application/json").status_code == 204
     assert operator_client.post(url, body, content_type="application/json").status_code == 404
     assert viewer_client.get("/api/packages/").json()["results"][0]["patches"] == []
+
+
+@pytest.mark.django_db
+def test_package_page_shows_patches_nodes_and_deregisters(operator_client, viewer_client):
+    manifest = CODE_PACKAGE.read_text()
+    patch = operator_client.post(
+        "/api/packages/register/",
+        {"name": "SAMPLE_CODE", "version": "1.0", "manifest": manifest},
+        content_type="application/json",
+    ).json()
+    package_id = viewer_client.get("/api/packages/").json()["results"][0]["id"]
+    page = viewer_client.get(f"/packages/{package_id}/").content.decode()
+    assert patch["patch"][:12] in page
+    assert "::SAMPLE_CODE.interface" in page and "video_in" in page
+    assert "no application instance" in page
+    assert "Deregister" not in page  # viewers get no button
+    patch_pk = patch["id"]
+    url = f"/packages/{package_id}/patches/{patch_pk}/deregister/"
+    assert viewer_client.post(url).status_code == 403
+    assert operator_client.post(url).status_code == 302
+    assert (
+        "no registered patch versions"
+        in viewer_client.get(f"/packages/{package_id}/").content.decode()
+    )

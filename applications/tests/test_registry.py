@@ -91,3 +91,41 @@ def test_quotas(settings):
     with pytest.raises(PackageRejected) as packages:
         _register(manifest, name="OTHER")
     assert "50" not in str(packages.value) and "1 packages, the most allowed" in str(packages.value)
+
+
+@pytest.mark.django_db
+def test_assets_named_by_package_json_must_be_stored_and_get_linked(tmp_path, settings):
+    import io
+
+    from django.core.files.storage import FileSystemStorage
+
+    from applications.assets import store_asset
+
+    document = json.loads(CODE_PACKAGE.read_bytes())
+    code, descriptor = b"code archive bytes", b'{"runtimeDescriptor": {}}'
+    code_sha, descriptor_sha = (hashlib.sha256(b).hexdigest() for b in (code, descriptor))
+    document["nodePackage"]["assets"] = [
+        {
+            "name": "code_asset",
+            "implementations": [
+                {
+                    "type": "container",
+                    "assetUri": f"{code_sha}.tar.gz",
+                    "descriptorUri": f"{descriptor_sha}.json",
+                }
+            ],
+        }
+    ]
+    manifest = json.dumps(document, indent=4).encode()
+    with pytest.raises(PackageRejected) as missing:
+        _register(manifest)
+    assert [e.path for e in missing.value.errors] == [
+        "/nodePackage/assets/0/implementations/0/assetUri",
+        "/nodePackage/assets/0/implementations/0/descriptorUri",
+    ]
+    assert "is not in the asset store" in missing.value.errors[0].message
+    storage = FileSystemStorage(location=tmp_path)
+    for data in (code, descriptor):
+        store_asset(io.BytesIO(data), filename="x", storage=storage)
+    patch = _register(manifest).patch
+    assert sorted(a.sha256 for a in patch.assets.all()) == sorted([code_sha, descriptor_sha])
