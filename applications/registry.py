@@ -180,6 +180,21 @@ def deregister_patch(patch: PatchVersion) -> None:
     patch.delete()
 
 
+@transaction.atomic
+def delete_package(package: NodePackage) -> None:
+    """Delete a package with all its versions and patches (DeletePackage); refused while used."""
+    users = sorted(
+        {user for patch in PatchVersion.objects.filter(package_version__package=package)
+         for user in patch_users(patch)}
+    )  # fmt: skip
+    if users:
+        raise PatchInUse(
+            f"{package.full_name} is used by {', '.join(users)}; remove those application "
+            "instances first"
+        )
+    package.delete()
+
+
 def patch_users(patch: PatchVersion) -> list[str]:
     """Names of the application instances that use a patch (none until deployments land)."""
     return []

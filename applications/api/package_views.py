@@ -7,7 +7,7 @@ import re
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -22,14 +22,25 @@ from applications.api.package_serializers import (
 )
 from applications.assets import AssetHashMismatch, open_asset, store_asset
 from applications.models import Asset, NodePackage, PatchVersion
-from applications.registry import PackageRejected, PatchInUse, deregister_patch, register_patch
+from applications.registry import (
+    PackageRejected,
+    PatchInUse,
+    delete_package,
+    deregister_patch,
+    register_patch,
+)
 from console.models import Installation
 from console.roles import READ_OPERATE
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class NodePackageViewSet(viewsets.ReadOnlyModelViewSet):
+class NodePackageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Node packages of this installation, with every patch version and its nodes."""
 
     policy = READ_OPERATE
@@ -42,6 +53,14 @@ class NodePackageViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no database
             return NodePackage.objects.none()
         return NodePackage.objects.filter(account_id=Installation.get().account_id)
+
+    def destroy(self, request, *args, **kwargs):
+        """Delete the package and all its patch versions; 409 while an instance uses it."""
+        try:
+            delete_package(self.get_object())
+        except PatchInUse as in_use:
+            return Response({"detail": str(in_use)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=RegisterPatchSerializer, responses={201: PatchVersionSerializer})
     @action(detail=False, methods=["post"])

@@ -117,3 +117,16 @@ def test_package_page_shows_patches_nodes_and_deregisters(operator_client, viewe
         "no registered patch versions"
         in viewer_client.get(f"/packages/{package_id}/").content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_delete_a_package(operator_client, viewer_client):
+    operator_client.post(
+        "/api/packages/register/",
+        {"name": "SAMPLE_CODE", "version": "1.0", "manifest": CODE_PACKAGE.read_text()},
+        content_type="application/json",
+    )
+    package_id = viewer_client.get("/api/packages/").json()["results"][0]["id"]
+    assert viewer_client.delete(f"/api/packages/{package_id}/").status_code == 403
+    assert operator_client.delete(f"/api/packages/{package_id}/").status_code == 204
+    assert viewer_client.get("/api/packages/").json()["results"] == []
