@@ -71,3 +71,26 @@ class AssetSerializer(serializers.ModelSerializer):
 class DeregisterPatchSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=20)
     patch = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The patch version (sha256).")
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    """A node as ListNodes shows it: one interface of one patch version."""
+
+    node_id = serializers.SerializerMethodField()
+    package = serializers.CharField(source="patch.package_version.package.full_name")
+    package_version = serializers.CharField(source="patch.package_version.version")
+    patch_version = serializers.CharField(source="patch.patch")
+    is_latest = serializers.BooleanField(source="patch.is_latest")
+
+    class Meta:
+        model = NodeInterface
+        fields = [
+            "id", "node_id", "name", "category", "package", "package_version", "patch_version",
+            "is_latest", "description", "inputs", "outputs", "inbound_ports",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_node_id(self, node: NodeInterface) -> str:
+        # Panorama's form: <PackageName>-<PackageVersion>-<first 8 hex of patch>-<interface>
+        version = node.patch.package_version
+        return f"{version.package.name}-{version.version}-{node.patch.patch[:8]}-{node.name}"

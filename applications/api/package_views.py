@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import django_filters
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,11 +18,12 @@ from applications.api.package_serializers import (
     AssetSerializer,
     DeregisterPatchSerializer,
     NodePackageSerializer,
+    NodeSerializer,
     PatchVersionSerializer,
     RegisterPatchSerializer,
 )
 from applications.assets import AssetHashMismatch, open_asset, store_asset
-from applications.models import Asset, NodePackage, PatchVersion
+from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
 from applications.registry import (
     PackageRejected,
     PatchInUse,
@@ -31,6 +33,7 @@ from applications.registry import (
 )
 from console.models import Installation
 from console.roles import READ_OPERATE
+from console.status import NodeCategory
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -147,3 +150,29 @@ class AssetView(APIView):
         """Whether the store has an asset (the CLI skips uploading what is there)."""
         asset = get_object_or_404(Asset, sha256=self._sha(sha256))
         return Response(AssetSerializer(asset).data)
+
+
+class NodeFilter(django_filters.FilterSet):
+    category = django_filters.ChoiceFilter(choices=NodeCategory.choices)
+    package = django_filters.CharFilter(field_name="patch__package_version__package__name")
+    latest = django_filters.BooleanFilter(field_name="patch__is_latest")
+
+    class Meta:
+        model = NodeInterface
+        fields = ["category", "package", "latest"]
+
+
+class NodeViewSet(viewsets.ReadOnlyModelViewSet):
+    """Nodes: the interfaces of registered patch versions (ListNodes / DescribeNode)."""
+
+    policy = READ_OPERATE
+    serializer_class = NodeSerializer
+    filterset_class = NodeFilter
+    queryset = NodeInterface.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return NodeInterface.objects.none()
+        return NodeInterface.objects.filter(
+            patch__package_version__package__account_id=Installation.get().account_id
+        ).select_related("patch__package_version__package")

@@ -130,3 +130,15 @@ def test_delete_a_package(operator_client, viewer_client):
     assert viewer_client.delete(f"/api/packages/{package_id}/").status_code == 403
     assert operator_client.delete(f"/api/packages/{package_id}/").status_code == 204
     assert viewer_client.get("/api/packages/").json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_nodes_are_listed_as_panorama_names_them(operator_client, viewer_client):
+    patch = operator_client.post(
+        "/api/packages/register/",
+        {"name": "SAMPLE_CODE", "version": "1.0", "manifest": CODE_PACKAGE.read_text()},
+        content_type="application/json",
+    ).json()["patch"]
+    nodes = viewer_client.get("/api/nodes/?category=BUSINESS_LOGIC&latest=true").json()["results"]
+    assert [n["node_id"] for n in nodes] == [f"SAMPLE_CODE-1.0-{patch[:8]}-interface"]
+    assert viewer_client.get("/api/nodes/?category=ML_MODEL").json()["results"] == []

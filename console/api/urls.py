@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from applications.api.package_views import AssetView, NodePackageViewSet
+from applications.api.package_views import AssetView, NodePackageViewSet, NodeViewSet
 from applications.api.views import ApplicationInstanceViewSet
 from console.api.views import APITokenViewSet, InstallationView, UserViewSet
 from console.roles import ANY_USER
@@ -28,6 +28,7 @@ router.register("application-instances", ApplicationInstanceViewSet, basename="a
 router.register("users", UserViewSet, basename="api-user")
 router.register("tokens", APITokenViewSet, basename="api-token")
 router.register("packages", NodePackageViewSet, basename="api-package")
+router.register("nodes", NodeViewSet, basename="api-node")
 
 
 class SchemaView(SpectacularAPIView):
