@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from applications.assets import asset_storage
 from applications.models import (
     Asset,
     NodeInterface,
@@ -60,6 +61,8 @@ def _stored_assets(document: dict) -> tuple[list[tuple[str, Asset]], list[Valida
                 path = f"/nodePackage/assets/{a}/implementations/{i}/{field}"
                 match = ASSET_URI.match(uri)
                 stored = Asset.objects.filter(sha256=match["sha"]).first() if match else None
+                if stored is not None and not asset_storage().exists(stored.storage_name):
+                    stored = None  # the row outlived its file: upload again
                 if stored is None:
                     missing.append(
                         ValidationError(

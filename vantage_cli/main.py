@@ -5,22 +5,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vantage_cli import validate
+from vantage_cli import __version__, build, packaging, scaffold, validate
+from vantage_cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vantage-cli",
-        description="Build, package and check Panorama-compatible applications for Vantage.",
+        description="Build, package and check Panorama-compatible applications for Vantage. "
+        "The commands and arguments are panorama-cli's; run them in the application folder.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scaffold.add_parsers(sub)
+    build.add_parsers(sub)
+    packaging.add_parsers(sub)
     validate.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except CliError as error:
+        sys.stdout.flush()
+        print(f"vantage-cli {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vantage-cli {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

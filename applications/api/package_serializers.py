@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
+from applications.models.packages import package_name_validator, package_version_validator
 
 
 class NodeInterfaceSerializer(serializers.ModelSerializer):
@@ -52,8 +53,14 @@ class NodePackageSerializer(serializers.ModelSerializer):
 
 
 class RegisterPatchSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=128, help_text="The package name, without the account.")
-    version = serializers.CharField(max_length=20, help_text="<major>.<minor>, e.g. 1.0")
+    name = serializers.CharField(
+        max_length=128,
+        validators=[package_name_validator],
+        help_text="The package name, without the account.",
+    )
+    version = serializers.CharField(
+        max_length=20, validators=[package_version_validator], help_text="<major>.<minor>, e.g. 1.0"
+    )
     manifest = serializers.CharField(
         help_text="The package.json text, exactly as stored: its sha256 becomes the patch version.",
         trim_whitespace=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import django_filters
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -22,7 +22,7 @@ from applications.api.package_serializers import (
     PatchVersionSerializer,
     RegisterPatchSerializer,
 )
-from applications.assets import AssetHashMismatch, open_asset, store_asset
+from applications.assets import AssetHashMismatch, asset_storage, open_asset, store_asset
 from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
 from applications.registry import (
     PackageRejected,
@@ -149,6 +149,8 @@ class AssetView(APIView):
     def head(self, request, sha256: str, format=None):
         """Whether the store has an asset (the CLI skips uploading what is there)."""
         asset = get_object_or_404(Asset, sha256=self._sha(sha256))
+        if not asset_storage().exists(asset.storage_name):  # the row outlived the file
+            raise Http404("The asset's file is missing from the store; upload it again.")
         return Response(AssetSerializer(asset).data)
 
 

@@ -46,19 +46,7 @@ def test_register_reports_every_error_with_its_place(operator_client):
 
 
 @pytest.mark.django_db
-def test_asset_upload_is_verified_deduplicated_and_downloadable(
-    operator_client, settings, tmp_path
-):
-    from django.core.files.storage import storages
-
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "assets": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    storages._storages.pop("assets", None)
+def test_asset_upload_is_verified_deduplicated_and_downloadable(operator_client, asset_store):
     data = b"\x1f\x8b container bytes" * 5000
     sha = hashlib.sha256(data).hexdigest()
     url = f"/api/assets/{sha}/?filename=code.tar.gz"
@@ -75,7 +63,9 @@ def test_asset_upload_is_verified_deduplicated_and_downloadable(
     assert tampered.json()["actual"] == hashlib.sha256(data + b"!").hexdigest()
     assert Asset.objects.count() == 1
     assert operator_client.put("/api/assets/nothex/", data).status_code == 400
-    storages._storages.pop("assets", None)
+    assert operator_client.head(f"/api/assets/{sha}/").status_code == 200
+    asset_store.delete(Asset.objects.get().storage_name)
+    assert operator_client.head(f"/api/assets/{sha}/").status_code == 404
 
 
 @pytest.mark.django_db
@@ -142,3 +132,17 @@ def test_nodes_are_listed_as_panorama_names_them(operator_client, viewer_client)
     nodes = viewer_client.get("/api/nodes/?category=BUSINESS_LOGIC&latest=true").json()["results"]
     assert [n["node_id"] for n in nodes] == [f"SAMPLE_CODE-1.0-{patch[:8]}-interface"]
     assert viewer_client.get("/api/nodes/?category=ML_MODEL").json()["results"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "version"), [("a b", "1.0"), ("SAMPLE_CODE", "latest")])
+def test_register_checks_name_and_version(operator_client, name, version):
+    document = json.loads(CODE_PACKAGE.read_text())
+    del document["nodePackage"]["name"], document["nodePackage"]["version"]
+    response = operator_client.post(
+        "/api/packages/register/",
+        {"name": name, "version": version, "manifest": json.dumps(document)},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"name" if name == "a b" else "version"}

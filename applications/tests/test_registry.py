@@ -94,10 +94,8 @@ def test_quotas(settings):
 
 
 @pytest.mark.django_db
-def test_assets_named_by_package_json_must_be_stored_and_get_linked(tmp_path, settings):
+def test_assets_named_by_package_json_must_be_stored_and_get_linked(asset_store):
     import io
-
-    from django.core.files.storage import FileSystemStorage
 
     from applications.assets import store_asset
 
@@ -124,8 +122,12 @@ def test_assets_named_by_package_json_must_be_stored_and_get_linked(tmp_path, se
         "/nodePackage/assets/0/implementations/0/descriptorUri",
     ]
     assert "is not in the asset store" in missing.value.errors[0].message
-    storage = FileSystemStorage(location=tmp_path)
     for data in (code, descriptor):
-        store_asset(io.BytesIO(data), filename="x", storage=storage)
+        store_asset(io.BytesIO(data), filename="x")
     patch = _register(manifest).patch
     assert sorted(a.sha256 for a in patch.assets.all()) == sorted([code_sha, descriptor_sha])
+    # A row whose file was lost does not count as stored.
+    asset_store.delete(patch.assets.get(sha256=code_sha).storage_name)
+    document["nodePackage"]["description"] = "changed"
+    with pytest.raises(PackageRejected, match="is not in the asset store"):
+        _register(json.dumps(document, indent=4).encode())
