@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -89,13 +90,15 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
 
-def wait_ready(local_url: str, console_url: str, timeout: float, web: Child) -> bool:
+def wait_ready(
+    local_url: str, console_url: str, timeout: float, web: Child, stop: threading.Event
+) -> bool:
     deadline = time.monotonic() + timeout
     probe = urllib.request.Request(  # noqa: S310  (http to our own server)
         local_url + "/healthz", headers={"Host": urlsplit(console_url).netloc}
     )
     while time.monotonic() < deadline:
-        if not web.running():
+        if not web.running() or stop.is_set():
             return False
         try:
             with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310
@@ -103,7 +106,7 @@ def wait_ready(local_url: str, console_url: str, timeout: float, web: Child) -> 
                     return True
         except OSError:
             pass
-        time.sleep(0.2)  # polling a condition with a deadline, not guessing a duration
+        stop.wait(0.2)  # polling readiness with a deadline; a stop request ends it at once
     return False
 
 
@@ -111,12 +114,17 @@ class Supervisor:
     def __init__(self, kids: list[Child], env: dict[str, str]) -> None:
         self.kids = kids
         self.env = env
-        self.stopping = False
+        # Set by a signal; waiting on it (not sleeping) lets Ctrl-C act at once.
+        self.stop_requested = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_requested.is_set()
 
     def request_stop(self, signum: int, _frame) -> None:
         if not self.stopping:
             print(f"\n[vantage] {signal.Signals(signum).name}: stopping…", flush=True)
-        self.stopping = True
+        self.stop_requested.set()
 
     def start_all(self) -> None:
         for kid in self.kids:
@@ -141,7 +149,7 @@ class Supervisor:
                 kid.restarts.append(now)
                 print(f"[vantage] {kid.name} exited with {code}; restarting.", flush=True)
                 kid.start(self.env)
-            time.sleep(0.5)
+            self.stop_requested.wait(0.5)  # a crashed child is noticed within half a second
         self.stop_all()
         return 0
 
@@ -181,7 +189,14 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGHUP, supervisor.request_stop)
     supervisor.start_all()
-    if not wait_ready(local_url, env["CONSOLE_URL"], READY_TIMEOUT_S, supervisor.kids[0]):
+    ready = wait_ready(
+        local_url,
+        env["CONSOLE_URL"],
+        READY_TIMEOUT_S,
+        supervisor.kids[0],
+        supervisor.stop_requested,
+    )
+    if not ready:
         if not supervisor.stopping:
             print(
                 f"[vantage] the console did not become ready at {local_url}; stopping.", flush=True
