@@ -167,6 +167,37 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
 }
 
+# --- Appliances -------------------------------------------------------------------------------
+DEVICE_QUOTA = env.get_int("DEVICE_QUOTA", 50, minimum=1)
+# The agent heartbeats every DEVICE_HEARTBEAT_S; a device whose lease (DEVICE_LEASE_S since the
+# last heartbeat) runs out without one is OFFLINE.
+DEVICE_HEARTBEAT_S = env.get_int("DEVICE_HEARTBEAT_S", 10, minimum=1)
+DEVICE_LEASE_S = env.get_int("DEVICE_LEASE_S", 30, minimum=2)
+if DEVICE_LEASE_S <= DEVICE_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        f"DEVICE_LEASE_S ({DEVICE_LEASE_S}) must be longer than DEVICE_HEARTBEAT_S "
+        f"({DEVICE_HEARTBEAT_S}), or every device would flap OFFLINE between heartbeats."
+    )
+# A private CA's certificate (PEM) that appliances need to trust an https CONSOLE_URL; it goes
+# into every configuration archive. Empty: the appliance trusts its system's CAs.
+CONSOLE_CA_FILE = env.get_str("CONSOLE_CA_FILE", "")
+if CONSOLE_CA_FILE and not Path(CONSOLE_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"CONSOLE_CA_FILE: {CONSOLE_CA_FILE} is not a readable file.")
+# RELEASE_SIGNING_KEY and LOG_IMAGE_KEY (PEM private keys) are read by devices/keys.py.
+
+# Nonces of signed device requests are remembered here to refuse replays: in Redis when there
+# is one (shared by every server process), else in the single server process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.get_str("CHANNEL_LAYER_PREFIX", "vantage"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Quotas of node packages (Panorama's: 50 packages, 20 versions each).
 PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)
 VERSION_QUOTA = env.get_int("VERSION_QUOTA", 20, minimum=1)

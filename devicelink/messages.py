@@ -1,0 +1,187 @@
+"""Messages on the link WebSocket (``/agent/v1/link``): JSON objects told apart by ``type``.
+
+Agent → console: ``hello`` once after connecting, then ``heartbeat`` every ``heartbeat_s`` and
+``report`` for everything that must not be lost (each with a per-device sequence number; the
+agent keeps it on disk until the console acknowledges it).
+Console → agent: ``welcome`` (answer to hello), ``heartbeat_ack``, ``ack`` (per report),
+``desired`` (the desired state, whenever it is newer than what the agent applied), ``revoked``
+(the device was deleted; the console closes the link with code 4403 right after).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from devicelink.network import NetworkStatus
+
+
+class ProtocolError(Exception):
+    """A message that cannot be decoded."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- agent → console --------------------------------------------------------------------------
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    protocol: int
+    software_version: str
+    applied_version: int = 0
+    serial_number: str = ""
+    boot_id: str = ""
+
+
+class Health(BaseModel):
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    disk_percent: float | None = None
+    temperature_c: float | None = None
+    uptime_s: float | None = None
+    load_1m: float | None = None
+
+
+class Heartbeat(_Message):
+    type: Literal["heartbeat"] = "heartbeat"
+    id: int
+    time: float
+    health: Health = Field(default_factory=Health)
+
+
+ReportKind = Literal["network", "software", "job", "logs", "applied"]
+
+
+class Report(_Message):
+    """Something the console must store. ``body`` follows the kind (see the body models)."""
+
+    type: Literal["report"] = "report"
+    seq: int = Field(ge=1)
+    time: float
+    kind: ReportKind
+    body: dict[str, Any]
+
+
+class SoftwareBody(BaseModel):
+    version: str
+
+
+class JobBody(BaseModel):
+    job_id: str
+    status: Literal[
+        "PENDING", "DOWNLOADING", "VERIFYING", "IN_PROGRESS", "REBOOTING", "COMPLETED", "FAILED"
+    ]
+    reason: str = ""
+
+
+class LogEntry(BaseModel):
+    time: float
+    stream: str = Field(pattern=r"^[a-z_]{1,32}$")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    message: str = Field(max_length=8192)
+
+
+class LogsBody(BaseModel):
+    entries: list[LogEntry] = Field(max_length=500)
+
+
+class AppliedBody(BaseModel):
+    version: int
+
+
+REPORT_BODIES: dict[str, type[BaseModel]] = {
+    "network": NetworkStatus,
+    "software": SoftwareBody,
+    "job": JobBody,
+    "logs": LogsBody,
+    "applied": AppliedBody,
+}
+
+
+def report_body(report: Report) -> BaseModel:
+    """The report's body as its model; ProtocolError if it does not fit its kind."""
+    try:
+        return REPORT_BODIES[report.kind].model_validate(report.body)
+    except ValidationError as exc:
+        raise ProtocolError(
+            f"report {report.seq} ({report.kind}): {exc.errors()[0]['msg']}"
+        ) from None
+
+
+# --- console → agent --------------------------------------------------------------------------
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    device_id: str
+    device_name: str
+    last_seq: int
+    heartbeat_s: int
+    lease_s: int
+    server_time: float
+
+
+class HeartbeatAck(_Message):
+    type: Literal["heartbeat_ack"] = "heartbeat_ack"
+    id: int
+    lease_expires: float
+
+
+class Ack(_Message):
+    type: Literal["ack"] = "ack"
+    seq: int
+
+
+class JobSpec(BaseModel):
+    job_id: str
+    job_type: Literal["OTA", "REBOOT"]
+    image_version: str = ""
+    allow_major_version_update: bool = False
+    # OTA only: where to download the release bundle, and what it must hash and be signed to.
+    bundle_path: str = ""
+    sha256: str = ""
+    signature: str = ""
+    size: int = 0
+
+
+class Desired(_Message):
+    type: Literal["desired"] = "desired"
+    version: int
+    jobs: list[JobSpec] = Field(default_factory=list)
+    applications: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Revoked(_Message):
+    type: Literal["revoked"] = "revoked"
+    reason: str
+
+
+AgentMessage = Annotated[Hello | Heartbeat | Report, Field(discriminator="type")]
+ConsoleMessage = Annotated[
+    Welcome | HeartbeatAck | Ack | Desired | Revoked, Field(discriminator="type")
+]
+_agent_adapter: TypeAdapter = TypeAdapter(AgentMessage)
+_console_adapter: TypeAdapter = TypeAdapter(ConsoleMessage)
+
+
+def encode(message: BaseModel) -> str:
+    return message.model_dump_json()
+
+
+def _decode(adapter: TypeAdapter, text: str | bytes) -> Any:
+    try:
+        return adapter.validate_json(text)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "message"
+        raise ProtocolError(f"{where}: {error['msg']}") from None
+
+
+def decode_agent_message(text: str | bytes) -> Hello | Heartbeat | Report:
+    return _decode(_agent_adapter, text)
+
+
+def decode_console_message(
+    text: str | bytes,
+) -> Welcome | HeartbeatAck | Ack | Desired | Revoked:
+    return _decode(_console_adapter, text)

@@ -1,0 +1,25 @@
+from devices.models.devices import (
+    DeletedDevice,
+    Device,
+    DeviceQuerySet,
+    ProvisioningCredential,
+    aggregated_status_expression,
+    hash_token,
+)
+from devices.models.jobs import TERMINAL_JOB_STATUSES, DeviceJob, DeviceJobEvent
+from devices.models.logs import DeviceLog
+from devices.models.software import SoftwareImage
+
+__all__ = [
+    "TERMINAL_JOB_STATUSES",
+    "DeletedDevice",
+    "Device",
+    "DeviceJob",
+    "DeviceJobEvent",
+    "DeviceLog",
+    "DeviceQuerySet",
+    "ProvisioningCredential",
+    "SoftwareImage",
+    "aggregated_status_expression",
+    "hash_token",
+]

@@ -1,0 +1,24 @@
+"""Device log lines: sent over the link, or read from an uploaded offline log image."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class DeviceLog(models.Model):
+    LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="logs")
+    time = models.DateTimeField()
+    stream = models.CharField(max_length=32)
+    level = models.CharField(max_length=10, choices=[(level, level) for level in LEVELS])
+    message = models.TextField()
+    # "link", or the file name of the log image it came from.
+    source = models.CharField(max_length=100, default="link")
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        indexes = [models.Index(fields=["device", "-time"])]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.level} {self.stream}: {self.message[:80]}"
