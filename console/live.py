@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "live.fragment"
 GROUP_PATTERN = re.compile(r"^(fleet|device-[A-Za-z0-9_-]{1,80}|app-[A-Za-z0-9_-]{1,80})$")
+# Groups of device link connections, and the messages other processes may send them.
+LINK_GROUP_PATTERN = re.compile(r"^link-device-[a-z2-7]{26}$")
+LINK_MESSAGE_TYPES = frozenset({"link.desired", "link.revoke"})
 RELAY_PATH = "/_internal/live-relay"
 RELAY_MAX_AGE_S = 60
 
@@ -87,6 +90,21 @@ def deliver(groups: list[str], html: str) -> None:
         send(group, {"type": MESSAGE_TYPE, "html": html})
 
 
+def send_to_link(group: str, message: dict[str, Any]) -> None:
+    """Send a channel message to a device's link connection, from any process, after commit."""
+    if not LINK_GROUP_PATTERN.match(group) or message.get("type") not in LINK_MESSAGE_TYPES:
+        raise ValueError(f"send_to_link: {group!r} / {message.get('type')!r} not allowed")
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if isinstance(layer, InMemoryChannelLayer) and not _ProcessRole.serving_asgi:
+            _relay({"groups": [group], "message": message})
+        else:
+            async_to_sync(layer.group_send)(group, message)
+
+    transaction.on_commit(send, robust=True)
+
+
 def _relay_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"vantage-live-relay", hashlib.sha256).digest()
 
@@ -96,7 +114,11 @@ def _sign(body: bytes) -> str:
 
 
 def _relay_to_server(groups: list[str], html: str) -> None:
-    body = json.dumps({"groups": groups, "html": html, "sent": time.time()}).encode()
+    _relay({"groups": groups, "html": html})
+
+
+def _relay(payload: dict[str, Any]) -> None:
+    body = json.dumps({**payload, "sent": time.time()}).encode()
     request = urllib.request.Request(  # noqa: S310
         settings.LIVE_RELAY_URL + RELAY_PATH,
         data=body,
@@ -126,14 +148,20 @@ def relay_view(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"detail": "bad signature"}, status=403)
     try:
         payload = json.loads(request.body)
-        groups = [g for g in payload["groups"] if GROUP_PATTERN.match(g)]
-        html = str(payload["html"])
         sent = float(payload["sent"])
+        if "message" in payload:
+            message = dict(payload["message"])
+            if message.get("type") not in LINK_MESSAGE_TYPES:
+                raise ValueError("not a link message")
+            groups = [g for g in payload["groups"] if LINK_GROUP_PATTERN.match(g)]
+        else:
+            message = {"type": MESSAGE_TYPE, "html": str(payload["html"])}
+            groups = [g for g in payload["groups"] if GROUP_PATTERN.match(g)]
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"detail": "malformed relay message"}, status=400)
     if abs(time.time() - sent) > RELAY_MAX_AGE_S:
         return JsonResponse({"detail": "stale relay message"}, status=403)
     send = async_to_sync(get_channel_layer().group_send)
     for group in groups:
-        send(group, {"type": MESSAGE_TYPE, "html": html})
+        send(group, message)
     return JsonResponse({"delivered": len(groups)})
