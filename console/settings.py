@@ -133,6 +133,37 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Appliances -------------------------------------------------------------------------------
+DEVICE_QUOTA = env.get_int("DEVICE_QUOTA", 50, minimum=1)
+# The agent heartbeats every DEVICE_HEARTBEAT_S; a device whose lease (DEVICE_LEASE_S since the
+# last heartbeat) runs out without one is OFFLINE.
+DEVICE_HEARTBEAT_S = env.get_int("DEVICE_HEARTBEAT_S", 10, minimum=1)
+DEVICE_LEASE_S = env.get_int("DEVICE_LEASE_S", 30, minimum=2)
+if DEVICE_LEASE_S <= DEVICE_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        f"DEVICE_LEASE_S ({DEVICE_LEASE_S}) must be longer than DEVICE_HEARTBEAT_S "
+        f"({DEVICE_HEARTBEAT_S}), or every device would flap OFFLINE between heartbeats."
+    )
+# A private CA's certificate (PEM) that appliances need to trust an https CONSOLE_URL; it goes
+# into every configuration archive. Empty: the appliance trusts its system's CAs.
+CONSOLE_CA_FILE = env.get_str("CONSOLE_CA_FILE", "")
+if CONSOLE_CA_FILE and not Path(CONSOLE_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"CONSOLE_CA_FILE: {CONSOLE_CA_FILE} is not a readable file.")
+# RELEASE_SIGNING_KEY and LOG_IMAGE_KEY (PEM private keys) are read by devices/keys.py.
+
+# Nonces of signed device requests are remembered here to refuse replays: in Redis when there
+# is one (shared by every server process), else in the single server process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.get_str("CHANNEL_LAYER_PREFIX", "vantage"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
@@ -165,38 +196,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "console.tasks.record_worker_heartbeat", "schedule": 15.0},
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
+    # Often enough that an expired lease shows within a few seconds of running out.
+    "device-leases": {
+        "task": "devices.tasks.expire_device_leases",
+        "schedule": float(max(1, min(5, DEVICE_LEASE_S // 3))),
+    },
 }
-
-# --- Appliances -------------------------------------------------------------------------------
-DEVICE_QUOTA = env.get_int("DEVICE_QUOTA", 50, minimum=1)
-# The agent heartbeats every DEVICE_HEARTBEAT_S; a device whose lease (DEVICE_LEASE_S since the
-# last heartbeat) runs out without one is OFFLINE.
-DEVICE_HEARTBEAT_S = env.get_int("DEVICE_HEARTBEAT_S", 10, minimum=1)
-DEVICE_LEASE_S = env.get_int("DEVICE_LEASE_S", 30, minimum=2)
-if DEVICE_LEASE_S <= DEVICE_HEARTBEAT_S:
-    raise ImproperlyConfigured(
-        f"DEVICE_LEASE_S ({DEVICE_LEASE_S}) must be longer than DEVICE_HEARTBEAT_S "
-        f"({DEVICE_HEARTBEAT_S}), or every device would flap OFFLINE between heartbeats."
-    )
-# A private CA's certificate (PEM) that appliances need to trust an https CONSOLE_URL; it goes
-# into every configuration archive. Empty: the appliance trusts its system's CAs.
-CONSOLE_CA_FILE = env.get_str("CONSOLE_CA_FILE", "")
-if CONSOLE_CA_FILE and not Path(CONSOLE_CA_FILE).is_file():
-    raise ImproperlyConfigured(f"CONSOLE_CA_FILE: {CONSOLE_CA_FILE} is not a readable file.")
-# RELEASE_SIGNING_KEY and LOG_IMAGE_KEY (PEM private keys) are read by devices/keys.py.
-
-# Nonces of signed device requests are remembered here to refuse replays: in Redis when there
-# is one (shared by every server process), else in the single server process's memory.
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.get_str("CHANNEL_LAYER_PREFIX", "vantage"),
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Quotas of node packages (Panorama's: 50 packages, 20 versions each).
 PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)

@@ -25,5 +25,6 @@ urlpatterns = [
     path("settings/audit/", views.AuditLogView.as_view(), name="audit-log"),
     path("api/", include("console.api.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("agent/v1/", include("devices.agent_urls")),
     path(live.RELAY_PATH.lstrip("/"), live.relay_view, name="live-relay"),
 ]

@@ -13,6 +13,8 @@ PUBLIC = {
     "logout": "signing out",
     "healthz": "load balancer and run-command probe; reports no secrets",
     "live-relay": "internal; authenticated by an HMAC signature, see test_live.py",
+    "agent-provision": "appliances; authenticated by the one-time provisioning credential",
+    "agent-software": "appliances; authenticated by a request signed with the device key",
 }
 
 

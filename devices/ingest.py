@@ -1,0 +1,226 @@
+"""What the console does with what an appliance says on its link (docs/protocol.md).
+
+Plain synchronous functions over the ORM; the WebSocket consumer (devices/link.py) calls them
+in a thread. Each takes the connection's ``session`` so that a connection that has been
+replaced by a newer one can no longer change the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from console.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from devicelink.messages import (
+    AppliedBody,
+    Heartbeat,
+    HeartbeatAck,
+    Hello,
+    JobBody,
+    LogsBody,
+    ProtocolError,
+    Report,
+    SoftwareBody,
+    Welcome,
+    report_body,
+)
+from devicelink.network import NetworkStatus
+from devices import live
+from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
+from devices.software import refresh_update_needed
+
+logger = logging.getLogger(__name__)
+
+
+class LinkGone(Exception):
+    """The device was deleted, or this connection was replaced: the link must close."""
+
+    def __init__(self, reason: str, revoked: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.revoked = revoked
+
+
+@dataclass
+class HeartbeatResult:
+    ack: HeartbeatAck
+    desired_version: int
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.DEVICE_LEASE_S)
+
+
+def _device(pk: int, session: str) -> Device:
+    device = Device.objects.filter(pk=pk).first()
+    if device is None:
+        raise LinkGone("This device was deleted from the console.", revoked=True)
+    if device.link_session != session:
+        raise LinkGone("A newer connection of this device replaced this one.", revoked=False)
+    return device
+
+
+def on_hello(pk: int, session: str, hello: Hello) -> tuple[Welcome, int]:
+    """The link is up: the device is ONLINE. Returns the welcome and the desired version."""
+    now = timezone.now()
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(pk=pk).first()
+        if device is None:
+            raise LinkGone("This device was deleted from the console.", revoked=True)
+        was = (device.provisioning_status, device.connection_status)
+        device.link_session = session
+        device.connection_status = DeviceConnectionStatus.ONLINE
+        if device.provisioning_status == DeviceStatus.PENDING:
+            device.provisioning_status = DeviceStatus.SUCCEEDED
+        device.lease_expires_at = _lease_end(now)
+        device.last_heartbeat_at = now
+        if hello.serial_number:
+            device.serial_number = hello.serial_number[:20]
+        software_changed = device.current_software != hello.software_version
+        device.current_software = hello.software_version[:20]
+        device.applied_version = min(hello.applied_version, device.desired_version)
+        device.save()
+        if software_changed:
+            refresh_update_needed(Device.objects.filter(pk=pk))
+    if was != (device.provisioning_status, device.connection_status):
+        logger.info("device %s is online", device.device_id)
+        live.device_updated(device, ["status", "details"] + (["software"] * software_changed))
+    welcome = Welcome(
+        device_id=device.device_id,
+        device_name=device.name,
+        last_seq=device.last_report_seq,
+        heartbeat_s=settings.DEVICE_HEARTBEAT_S,
+        lease_s=settings.DEVICE_LEASE_S,
+        server_time=now.timestamp(),
+    )
+    return welcome, device.desired_version
+
+
+def on_heartbeat(pk: int, session: str, heartbeat: Heartbeat) -> HeartbeatResult:
+    now = timezone.now()
+    device = _device(pk, session)
+    came_back = device.connection_status != DeviceConnectionStatus.ONLINE
+    lease_end = _lease_end(now)
+    Device.objects.filter(pk=pk, link_session=session).update(
+        connection_status=DeviceConnectionStatus.ONLINE,
+        lease_expires_at=lease_end,
+        last_heartbeat_at=now,
+        health=heartbeat.health.model_dump(),
+    )
+    device.connection_status = DeviceConnectionStatus.ONLINE
+    device.lease_expires_at = lease_end
+    device.last_heartbeat_at = now
+    device.health = heartbeat.health.model_dump()
+    live.device_updated(device, ["health"] + (["status"] if came_back else []))
+    return HeartbeatResult(
+        HeartbeatAck(id=heartbeat.id, lease_expires=lease_end.timestamp()),
+        device.desired_version,
+    )
+
+
+def desired_version(pk: int, session: str) -> int:
+    return _device(pk, session).desired_version
+
+
+def on_report(pk: int, session: str, report: Report) -> None:
+    """Store one report exactly once, in order; ProtocolError for a gap or a bad body."""
+    body = report_body(report)
+    sections: set[str] = set()
+    job: DeviceJob | None = None
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(pk=pk).first()
+        if device is None:
+            raise LinkGone("This device was deleted from the console.", revoked=True)
+        if device.link_session != session:
+            raise LinkGone("A newer connection of this device replaced this one.", revoked=False)
+        if report.seq <= device.last_report_seq:
+            return  # delivered before the agent saw our ack: acknowledge again, store nothing
+        if report.seq != device.last_report_seq + 1:
+            raise ProtocolError(
+                f"report {report.seq} arrived after {device.last_report_seq}; reports must be "
+                "sent in order without gaps"
+            )
+        reported_at = datetime.fromtimestamp(report.time, tz=UTC)
+        if isinstance(body, NetworkStatus):
+            device.network_status = body.model_dump()
+            device.network_updated = reported_at
+            sections.add("network")
+        elif isinstance(body, SoftwareBody):
+            if device.current_software != body.version:
+                device.current_software = body.version[:20]
+                sections.update({"software", "status"})
+        elif isinstance(body, JobBody):
+            job = _record_job(device, body, reported_at)
+            sections.add("status")
+        elif isinstance(body, LogsBody):
+            entries = DeviceLog.objects.bulk_create(
+                DeviceLog(
+                    device=device,
+                    time=datetime.fromtimestamp(entry.time, tz=UTC),
+                    stream=entry.stream,
+                    level=entry.level,
+                    message=entry.message,
+                )
+                for entry in body.entries
+            )
+            live.logs_added(device, entries)
+        elif isinstance(body, AppliedBody):
+            device.applied_version = min(body.version, device.desired_version)
+        device.last_report_seq = report.seq
+        device.save()
+        if "software" in sections:
+            refresh_update_needed(Device.objects.filter(pk=pk))
+    if job is not None:
+        live.job_updated(job)
+    if sections:
+        live.device_updated(device, sections)
+
+
+def _record_job(device: Device, body: JobBody, reported_at: datetime) -> DeviceJob | None:
+    job = DeviceJob.objects.filter(job_id=body.job_id, device=device).first()
+    if job is None:
+        logger.warning("device %s reported unknown job %s", device.device_id, body.job_id)
+        return None
+    if job.status in TERMINAL_JOB_STATUSES:
+        return None  # a finished job does not change any more
+    if job.status == body.status and job.reason == body.reason:
+        return None
+    job.status = body.status
+    job.reason = body.reason[:1000]
+    job.save(update_fields=["status", "reason", "updated"])
+    DeviceJobEvent.objects.create(job=job, status=body.status, reason=job.reason, time=reported_at)
+    if body.status == UpdateProgress.REBOOTING:
+        device.activity = "REBOOTING"
+    elif body.status in TERMINAL_JOB_STATUSES:
+        device.activity = ""
+    return job
+
+
+def on_disconnect(pk: int, session: str) -> None:
+    """The connection closed. The device stays as it is until its lease runs out."""
+    Device.objects.filter(pk=pk, link_session=session).update(link_session="")
+
+
+def expire_leases() -> list[str]:
+    """Mark OFFLINE every ONLINE device whose lease has run out; returns their ids."""
+    now = timezone.now()
+    expired = []
+    for device in Device.objects.filter(
+        connection_status=DeviceConnectionStatus.ONLINE, lease_expires_at__lt=now
+    ):
+        changed = Device.objects.filter(
+            pk=device.pk,
+            connection_status=DeviceConnectionStatus.ONLINE,
+            lease_expires_at__lt=now,
+        ).update(connection_status=DeviceConnectionStatus.OFFLINE)
+        if changed:
+            device.connection_status = DeviceConnectionStatus.OFFLINE
+            expired.append(device.device_id)
+            logger.info("device %s is offline: its lease expired", device.device_id)
+            live.device_updated(device, ["status"])
+    return expired

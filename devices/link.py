@@ -1,0 +1,169 @@
+"""The console end of the device link: the WebSocket ``/agent/v1/link`` (docs/protocol.md).
+
+The upgrade request must be signed with the device key; a refused one is answered with a plain
+HTTP 401/403 and the reason as JSON (where the server supports ASGI's denial response), before
+any WebSocket exists. One connection per device: a newer one replaces the older (4409).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from devicelink import (
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_REPLACED,
+    CLOSE_REVOKED,
+    LINK_PATH,
+    PROTOCOL_VERSION,
+)
+from devicelink.auth import AuthError
+from devicelink.messages import (
+    Ack,
+    Heartbeat,
+    Hello,
+    ProtocolError,
+    Report,
+    Revoked,
+    decode_agent_message,
+    encode,
+)
+from devices import ingest
+from devices.agent_auth import authenticate_device
+from devices.desired import build_desired, link_group
+from devices.models import Device
+
+logger = logging.getLogger(__name__)
+
+
+@database_sync_to_async
+def _authenticate(header: str | None) -> Device:
+    return authenticate_device(header, "GET", LINK_PATH)
+
+
+@database_sync_to_async
+def _desired_document(pk: int) -> str:
+    return encode(build_desired(Device.objects.get(pk=pk)))
+
+
+class DeviceLinkConsumer(AsyncWebsocketConsumer):
+    device_pk: int | None = None
+    device_id = ""
+    session = ""
+    greeted = False
+    sent_version = -1
+
+    async def websocket_connect(self, message: dict) -> None:
+        headers = {key.decode("latin-1").lower(): value for key, value in self.scope["headers"]}
+        header = headers.get("authorization", b"").decode("latin-1") or None
+        try:
+            device = await _authenticate(header)
+        except AuthError as exc:
+            logger.warning("device link refused (%s): %s", exc.status, exc.message)
+            await self._deny(exc.status, exc.message)
+            return
+        self.device_pk = device.pk
+        self.device_id = device.device_id
+        self.session = uuid.uuid4().hex
+        self.group = link_group(device.device_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_send(
+            self.group, {"type": "link.replaced", "session": self.session}
+        )
+        await self.accept()
+
+    async def _deny(self, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            await self.base_send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await self.base_send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await self.close()
+        raise StopConsumer()
+
+    async def disconnect(self, code: int) -> None:
+        if self.device_pk is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.greeted:
+                await database_sync_to_async(ingest.on_disconnect)(self.device_pk, self.session)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = decode_agent_message(text_data or bytes_data or b"")
+            if isinstance(message, Hello):
+                await self._hello(message)
+            elif not self.greeted:
+                raise ProtocolError("the first message must be hello")
+            elif isinstance(message, Heartbeat):
+                result = await database_sync_to_async(ingest.on_heartbeat)(
+                    self.device_pk, self.session, message
+                )
+                await self.send(encode(result.ack))
+                await self._send_desired_if_newer(result.desired_version)
+            elif isinstance(message, Report):
+                await database_sync_to_async(ingest.on_report)(
+                    self.device_pk, self.session, message
+                )
+                await self.send(encode(Ack(seq=message.seq)))
+        except ProtocolError as exc:
+            logger.warning("device %s: protocol error: %s", self.device_id, exc)
+            await self.close(CLOSE_PROTOCOL_ERROR, reason=str(exc)[:120])
+        except ingest.LinkGone as exc:
+            await self._gone(exc.reason, exc.revoked)
+
+    async def _hello(self, hello: Hello) -> None:
+        if hello.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"protocol {hello.protocol} is not spoken here; this console speaks "
+                f"{PROTOCOL_VERSION}"
+            )
+        welcome, desired_version = await database_sync_to_async(ingest.on_hello)(
+            self.device_pk, self.session, hello
+        )
+        self.greeted = True
+        self.sent_version = hello.applied_version
+        await self.send(encode(welcome))
+        await self._send_desired_if_newer(desired_version)
+
+    async def _send_desired_if_newer(self, version: int) -> None:
+        if version > self.sent_version:
+            document = await _desired_document(self.device_pk)
+            self.sent_version = version
+            await self.send(document)
+
+    async def _gone(self, reason: str, revoked: bool) -> None:
+        if revoked:
+            await self.send(encode(Revoked(reason=reason)))
+            await self.close(CLOSE_REVOKED, reason=reason[:120])
+        else:
+            await self.close(CLOSE_REPLACED, reason=reason[:120])
+
+    # --- channel-layer messages -------------------------------------------------------------
+    async def link_desired(self, event: dict) -> None:
+        if self.greeted:
+            try:
+                version = await database_sync_to_async(ingest.desired_version)(
+                    self.device_pk, self.session
+                )
+            except ingest.LinkGone as exc:
+                await self._gone(exc.reason, exc.revoked)
+                return
+            await self._send_desired_if_newer(version)
+
+    async def link_revoke(self, event: dict) -> None:
+        await self._gone(str(event.get("reason", "revoked")), revoked=True)
+
+    async def link_replaced(self, event: dict) -> None:
+        if event.get("session") != self.session:
+            await self._gone("A newer connection of this device replaced this one.", False)
