@@ -201,6 +201,9 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         VANTAGE_VAR_DIR=str(settings.VAR_DIR),
         CELERY_QUEUE=f"vantage-test-{run_id}",
         CHANNEL_LAYER_PREFIX=f"vantage-test-{run_id}",
+        # Appliances in tests heartbeat every second and go OFFLINE after 4 s of silence.
+        DEVICE_HEARTBEAT_S="1",
+        DEVICE_LEASE_S="4",
     )
     # This test process sends tasks and live updates too: point it at the same places.
     celery_app.conf.task_default_queue = env["CELERY_QUEUE"]
@@ -214,7 +217,16 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "console.launcher", "up", "--skip-setup", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "console.launcher",
+                "up",
+                "--skip-setup",
+                "--no-appliance",
+                "--port",
+                str(port),
+            ],
             cwd=BASE_DIR,
             env=env,
             stdout=log,

@@ -86,6 +86,25 @@ def children(host: str, port: int, concurrency: int) -> list[Child]:
     ]  # fmt: skip
 
 
+def appliance_dirs(env: dict[str, str]) -> tuple[Path, Path]:
+    """The local appliance's USB and data folders, under the var folder."""
+    var_dir = Path(env.get("VANTAGE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+    return var_dir / "appliance" / "usb", var_dir / "appliance" / "data"
+
+
+def appliance_child(env: dict[str, str]) -> Child:
+    usb_dir, data_dir = appliance_dirs(env)
+    usb_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Child(
+        "appliance",
+        [
+            sys.executable, "-m", "edge_agent", "run",
+            "--usb-dir", str(usb_dir), "--data-dir", str(data_dir),
+        ],
+    )  # fmt: skip
+
+
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
@@ -184,7 +203,10 @@ def up(args: argparse.Namespace) -> int:
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         manage("ensure_admin", env=env)
 
-    supervisor = Supervisor(children(args.host, args.port, args.concurrency), env)
+    kids = children(args.host, args.port, args.concurrency)
+    if args.appliance:
+        kids.append(appliance_child(env))
+    supervisor = Supervisor(kids, env)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGHUP, supervisor.request_stop)
@@ -204,6 +226,13 @@ def up(args: argparse.Namespace) -> int:
         supervisor.stop_all()
         return 0 if supervisor.stopping else 1
     print(f"[vantage] Vantage is running at {env['CONSOLE_URL']}/  (Ctrl-C stops it)", flush=True)
+    if args.appliance:
+        usb_dir, _ = appliance_dirs(env)
+        print(
+            "[vantage] A local appliance is running too. Set it up in the console (Devices → "
+            f"Set up device) and save the downloaded archive into {usb_dir}",
+            flush=True,
+        )
     return supervisor.watch()
 
 
@@ -217,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     run.add_argument(
         "--skip-setup", action="store_true", help="do not migrate, collect static or add an admin"
+    )
+    run.add_argument(
+        "--no-appliance",
+        dest="appliance",
+        action="store_false",
+        default=os.environ.get("VANTAGE_LOCAL_APPLIANCE", "1") != "0",
+        help="do not start the local appliance (an edge agent with a USB folder under var/)",
     )
     args = parser.parse_args(argv)
     return up(args)
