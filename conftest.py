@@ -19,6 +19,10 @@ from django.test import Client
 
 from console.roles import Role
 
+# The test process itself uses no connection pool: pooled connections left open in worker
+# threads would keep PostgreSQL from dropping the test database. The servers it starts do.
+settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+
 BASE_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = BASE_DIR / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

@@ -102,6 +102,16 @@ try:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: cannot be parsed ({exc}).") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.get_bool(
+    "DATABASE_POOL", True
+):
+    # A pool per process: the device link touches the database for every heartbeat, and a new
+    # PostgreSQL connection each time would cost more than the work itself.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.get_int("DATABASE_POOL_SIZE", 10, minimum=1),
+        "timeout": 20,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL and a busy timeout let the web server and the worker write without "database is

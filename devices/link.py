@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -40,13 +41,22 @@ from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
+# Database work of the link runs on its own threads, several at once, instead of Channels'
+# default single thread: with a thousand devices heartbeating, one thread would queue them all
+# behind each other. Messages of one connection are still handled one at a time.
+_DATABASE_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="device-link")
 
-@database_sync_to_async
+
+def in_thread(func):
+    return database_sync_to_async(func, thread_sensitive=False, executor=_DATABASE_THREADS)
+
+
+@in_thread
 def _authenticate(header: str | None) -> Device:
     return authenticate_device(header, "GET", LINK_PATH)
 
 
-@database_sync_to_async
+@in_thread
 def _desired_document(pk: int) -> str:
     return encode(build_desired(Device.objects.get(pk=pk)))
 
@@ -96,7 +106,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         if self.device_pk is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             if self.greeted:
-                await database_sync_to_async(ingest.on_disconnect)(self.device_pk, self.session)
+                await in_thread(ingest.on_disconnect)(self.device_pk, self.session)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -106,13 +116,13 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
             elif not self.greeted:
                 raise ProtocolError("the first message must be hello")
             elif isinstance(message, Heartbeat):
-                result = await database_sync_to_async(ingest.on_heartbeat)(
+                result = await in_thread(ingest.on_heartbeat)(
                     self.device_pk, self.session, message
                 )
                 await self.send(encode(result.ack))
                 await self._send_desired_if_newer(result.desired_version)
             elif isinstance(message, Report):
-                await database_sync_to_async(ingest.on_report)(
+                await in_thread(ingest.on_report)(
                     self.device_pk, self.session, message
                 )
                 await self.send(encode(Ack(seq=message.seq)))
@@ -128,7 +138,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
                 f"protocol {hello.protocol} is not spoken here; this console speaks "
                 f"{PROTOCOL_VERSION}"
             )
-        welcome, desired_version = await database_sync_to_async(ingest.on_hello)(
+        welcome, desired_version = await in_thread(ingest.on_hello)(
             self.device_pk, self.session, hello
         )
         self.greeted = True
@@ -153,7 +163,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
     async def link_desired(self, event: dict) -> None:
         if self.greeted:
             try:
-                version = await database_sync_to_async(ingest.desired_version)(
+                version = await in_thread(ingest.desired_version)(
                     self.device_pk, self.session
                 )
             except ingest.LinkGone as exc:

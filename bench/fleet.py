@@ -1,0 +1,299 @@
+"""Fleet benchmark: many simulated appliances on one console (PostgreSQL + Redis).
+
+    .venv/bin/python bench/fleet.py [--devices 1000] [--processes 4] [--duration 30]
+
+It makes a fresh database, registers ``--devices`` provisioned devices (each with its own
+Ed25519 key), starts the console with the run command's launcher (uvicorn, Celery worker and
+beat), and connects every device with the edge agent's real link code (``edge_agent.link``),
+many per process. Each heartbeats every ``--heartbeat-s`` seconds. It measures:
+
+- ``all_online_s``: from the first connection attempt until the console's database shows every
+  device ONLINE;
+- ``heartbeats_per_s``: heartbeats the console acknowledged per second over ``--duration``
+  seconds once all are online, next to the rate offered (devices / heartbeat interval) — their
+  ratio is the baseline comparison of this run (1.00 = the console kept up);
+- ingest latency: the time from sending a heartbeat to its acknowledgement (the console has
+  stored it by then), p50 and p99.
+
+The last line is the summary:
+``devices=<n> online=<n> heartbeats_per_s=<x> ingest_p99_ms=<x> all_online_s=<x>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=4, help="simulator processes")
+    parser.add_argument("--heartbeat-s", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=30, help="measured seconds")
+    parser.add_argument("--port", type=int, default=0, help="console port (0: a free one)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vantage_bench"
+        ),
+        help="a PostgreSQL database the benchmark may drop and create",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    return parser.parse_args(argv)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def console_env(args: argparse.Namespace, var_dir: Path, url: str) -> dict[str, str]:
+    run_id = uuid.uuid4().hex[:8]
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        VANTAGE_VAR_DIR=str(var_dir),
+        CONSOLE_URL=url,
+        LIVE_RELAY_URL=url,
+        DEVICE_QUOTA=str(max(50, args.devices)),
+        DEVICE_HEARTBEAT_S=str(args.heartbeat_s),
+        DEVICE_LEASE_S=str(3 * args.heartbeat_s),
+        CELERY_QUEUE=f"bench-{run_id}",
+        CHANNEL_LAYER_PREFIX=f"bench-{run_id}",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def register_devices(count: int) -> list[tuple[str, bytes]]:
+    """Provisioned devices, as if each had presented its archive: (device id, private key PEM)."""
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from devicelink import auth
+    from devices.models import Device
+
+    devices, keys = [], []
+    for index in range(count):
+        key = auth.generate_private_key()
+        device = Device(
+            name=f"bench-{index:05d}",
+            public_key=auth.public_key_b64(key),
+            provisioning_status="PENDING",
+            provisioned_at=timezone.now(),
+            current_software="1.0.0",
+        )
+        devices.append(device)
+        keys.append(auth.private_key_pem(key))
+    Device.objects.bulk_create(devices, batch_size=500)
+    return [(device.device_id, pem) for device, pem in zip(devices, keys, strict=True)]
+
+
+def count_online() -> int:
+    from devices.models import Device
+
+    return Device.objects.filter(connection_status="ONLINE").count()
+
+
+# --- the simulator processes ------------------------------------------------------------------
+def simulate(
+    devices: list[tuple[str, bytes]],
+    console_url: str,
+    heartbeat_s: int,
+    stop: multiprocessing.synchronize.Event,
+    results: multiprocessing.Queue,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_simulate(devices, console_url, heartbeat_s, stop, results))
+
+
+async def _simulate(devices, console_url, heartbeat_s, stop, results) -> None:
+    from devicelink import auth
+    from edge_agent.link import LinkClient
+    from edge_agent.outbox import Outbox
+
+    acks: list[tuple[float, float]] = []  # (wall time of the ack, round trip in seconds)
+    seen: dict[str, int] = {}
+
+    def record(client: LinkClient) -> None:
+        count = client.stats.heartbeat_acks
+        if count != seen.get(client.device_id, 0):
+            seen[client.device_id] = count
+            if client.last_rtt_s is not None:
+                acks.append((time.time(), client.last_rtt_s))
+
+    clients = [
+        LinkClient(
+            console_url=console_url,
+            device_id=device_id,
+            private_key=auth.load_private_key(pem),
+            outbox=Outbox(":memory:", device_id, durable=False),
+            software_version="1.0.0",
+            heartbeat_s=heartbeat_s,
+            backoff_base_s=1.0,
+            backoff_cap_s=10.0,
+            open_timeout_s=60.0,
+            on_change=record,
+        )
+        for device_id, pem in devices
+    ]
+    tasks = [asyncio.create_task(client.run()) for client in clients]
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    for client in clients:
+        client.stop()
+    await asyncio.wait(tasks, timeout=10)
+    results.put(
+        {
+            "acks": acks,
+            "connects": sum(client.stats.connects for client in clients),
+            "failures": sum(client.stats.failures for client in clients),
+        }
+    )
+
+
+# --- the run ----------------------------------------------------------------------------------
+def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+    return result
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    port = args.port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    var_dir = Path(tempfile.mkdtemp(prefix="vantage-bench-"))
+    env = console_env(args, var_dir, url)
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "console.settings"
+
+    print(f"bench: fresh database {args.database_url.rsplit('/', 1)[1]}, {args.devices} devices")
+    recreate_database(args.database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+    )
+    devices = register_devices(args.devices)
+    with open(var_dir / "console.log", "wb") as console_log:
+        console = subprocess.Popen(
+            [sys.executable, "-m", "console.launcher", "up", "--skip-setup", "--no-appliance",
+             "--port", str(port), "--concurrency", "1"],
+            cwd=BASE_DIR, env=env, stdout=console_log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    results = context.Queue()
+    workers = []
+    try:
+        wait_until(lambda: healthy(url), 120, "the console to start")
+        print(f"bench: console up at {url}; connecting {args.devices} appliances")
+        chunks = [devices[i :: args.processes] for i in range(args.processes)]
+        started = time.monotonic()
+        for chunk in chunks:
+            worker = context.Process(
+                target=simulate, args=(chunk, url, args.heartbeat_s, stop, results)
+            )
+            worker.start()
+            workers.append(worker)
+        wait_until(lambda: count_online() == args.devices, 300, "every device to be ONLINE", 0.1)
+        all_online_s = time.monotonic() - started
+        print(
+            f"bench: all {args.devices} online after {all_online_s:.1f} s; "
+            f"measuring {args.duration:.0f} s"
+        )
+        window_start = time.time()
+        time.sleep(args.duration)
+        window_end = time.time()
+        online = count_online()
+        stop.set()
+        gathered = [results.get(timeout=60) for _ in workers]
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+        os.killpg(console.pid, signal.SIGINT)
+        try:
+            console.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(console.pid, signal.SIGKILL)
+
+    acks = [ack for result in gathered for ack in result["acks"]]
+    in_window = [rtt for at, rtt in acks if window_start <= at < window_end]
+    handled = len(in_window) / (window_end - window_start)
+    offered = args.devices / args.heartbeat_s
+    latencies_ms = [rtt * 1000 for rtt in in_window]
+    p50 = statistics.median(latencies_ms) if latencies_ms else float("nan")
+    p99 = percentile(latencies_ms, 0.99)
+    failures = sum(result["failures"] for result in gathered)
+    print(f"connections: {sum(r['connects'] for r in gathered)} made, {failures} failed attempts")
+    print(
+        f"heartbeats: offered {offered:.1f}/s, handled {handled:.1f}/s "
+        f"(ratio {handled / offered:.2f})"
+    )
+    print(f"ingest latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"devices={args.devices} online={online} heartbeats_per_s={handled:.1f} "
+        f"ingest_p99_ms={p99:.1f} all_online_s={all_online_s:.1f}"
+    )
+    return 0 if online == args.devices else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
