@@ -7,6 +7,7 @@ any WebSocket exists. One connection per device: a newer one replaces the older 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import connections
 
 from devicelink import (
     CLOSE_PROTOCOL_ERROR,
@@ -48,7 +50,16 @@ _DATABASE_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="device
 
 
 def in_thread(func):
-    return database_sync_to_async(func, thread_sensitive=False, executor=_DATABASE_THREADS)
+    @functools.wraps(func)
+    def closing(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            # Give the connection back (to the pool, on PostgreSQL) instead of holding one
+            # per thread for as long as the server runs.
+            connections.close_all()
+
+    return database_sync_to_async(closing, thread_sensitive=False, executor=_DATABASE_THREADS)
 
 
 @in_thread
