@@ -1,0 +1,276 @@
+"""``python -m edge_agent run``: the appliance's main process.
+
+Boot: take the data directory's lock, write status "booting", drop an offline log image on the
+USB drive if it asks for one, provision from the USB archive if needed, then keep the link to
+the console until SIGTERM/SIGINT. A revoked device idles (and says so) until it is reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import edge_agent
+from devicelink.logimage import encrypt_log_image, image_name
+from devicelink.network import NetworkPayload, NetworkStatus
+from devicelink.releases import MAX_BUNDLE_BYTES
+from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
+from edge_agent.console_http import ConsoleUnreachable, get_signed
+from edge_agent.health import HealthProvider
+from edge_agent.identity import Identity, load_device_key, load_identity, serial_number
+from edge_agent.identity import ssl_context as console_ssl_context
+from edge_agent.jobs import JobFailed, JobRunner
+from edge_agent.link import LinkClient
+from edge_agent.logs import LogShipper, UsbLogHandler, read_log_entries, setup_logging
+from edge_agent.network import current_network_status, make_applier
+from edge_agent.outbox import Outbox
+from edge_agent.provision import Provisioner
+from edge_agent.software import Restarter, Software
+from edge_agent.status import StatusFile
+
+logger = logging.getLogger("edge_agent.agent")
+
+
+@dataclass
+class RunOptions:
+    usb_dir: Path
+    data_dir: Path
+    reboot_command: str = ""
+    network_applier: str = "dry-run"
+    log_level: str = "INFO"
+    argv: list[str] = field(default_factory=list)  # the command line, for restarts
+    poll_s: float = 1.0
+    network_check_s: float = 30.0
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+
+
+def write_offline_log_image(
+    paths: AgentPaths, usb_dir: Path, identity: Identity | None, now: datetime | None = None
+) -> Path | None:
+    """Write ``<usb>/panorama/managed_logs/panorama_device_log_v1_*.img`` if that folder exists."""
+    folder = usb_dir / "panorama" / "managed_logs"
+    if not folder.is_dir():
+        return None
+    if identity is None:
+        logger.warning(
+            "%s asks for a log image, but this appliance is not provisioned: the image is "
+            "encrypted to its console's key, which only the configuration archive brings. "
+            "No image written.",
+            folder,
+        )
+        return None
+    entries = read_log_entries(paths.logs)
+    data = encrypt_log_image(identity.log_public_key, identity.device_id, entries)
+    target = folder / image_name(now or datetime.now())
+    write_atomic(target, data)
+    logger.info("Wrote the offline log image %s (%d log entries).", target, len(entries))
+    return target
+
+
+def ntp_servers(paths: AgentPaths) -> list[str]:
+    document = read_json(paths.network)
+    if not document:
+        return []
+    try:
+        return NetworkPayload.model_validate(document).Ntp.NtpServers
+    except ValueError:
+        return []
+
+
+class Agent:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.paths = AgentPaths(options.data_dir)
+        self.stop = asyncio.Event()
+        self.status = StatusFile(self.paths)
+        self.shipper = LogShipper()
+        self.link: LinkClient | None = None
+        self.jobs: JobRunner | None = None
+
+    async def run(self) -> int:
+        lock = AgentLock(self.paths.lock)
+        if not lock.acquire():
+            print(f"Another agent is already running on {self.paths.data_dir}.")
+            return 2
+        root = logging.getLogger()
+        handlers = [*setup_logging(self.paths.logs, self.options.log_level), self.shipper]
+        root.addHandler(self.shipper)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        try:
+            return await self._run()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            self.status.update(state="stopped", connected=False, since=None)
+            logger.info("The agent stopped.")
+            for handler in handlers:
+                root.removeHandler(handler)
+                handler.close()
+            lock.release()
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        if self.link is not None:
+            self.link.stop()
+
+    async def _run(self) -> int:
+        self.status.update(state="booting")
+        logger.info("Vantage edge agent %s starting (data in %s).", edge_agent.__version__,
+                    self.paths.data_dir)  # fmt: skip
+        identity = load_identity(self.paths)
+        try:
+            write_offline_log_image(self.paths, self.options.usb_dir, identity)
+        except Exception as exc:
+            logger.error("Writing the offline log image failed: %s", exc)
+        if identity is None:
+            identity = await self._provision()
+            if identity is None:
+                return 0
+        return await self._run_link(identity)
+
+    async def _provision(self) -> Identity | None:
+        usb_logs = UsbLogHandler(self.options.usb_dir)
+        logging.getLogger().addHandler(usb_logs)
+        self.status.update(state="waiting_for_archive")
+        provisioner = Provisioner(
+            self.paths,
+            self.options.usb_dir,
+            software_version=edge_agent.__version__,
+            serial_number=serial_number(self.paths.data_dir),
+            applier=make_applier(self.options.network_applier),
+            network_status=current_network_status,
+            poll_s=self.options.poll_s,
+            retry_base_s=self.options.backoff_base_s,
+            retry_cap_s=min(30.0, self.options.backoff_cap_s),
+        )
+        try:
+            return await provisioner.wait(self.stop)
+        finally:
+            logging.getLogger().removeHandler(usb_logs)
+
+    async def _run_link(self, identity: Identity) -> int:
+        paths = self.paths
+        try:
+            key = load_device_key(paths)
+        except (OSError, ValueError) as exc:
+            logger.error(
+                "The device key %s cannot be read (%s). Without it the console cannot know "
+                "this appliance: run 'python -m edge_agent reset --full' and set it up again.",
+                paths.key,
+                exc,
+            )
+            self.status.update(state="broken", last_error=f"device key unreadable: {exc}")
+            return 1
+        context = console_ssl_context(identity.console_url, paths.ca)
+        outbox = Outbox(paths.outbox, identity.device_id)
+
+        async def fetch(path: str) -> bytes:
+            try:
+                answer, data = await asyncio.to_thread(
+                    get_signed, identity.console_url, path, key=key,
+                    device_id=identity.device_id, ssl_context=context, max_bytes=MAX_BUNDLE_BYTES,
+                )  # fmt: skip
+            except ConsoleUnreachable as exc:
+                raise JobFailed(str(exc)) from None
+            if answer.status != 200:
+                raise JobFailed(
+                    f"The console refused the download of {path} (HTTP {answer.status}): "
+                    f"{answer.error}"
+                )
+            return data
+
+        self.jobs = jobs = JobRunner(
+            paths=paths,
+            identity=identity,
+            software=Software(paths),
+            restarter=Restarter(self.options.reboot_command, self.options.argv, self.stop),
+            fetch=fetch,
+        )
+        self.link = link = LinkClient(
+            console_url=identity.console_url,
+            link_path=identity.link_path,
+            device_id=identity.device_id,
+            private_key=key,
+            outbox=outbox,
+            software_version=edge_agent.__version__,
+            on_desired=jobs.handle_desired,
+            health=HealthProvider(paths.data_dir),
+            applied_version=jobs.applied_version,
+            ssl_context=context,
+            serial_number=identity.serial_number,
+            backoff_base_s=self.options.backoff_base_s,
+            backoff_cap_s=self.options.backoff_cap_s,
+            on_change=self._link_changed,
+        )
+        jobs.reporter = link
+        servers = ntp_servers(paths)
+        link.queue_report("software", {"version": edge_agent.__version__})
+        network = await asyncio.to_thread(current_network_status, servers)
+        link.queue_report("network", network.model_dump())
+        jobs.resume()
+        self.status.update(state="connecting", queued_reports=outbox.count())
+        ship = self.shipper.run(lambda entries: link.queue_report("logs", {"entries": entries}))
+        tasks = [
+            asyncio.create_task(ship),
+            asyncio.create_task(self._watch_network(link, network, servers)),
+        ]
+        link_task = asyncio.create_task(link.run())
+        try:
+            stopped = asyncio.create_task(self.stop.wait())
+            await asyncio.wait({link_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if link.revoked and not self.stop.is_set():
+                self.status.update(state="revoked", last_error=link.revoked_reason)
+                logger.error(
+                    "The agent is idle: the console no longer knows this appliance. Run "
+                    "'python -m edge_agent reset --full' and set it up again with a new archive."
+                )
+                await self.stop.wait()
+            stopped.cancel()
+        finally:
+            link.stop()
+            await asyncio.wait({link_task}, timeout=10)
+            link_task.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            outbox.close()
+        return 0
+
+    async def _watch_network(
+        self, link: LinkClient, last: NetworkStatus, servers: list[str]
+    ) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.options.network_check_s)
+            if self.stop.is_set():
+                return
+            current = await asyncio.to_thread(current_network_status, servers)
+            if current != last:
+                logger.info("The network changed; reporting it.")
+                link.queue_report("network", current.model_dump())
+                last = current
+            self._link_changed(link)
+
+    def _link_changed(self, link: LinkClient) -> None:
+        state = "revoked" if link.revoked else ("connected" if link.connected else "connecting")
+        self.status.update(
+            state=state,
+            connected=link.connected,
+            since=link.connected_since,
+            last_heartbeat_ack=link.last_heartbeat_ack,
+            last_error=link.last_error,
+            queued_reports=link.outbox.count(),
+            pending_job=self.jobs.pending_job() if self.jobs else None,
+        )
+
+
+def run(options: RunOptions) -> int:
+    return asyncio.run(Agent(options).run())

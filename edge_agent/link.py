@@ -1,0 +1,450 @@
+"""The agent end of the device link: one WebSocket to the console, kept up forever.
+
+``LinkClient`` is plain asyncio: no threads, no blocking I/O except the small SQLite writes of
+its ``Outbox``, so many clients can share one event loop (the 1,000-appliance benchmark runs
+them that way). It says ``hello``, replays the outbox after ``welcome``, heartbeats, sends
+reports in order, deletes them when acknowledged, hands ``desired`` to its handler and reports
+``applied`` when the handler returns. 403 at the upgrade, a ``revoked`` message or close code
+4403 mean the device was deleted: the client stops for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from devicelink import (
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_REPLACED,
+    CLOSE_REVOKED,
+    CLOSE_UNAUTHORIZED,
+    LINK_PATH,
+    PROTOCOL_VERSION,
+)
+from devicelink.auth import sign_request
+from devicelink.messages import (
+    REPORT_BODIES,
+    Ack,
+    Desired,
+    Health,
+    Heartbeat,
+    HeartbeatAck,
+    Hello,
+    ProtocolError,
+    Report,
+    Revoked,
+    Welcome,
+    decode_console_message,
+    encode,
+)
+from edge_agent.backoff import Backoff
+from edge_agent.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+DesiredHandler = Callable[[Desired], Awaitable[None]]
+
+
+@dataclass
+class LinkStats:
+    connects: int = 0
+    failures: int = 0
+    heartbeats_sent: int = 0
+    heartbeat_acks: int = 0
+    reports_sent: int = 0
+    reports_acked: int = 0
+    desired_received: int = 0
+
+
+def link_uri(console_url: str, link_path: str) -> str:
+    """``ws(s)://host[:port][/prefix]<link_path>`` for the console's ``http(s)`` URL."""
+    parts = urlsplit(console_url)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}{link_path}"
+
+
+def refusal_message(exc: InvalidStatus) -> str:
+    """The console's ``{"error": ...}`` sentence from a refused upgrade, else the status."""
+    response = exc.response
+    try:
+        error = json.loads(response.body or b"{}").get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return f"HTTP {response.status_code}: {error or response.reason_phrase or 'refused'}"
+
+
+class LinkClient:
+    def __init__(
+        self,
+        *,
+        console_url: str,
+        device_id: str,
+        private_key: Ed25519PrivateKey,
+        outbox: Outbox,
+        software_version: str,
+        on_desired: DesiredHandler | None = None,
+        health: Callable[[], Health] | None = None,
+        applied_version: Callable[[], int] | None = None,
+        link_path: str = LINK_PATH,
+        ssl_context: ssl.SSLContext | None = None,
+        heartbeat_s: float | None = None,
+        serial_number: str = "",
+        boot_id: str | None = None,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+        open_timeout_s: float = 10.0,
+        on_change: Callable[[LinkClient], None] | None = None,
+    ) -> None:
+        self.console_url = console_url
+        self.device_id = device_id
+        self.outbox = outbox
+        self.software_version = software_version
+        self.link_path = link_path
+        self.heartbeat_s = heartbeat_s
+        self.serial_number = serial_number
+        self.boot_id = boot_id or uuid.uuid4().hex
+        self.backoff = Backoff(backoff_base_s, backoff_cap_s)
+        self.stats = LinkStats()
+        # Observable state (the agent mirrors it into status.json through on_change).
+        self.connected = False
+        self.connected_since: float | None = None
+        self.revoked = False
+        self.revoked_reason = ""
+        self.last_error = ""
+        self.last_heartbeat_ack: float | None = None
+        self.last_rtt_s: float | None = None
+        self.lease_expires: float | None = None
+        self.welcome: Welcome | None = None
+        self.applied_version = applied_version() if applied_version else 0
+        self._key = private_key
+        self._ssl = ssl_context
+        self._on_desired = on_desired
+        self._health = health
+        self._applied_getter = applied_version
+        self._open_timeout = open_timeout_s
+        self._on_change = on_change
+        self._ws: ClientConnection | None = None
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._connected_event = asyncio.Event()
+        self._sent_through = 0
+        self._heartbeat_id = 0
+        self._heartbeats_in_flight: dict[int, float] = {}
+        self._desired_task: asyncio.Task[None] | None = None
+        self._handling: Desired | None = None
+        self._next_desired: Desired | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._last_received = 0.0
+        self._gave_up = False
+
+    # --- public API -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, and reconnect after every failure, until ``stop()`` or revocation."""
+        try:
+            while not self._stopping and not self.revoked:
+                established = await self._attempt()
+                if self._stopping or self.revoked:
+                    break
+                if established:
+                    self.backoff.reset()
+                delay = self.backoff.next_delay()
+                logger.debug("reconnecting in %.1f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+        finally:
+            self._set_disconnected()
+            if self._stopping and self._desired_task is not None:
+                self._desired_task.cancel()
+
+    def stop(self) -> None:
+        """Stop reconnecting and close the connection (safe to call from a signal handler)."""
+        self._stopping = True
+        self._stop_event.set()
+        if self._ws is not None:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing is connected
+                # Keep a reference: the loop holds tasks only weakly.
+                self._closing = asyncio.get_running_loop().create_task(
+                    self._ws.close(1001, "agent stopping")
+                )
+
+    def queue_report(self, kind: str, body: dict[str, Any]) -> int:
+        """Store a report in the outbox first, then send it if connected; returns its seq.
+
+        ValueError for a kind or body the console would refuse: once in the outbox, such a
+        report would be sent again after every reconnect and block everything behind it.
+        """
+        model = REPORT_BODIES.get(kind)
+        if model is None:
+            raise ValueError(f"unknown report kind {kind!r}")
+        try:
+            model.model_validate(body)
+        except ValidationError as exc:
+            raise ValueError(f"{kind} report: {exc.errors()[0]['msg']}") from None
+        seq = self.outbox.append(kind, body)
+        self._wake.set()
+        return seq
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until the console acknowledged everything in the outbox; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.outbox.count():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), remaining)
+        return True
+
+    async def wait_connected(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected_event.wait(), timeout)
+        return self.connected
+
+    # --- one connection ---------------------------------------------------------------------
+    async def _attempt(self) -> bool:
+        """One connection, start to end. True if the console welcomed us (a good session)."""
+        uri = link_uri(self.console_url, self.link_path)
+        headers = {"Authorization": sign_request(self._key, self.device_id, "GET", self.link_path)}
+        try:
+            async with connect(
+                uri,
+                additional_headers=headers,
+                ssl=self._ssl,
+                open_timeout=self._open_timeout,
+                compression=None,  # reports are small; deflate state costs memory per client
+                user_agent_header=f"vantage-edge-agent/{self.software_version}",
+            ) as ws:
+                self._ws = ws
+                if self._stopping:
+                    return False
+                welcomed = await self._session(ws)
+            return welcomed and self._closed(ws)
+        except InvalidStatus as exc:
+            message = refusal_message(exc)
+            if exc.response.status_code == 403:
+                self._set_revoked(f"The console refused the link ({message}).")
+            else:
+                self._failure(f"The console refused the link ({message}).")
+        except (OSError, TimeoutError) as exc:
+            self._failure(f"Cannot reach the console at {uri}: {exc or type(exc).__name__}")
+        except (ConnectionClosed, ProtocolError) as exc:
+            self._failure(f"The link to {uri} broke before it was up: {exc}")
+        except Exception as exc:  # any handshake or TLS oddity: keep trying, never crash
+            self._failure(f"The link to {uri} failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._ws = None
+            self._set_disconnected()
+        return False
+
+    async def _session(self, ws: ClientConnection) -> bool:
+        applied = self._applied_getter() if self._applied_getter else self.applied_version
+        self.applied_version = max(self.applied_version, applied)
+        hello = Hello(
+            protocol=PROTOCOL_VERSION,
+            software_version=self.software_version,
+            applied_version=self.applied_version,
+            serial_number=self.serial_number,
+            boot_id=self.boot_id,
+        )
+        await ws.send(encode(hello))
+        first = decode_console_message(await asyncio.wait_for(ws.recv(), self._open_timeout))
+        if not isinstance(first, Welcome):
+            raise ProtocolError(f"the console answered hello with {first.type}, not welcome")
+        self.welcome = first
+        # The console stored everything up to last_seq; the rest goes out again, in order.
+        self.outbox.resync(first.last_seq)
+        self._sent_through = first.last_seq
+        self._last_received = time.monotonic()
+        self._gave_up = False
+        self._set_connected()
+        interval = self.heartbeat_s or first.heartbeat_s or 10
+        tasks = [
+            asyncio.create_task(self._send_reports(ws)),
+            asyncio.create_task(
+                self._send_heartbeats(ws, interval, max(first.lease_s, 3 * interval))
+            ),
+        ]
+        try:
+            async for raw in ws:
+                self._handle(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return True
+
+    def _closed(self, ws: ClientConnection) -> bool:
+        """Act on the close code; True if the session counts as a good one for the backoff."""
+        code, reason = ws.close_code, ws.close_reason or ""
+        if self._stopping or self._gave_up:
+            return False  # stopping, or a dead connection that was already logged
+        if code == CLOSE_REVOKED:
+            self._set_revoked(reason or "The console revoked this device.")
+            return True
+        if code == CLOSE_REPLACED:
+            self._failure(f"Another connection of this device replaced this one ({reason}).")
+            return False
+        if code == CLOSE_PROTOCOL_ERROR:
+            self._failure(f"The console closed the link for a protocol error: {reason}")
+            return False
+        if code == CLOSE_UNAUTHORIZED:
+            self._failure(f"The console refused the device's credentials: {reason}")
+            return True
+        self._failure(f"The link closed (code {code}{', ' + reason if reason else ''}).")
+        return True
+
+    async def _send_reports(self, ws: ClientConnection) -> None:
+        # The only writer of reports, so they leave in seq order whether they were queued
+        # while offline (replayed after welcome) or a moment ago.
+        while True:
+            entries = self.outbox.pending(after=self._sent_through, limit=100)
+            if not entries:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            for entry in entries:
+                report = Report(seq=entry.seq, time=entry.time, kind=entry.kind, body=entry.body)
+                await ws.send(encode(report))
+                self._sent_through = entry.seq
+                self.stats.reports_sent += 1
+                logger.debug("sent report %d (%s)", entry.seq, entry.kind)
+
+    async def _send_heartbeats(self, ws: ClientConnection, interval: float, lease: float) -> None:
+        while True:
+            silent = time.monotonic() - self._last_received
+            if silent > lease:
+                # The console renews our lease on every heartbeat; when it stops answering for
+                # a whole lease the connection is dead even if TCP has not noticed yet.
+                self._failure(f"No answer from the console for {silent:.0f} s; reconnecting.")
+                self._gave_up = True
+                await ws.close(1011, "no answer from the console")
+                return
+            self._heartbeat_id += 1
+            health = self._health() if self._health else Health()
+            self._heartbeats_in_flight[self._heartbeat_id] = time.monotonic()
+            # An unanswered heartbeat must not pile up forever on a half-dead connection.
+            for stale in [i for i in self._heartbeats_in_flight if i < self._heartbeat_id - 10]:
+                del self._heartbeats_in_flight[stale]
+            await ws.send(encode(Heartbeat(id=self._heartbeat_id, time=time.time(), health=health)))
+            self.stats.heartbeats_sent += 1
+            await asyncio.sleep(interval)
+
+    def _handle(self, raw: str | bytes) -> None:
+        self._last_received = time.monotonic()
+        try:
+            message = decode_console_message(raw)
+        except ProtocolError as exc:
+            # A newer console may send what this agent does not know yet: skip it.
+            logger.debug("ignored a console message: %s", exc)
+            return
+        if isinstance(message, HeartbeatAck):
+            sent = self._heartbeats_in_flight.pop(message.id, None)
+            if sent is not None:
+                self.last_rtt_s = time.monotonic() - sent
+            self.last_heartbeat_ack = time.time()
+            self.lease_expires = message.lease_expires
+            self.stats.heartbeat_acks += 1
+            self._changed()
+        elif isinstance(message, Ack):
+            self.outbox.ack(message.seq)
+            self.stats.reports_acked += 1
+            self._acked.set()
+        elif isinstance(message, Desired):
+            self.stats.desired_received += 1
+            self._desired(message)
+        elif isinstance(message, Revoked):
+            self._set_revoked(message.reason)
+
+    # --- desired state ----------------------------------------------------------------------
+    def _desired(self, desired: Desired) -> None:
+        if desired.version <= self.applied_version:
+            return
+        if self._desired_task is not None and not self._desired_task.done():
+            # One document at a time; while one is applied only the newest waiting one counts.
+            if self._handling is None or desired.version > self._handling.version:
+                self._next_desired = desired
+            return
+        self._desired_task = asyncio.create_task(self._apply(desired))
+
+    async def _apply(self, desired: Desired | None) -> None:
+        while desired is not None:
+            self._handling = desired
+            try:
+                if self._on_desired is not None:
+                    await self._on_desired(desired)
+            except Exception:
+                logger.exception("applying desired state %d failed", desired.version)
+            else:
+                if desired.version > self.applied_version:
+                    self.applied_version = desired.version
+                    self.queue_report("applied", {"version": desired.version})
+            self._handling = None
+            desired, self._next_desired = self._next_desired, None
+            if desired is not None and desired.version <= self.applied_version:
+                desired = None
+
+    # --- state ------------------------------------------------------------------------------
+    def _set_connected(self) -> None:
+        self.connected = True
+        self.connected_since = time.time()
+        self.last_error = ""
+        self.stats.connects += 1
+        self._connected_event.set()
+        logger.info("Connected to the console at %s.", self.console_url)
+        self._changed()
+
+    def _set_disconnected(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.connected_since = None
+            self._connected_event.clear()
+            logger.info("Disconnected from the console.")
+            self._changed()
+
+    def _failure(self, message: str) -> None:
+        self.stats.failures += 1
+        # The same error every minute while offline would flood the log (and the outbox
+        # that ships it): say it once, then only at debug level until it changes.
+        level = logging.DEBUG if message == self.last_error else logging.WARNING
+        logger.log(level, "%s", message)
+        self.last_error = message
+        self._changed()
+
+    def _set_revoked(self, reason: str) -> None:
+        if self.revoked:
+            return  # the revoked message came first; its reason says more than the close
+        logger.error(
+            "This appliance was deleted from the console or its credentials were revoked: "
+            "%s Run 'python -m edge_agent reset --full' and set it up again.",
+            reason,
+        )
+        self.revoked = True
+        self.revoked_reason = reason
+        self.last_error = reason
+        self._stop_event.set()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change(self)
+            except Exception:
+                logger.debug("link state callback failed", exc_info=True)
