@@ -1,0 +1,323 @@
+"""A real edge agent against the real console: provisioning, link, jobs, outages, deletion.
+
+The agent runs as its own process (``python -m edge_agent run``) with a USB folder and a data
+folder under the test's tmp_path; the console is the live stack. Where a test needs the network
+between them to fail, the agent reaches the console through a TCP proxy the test can cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+from conftest import BASE_DIR, wait_for
+from devicelink.archive import archive_name
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+
+@dataclass
+class Agent:
+    usb_dir: Path
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def start(self) -> Agent:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "run", "--usb-dir", str(self.usb_dir),
+             "--data-dir", str(self.data_dir), *self.extra],
+            cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill9(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def status(self) -> dict:
+        result = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "status", "--json",
+             "--data-dir", str(self.data_dir)],
+            cwd=BASE_DIR, env=self.env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def make_agent(tmp_path, live_stack) -> Iterator:
+    agents: list[Agent] = []
+
+    def make(name: str = "agent") -> Agent:
+        root = tmp_path / name
+        (root / "usb").mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
+        env.update(
+            VANTAGE_AGENT_BACKOFF_BASE_S="0.2",
+            VANTAGE_AGENT_BACKOFF_CAP_S="1",
+            PYTHONUNBUFFERED="1",
+        )
+        agent = Agent(root / "usb", root / "data", root / "agent.log", env)
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.stop()
+
+
+@pytest.fixture
+def console_proxy(live_stack) -> Iterator[TcpProxy]:
+    target = urlsplit(live_stack.url)
+    proxy = TcpProxy(target.hostname, target.port)
+    yield proxy
+    proxy.close()
+
+
+def setup_device(name: str, console_url: str, *, network: dict | None = None):
+    """What the wizard does: create the device, then hand out its archive."""
+    from devices.models import Device
+    from devices.provisioning import issue_archive
+
+    device = Device.objects.create(name=name, network_config=network or {})
+    original = settings.CONSOLE_URL
+    settings.CONSOLE_URL = console_url
+    try:
+        archive, credential = issue_archive(device)
+    finally:
+        settings.CONSOLE_URL = original
+    return device, archive, credential
+
+
+def refreshed(device):
+    from devices.models import Device
+
+    return Device.objects.with_aggregated_status().get(pk=device.pk)
+
+
+def wait_online(device, timeout: float = 60) -> None:
+    wait_for(
+        lambda: refreshed(device).aggregated == "ONLINE",
+        timeout,
+        f"{device.name} to be ONLINE",
+    )
+
+
+def provisioned_agent(make_agent, name: str, console_url: str):
+    device, archive, _ = setup_device(name, console_url)
+    agent = make_agent(name)
+    (agent.usb_dir / archive_name(name)).write_bytes(archive)
+    agent.start()
+    wait_online(device)
+    return device, agent
+
+
+def test_the_agent_provisions_from_the_usb_folder_and_reports(make_agent, live_stack):
+    import edge_agent
+    from devices.models import DeviceLog
+
+    device, agent = provisioned_agent(make_agent, "lobby-1", live_stack.url)
+    device = refreshed(device)
+    assert device.provisioning_status == "SUCCEEDED"
+    assert device.current_software == edge_agent.__version__
+    assert device.serial_number.isdigit()
+    key_file = next(agent.data_dir.rglob("device_key.pem"))
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert auth_public_key_matches(key_file, device.public_key)
+    # The network it sees, as Panorama reports it.
+    wait_for(lambda: refreshed(device).network_status.get("Ethernet0Status"), 30, "network")
+    # Provisioning logs on the USB drive, and the agent's log lines on the console.
+    assert (agent.usb_dir / "panorama" / "occ.log").exists()
+    wait_for(
+        lambda: (
+            DeviceLog.objects.filter(device=device).exclude(source__startswith="panorama_").count()
+            > 1
+        ),
+        30,
+        "agent log lines on the console",
+    )
+    wait_for(lambda: refreshed(device).health.get("cpu_percent") is not None, 30, "health")
+
+
+def auth_public_key_matches(key_file: Path, public_key: str) -> bool:
+    from devicelink import auth
+
+    return auth.public_key_b64(auth.load_private_key(key_file.read_bytes())) == public_key
+
+
+def test_an_expired_and_a_reused_archive_are_refused_on_both_sides(make_agent, live_stack):
+    from django.utils import timezone
+
+    from devices.models import DeviceLog, ProvisioningCredential
+
+    device, archive, credential = setup_device("expiring", live_stack.url)
+    # The console's clock decides: move this credential's expiry into the past.
+    ProvisioningCredential.objects.filter(pk=credential.pk).update(
+        expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    agent = make_agent("expiring")
+    (agent.usb_dir / archive_name("expiring")).write_bytes(archive)
+    agent.start()
+    wait_for(lambda: "expired at" in agent.log(), 60, "the agent to log the expiry")
+    assert refreshed(device).provisioning_status == "AWAITING_PROVISIONING"
+    assert DeviceLog.objects.filter(device=device, level="WARNING", message__contains="expired at")
+
+    # Used once by one appliance, the same archive is refused to another.
+    used_device, used_agent = provisioned_agent(make_agent, "reused", live_stack.url)
+    copy = make_agent("reused-copy")
+    archive_file = next(used_agent.usb_dir.glob("certificates-omni_*.zip"))
+    (copy.usb_dir / archive_file.name).write_bytes(archive_file.read_bytes())
+    copy.start()
+    wait_for(lambda: "already used" in copy.log(), 60, "the copy to log the refusal")
+    assert DeviceLog.objects.filter(device=used_device, message__contains="already used")
+    assert refreshed(used_device).aggregated == "ONLINE"  # the real one is unaffected
+
+
+def test_kill_9_goes_offline_within_the_lease_and_queued_reports_arrive(
+    make_agent, live_stack, console_proxy
+):
+    from django.utils import timezone
+
+    from devices.models import Device, DeviceLog
+
+    device, agent = provisioned_agent(make_agent, "outage", console_proxy.url)
+    devices_before = Device.objects.count()
+    # The network goes; the agent keeps working and queues what it reports (its log lines
+    # about the lost link, at least) on disk.
+    cut_at = timezone.now()
+    console_proxy.cut()
+    wait_for(lambda: refreshed(device).aggregated == "OFFLINE", 30, "OFFLINE after the lease")
+    wait_for(lambda: agent.status().get("queued_reports", 0) > 0, 30, "reports queued on disk")
+    agent.kill9()
+    killed_at = timezone.now()
+    console_proxy.restore()
+    agent.start()
+    wait_online(device)
+    wait_for(lambda: agent.status().get("queued_reports") == 0, 30, "the outbox to drain")
+    assert Device.objects.count() == devices_before  # the same device, not a new one
+    # What the agent logged while it could not reach the console arrived afterwards.
+    during_outage = DeviceLog.objects.filter(
+        device=device, source="link", time__gte=cut_at, time__lte=killed_at
+    )
+    assert during_outage.filter(message__icontains="console").exists(), list(
+        during_outage.values_list("message", flat=True)
+    )
+
+
+def test_reboot_and_ota_jobs_run_to_completion_and_a_tampered_bundle_is_refused(
+    make_agent, live_stack, administrator
+):
+    import edge_agent
+    from applications.assets import asset_storage
+    from devicelink.releases import build_bundle
+    from devices.jobs import create_jobs
+    from devices.models import DeviceJob
+    from devices.software import add_image, software_storage_name
+
+    device, agent = provisioned_agent(make_agent, "jobs", live_stack.url)
+
+    def finished(job_id: str) -> DeviceJob:
+        return wait_for(
+            lambda: (job := DeviceJob.objects.get(job_id=job_id)).is_terminal and job,
+            120,
+            f"job {job_id} to finish",
+        )
+
+    def history(job: DeviceJob) -> list[str]:
+        return list(job.events.values_list("status", flat=True))
+
+    [reboot] = create_jobs([refreshed(device)], "REBOOT", user=administrator)
+    reboot = finished(reboot.job_id)
+    assert reboot.status == "COMPLETED", reboot.reason
+    assert history(reboot)[-3:] == ["IN_PROGRESS", "REBOOTING", "COMPLETED"]
+
+    major, minor, patch = (int(part) for part in edge_agent.__version__.split("."))
+    new_version = f"{major}.{minor}.{patch + 1}"
+    bundle = build_bundle(BASE_DIR, new_version)
+    add_image(bundle_file(bundle, new_version), new_version, "fixes", False, administrator)
+    [ota] = create_jobs([refreshed(device)], "OTA", image_version=new_version, user=administrator)
+    ota = finished(ota.job_id)
+    assert ota.status == "COMPLETED", ota.reason
+    assert history(ota) == [
+        "PENDING", "DOWNLOADING", "VERIFYING", "IN_PROGRESS", "REBOOTING", "COMPLETED",
+    ]  # fmt: skip
+    wait_for(lambda: refreshed(device).current_software == new_version, 60, "the new version")
+
+    # A bundle changed after the console signed it fails VERIFYING; the old version stays.
+    bad_version = f"{major}.{minor}.{patch + 2}"
+    add_image(
+        bundle_file(build_bundle(BASE_DIR, bad_version), bad_version),
+        bad_version,
+        "",
+        False,
+        administrator,
+    )
+    storage = asset_storage()
+    name = software_storage_name(bad_version)
+    with storage.open(name, "rb") as handle:
+        data = bytearray(handle.read())
+    data[len(data) // 2] ^= 0xFF
+    storage.delete(name)
+    storage.save(name, _content(bytes(data)))
+    [bad] = create_jobs([refreshed(device)], "OTA", image_version=bad_version, user=administrator)
+    bad = finished(bad.job_id)
+    assert bad.status == "FAILED"
+    assert history(bad)[-2:] == ["VERIFYING", "FAILED"]
+    assert "sha256" in bad.reason or "signature" in bad.reason, bad.reason
+    assert refreshed(device).current_software == new_version
+    assert agent.status()["software_version"] == new_version
+
+
+def bundle_file(data: bytes, version: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(f"vantage-agent-{version}.tar.gz", data, "application/gzip")
+
+
+def _content(data: bytes):
+    from django.core.files.base import ContentFile
+
+    return ContentFile(data)
+
+
+def test_a_deleted_device_is_told_and_refused_from_then_on(make_agent, live_stack, administrator):
+    from devices.deletion import delete_device
+
+    device, agent = provisioned_agent(make_agent, "doomed", live_stack.url)
+    delete_device(refreshed(device), administrator)
+    wait_for(lambda: "deleted" in agent.log().lower(), 30, "the agent to hear it was deleted")
+    agent.stop()
+    agent.start()
+    wait_for(
+        lambda: agent.log().count("was deleted from the console") >= 2,
+        60,
+        "the restarted agent to be refused",
+    )
