@@ -63,6 +63,7 @@ def _stop_and_check_nothing_left(process: subprocess.Popen, sig: int) -> None:
     children = _descendants(process.pid)
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "uvicorn" in names and "worker" in names and "beat" in names, names
+    assert "edge_agent run" in names, "the local appliance was not started: " + names
     process.send_signal(sig)
     process.wait(timeout=60)
     assert process.returncode == 0
@@ -77,6 +78,9 @@ def test_run_command_serves_the_console_and_ctrl_c_stops_everything(tmp_path, br
         log = log_path.read_text()
         match = re.search(r"User name: (\S+)\s+Password: (\S+)", log)
         assert match, log[-3000:]
+        usb_dir = tmp_path / "var" / "appliance" / "usb"
+        assert f"save the downloaded archive into {usb_dir}" in log, log[-3000:]
+        assert usb_dir.is_dir()
         assert http_ok(url + "/healthz")
         page = browser.new_page()
         sign_in(page, url, match.group(1), match.group(2))
