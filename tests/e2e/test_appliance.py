@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from conftest import BASE_DIR, wait_for
 from devicelink.archive import archive_name
@@ -321,3 +322,46 @@ def test_a_deleted_device_is_told_and_refused_from_then_on(make_agent, live_stac
         60,
         "the restarted agent to be refused",
     )
+
+
+@pytest.mark.browser
+def test_the_wizard_archive_saved_to_usb_shows_connected_live(
+    make_agent, live_stack, page, make_user
+):
+    """The acceptance path: wizard → download → save into the running agent's USB folder →
+    the Power on step turns connected without a reload → the device page shows what the
+    appliance reported."""
+    import edge_agent
+    from conftest import PASSWORD, sign_in
+    from console.roles import Role
+    from devices.models import Device
+
+    agent = make_agent("wizard").start()  # powered on, waiting for its USB drive
+    admin = make_user(Role.ADMINISTRATOR)
+    sign_in(page, live_stack.url, admin.username, PASSWORD)
+    page.goto(f"{live_stack.url}/devices/add/")
+    page.get_by_role("textbox", name="Name", exact=True).fill("front-door")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()  # Configure: DHCP, default NTP
+    device = wait_for(lambda: Device.objects.filter(name="front-door").first(), 30, "device")
+    page.wait_for_url(f"{live_stack.url}/devices/{device.device_id}/setup/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    with page.expect_download() as download_info:
+        page.get_by_test_id("download-archive").click()
+    download = download_info.value
+    assert download.suggested_filename == "certificates-omni_front-door.zip"
+    status = page.get_by_test_id("setup-status")
+    expect(status).not_to_have_attribute("data-state", "download")
+    reloads: list[str] = []
+    page.on("framenavigated", lambda frame: reloads.append(frame.url))
+
+    download.save_as(agent.usb_dir / download.suggested_filename)  # "plug in the USB drive"
+    expect(status).to_have_attribute("data-state", "connected", timeout=60_000)
+    assert reloads == [], f"the page reloaded: {reloads}"
+
+    page.get_by_test_id("setup-done").click()
+    expect(page.get_by_test_id("current-software")).to_have_text(edge_agent.__version__)
+    expect(page.get_by_test_id("connection-status")).to_contain_text("Online")
+    reported = refreshed(device).network_status["Ethernet0Status"]
+    expect(page.get_by_test_id("network-Ethernet0")).to_contain_text(reported["IpAddress"])
+    expect(page.get_by_test_id("serial-number")).to_have_text(refreshed(device).serial_number)
