@@ -23,6 +23,18 @@ from console.roles import Role
 # threads would keep PostgreSQL from dropping the test database. The servers it starts do.
 settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 
+
+@pytest.fixture(autouse=True)
+def _live_updates_go_to_the_real_server(request, monkeypatch):
+    """Importing console.asgi marks a process as the ASGI server, whose in-memory channel layer
+    is the one browsers listen on. Only tests that drive the ASGI app in this very process
+    (marker ``in_process_asgi``) may keep that; others must relay to the live stack's server."""
+    from console import live
+
+    in_process = request.node.get_closest_marker("in_process_asgi") is not None
+    monkeypatch.setattr(live._ProcessRole, "serving_asgi", in_process)
+
+
 BASE_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = BASE_DIR / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

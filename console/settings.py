@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_tables2",
     "django_htmx",
+    "formtools",
     "template_partials",
     "auditlog",
     "console",

@@ -75,7 +75,11 @@ def decrypt_log_image(private_key: X25519PrivateKey, data: bytes) -> dict[str, A
     ephemeral_raw = data[offset : offset + 32]
     nonce = data[offset + 32 : offset + 44]
     ciphertext = data[offset + 44 :]
-    key = _derive(private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw)))
+    try:
+        shared = private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw))
+    except ValueError:
+        raise LogImageError("The log image's header is damaged.") from None
+    key = _derive(shared)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, MAGIC + ephemeral_raw)
     except InvalidTag:

@@ -127,15 +127,11 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
             elif not self.greeted:
                 raise ProtocolError("the first message must be hello")
             elif isinstance(message, Heartbeat):
-                result = await in_thread(ingest.on_heartbeat)(
-                    self.device_pk, self.session, message
-                )
+                result = await in_thread(ingest.on_heartbeat)(self.device_pk, self.session, message)
                 await self.send(encode(result.ack))
                 await self._send_desired_if_newer(result.desired_version)
             elif isinstance(message, Report):
-                await in_thread(ingest.on_report)(
-                    self.device_pk, self.session, message
-                )
+                await in_thread(ingest.on_report)(self.device_pk, self.session, message)
                 await self.send(encode(Ack(seq=message.seq)))
         except ProtocolError as exc:
             logger.warning("device %s: protocol error: %s", self.device_id, exc)
@@ -174,9 +170,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
     async def link_desired(self, event: dict) -> None:
         if self.greeted:
             try:
-                version = await in_thread(ingest.desired_version)(
-                    self.device_pk, self.session
-                )
+                version = await in_thread(ingest.desired_version)(self.device_pk, self.session)
             except ingest.LinkGone as exc:
                 await self._gone(exc.reason, exc.revoked)
                 return

@@ -9,7 +9,7 @@ from applications.api.views import ApplicationInstanceViewSet
 from console.api.views import APITokenViewSet, InstallationView, UserViewSet
 from console.roles import ANY_USER
 from datasources.api.views import DataSourceViewSet
-from devices.api.views import DeviceViewSet
+from devices.api.views import DeviceJobViewSet, DeviceViewSet, SoftwareImageViewSet
 
 
 class APIRootRouter(DefaultRouter):
@@ -23,6 +23,8 @@ class APIRootRouter(DefaultRouter):
 router = APIRootRouter()
 # "api-" basenames keep API route names apart from the pages' (device-list is the HTML page).
 router.register("devices", DeviceViewSet, basename="api-device")
+router.register("device-jobs", DeviceJobViewSet, basename="api-device-job")
+router.register("software-images", SoftwareImageViewSet, basename="api-software-image")
 router.register("datasources", DataSourceViewSet, basename="api-datasource")
 router.register("application-instances", ApplicationInstanceViewSet, basename="api-application")
 router.register("users", UserViewSet, basename="api-user")

@@ -17,6 +17,8 @@ from django.test import Client
 from console import live
 from console.asgi import application
 
+pytestmark = pytest.mark.in_process_asgi
+
 HOST_HEADERS = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1:8000")]
 
 

@@ -20,7 +20,7 @@ from devices.ingest import expire_leases
 from devices.models import DeletedDevice, Device, DeviceJob, DeviceJobEvent, DeviceLog
 from devices.tests.agent_support import provisioned_device
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
 
 
 async def connect(device: Device, key):

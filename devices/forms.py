@@ -1,0 +1,451 @@
+"""Forms of the device pages: the setup wizard's steps, tags, jobs, software and log images."""
+
+from __future__ import annotations
+
+import re
+from itertools import zip_longest
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from pydantic import ValidationError as PydanticError
+
+from console.status import JobType
+from console.validators import resource_name_validator
+from devicelink.network import (
+    DEFAULT_NTP_SERVERS,
+    NetworkPayload,
+    StaticIpInfo,
+    check_ipv4,
+    check_mask,
+    check_ntp_server,
+)
+from devices.models import Device, DeviceLog, SoftwareImage
+from devices.provisioning import check_quota, name_taken_message
+
+# --- tags ---------------------------------------------------------------------------------------
+
+MAX_TAGS = 50
+TAG_KEY = re.compile(r"^[a-zA-Z0-9 _.:/=+@-]{1,128}$")
+TAG_VALUE = re.compile(r"^[a-zA-Z0-9 _.:/=+@-]{0,256}$")
+TAG_CHARACTERS = "letters, digits, spaces and _ . : / = + - @"
+
+
+def validate_tags(pairs: list[tuple[str, str]] | dict[str, str]) -> dict[str, str]:
+    """Tags as a dict; ValidationError lists every problem, naming the tag."""
+    if isinstance(pairs, dict):
+        pairs = list(pairs.items())
+    errors: list[str] = []
+    tags: dict[str, str] = {}
+    if len(pairs) > MAX_TAGS:
+        errors.append(f"A device can have up to {MAX_TAGS} tags; you gave {len(pairs)}.")
+    for key, value in pairs:
+        key = str(key).strip()
+        value = "" if value is None else str(value).strip()
+        if not key:
+            errors.append(f"The tag with value {value!r} has no key; every tag needs a key.")
+            continue
+        if not TAG_KEY.match(key):
+            errors.append(f"Tag key {key[:40]!r}: use 1 to 128 characters: {TAG_CHARACTERS}.")
+            continue
+        if not TAG_VALUE.match(value):
+            errors.append(
+                f"Tag {key!r}: the value can have up to 256 characters: {TAG_CHARACTERS}."
+            )
+            continue
+        if key in tags:
+            errors.append(f"Tag key {key!r} is used twice; each key can appear once.")
+            continue
+        tags[key] = value
+    if errors:
+        raise ValidationError(errors, code="invalid_tags")
+    return tags
+
+
+def parse_tag_filter(text: str) -> tuple[str, str | None]:
+    """``site:lobby`` → ("site", "lobby"); ``site`` → ("site", None). ValueError if invalid.
+
+    The key ends at the first colon, so filter values may hold colons (keys with a colon can be
+    filtered by key only when written without a value).
+    """
+    text = text.strip()
+    if TAG_KEY.match(text) and ":" not in text:
+        return text, None
+    key, _sep, value = text.partition(":")
+    if not TAG_KEY.match(key) or not TAG_VALUE.match(value):
+        raise ValueError(
+            f"Filter tags as key or key:value; a key has 1 to 128 characters: {TAG_CHARACTERS}."
+        )
+    return key, value
+
+
+class TagsWidget(forms.Widget):
+    """Rows of key and value inputs (``<name>_key`` / ``<name>_value``); JS adds rows."""
+
+    template_name = "devices/widgets/tags.html"
+    blank_rows = 1
+
+    def _render(self, template_name: str, context: dict, renderer=None) -> str:
+        # The project's templates (templates/devices/widgets/), not the form renderer's, which
+        # only looks into apps and Django's own widget templates.
+        return mark_safe(render_to_string(template_name, context))  # noqa: S308
+
+    def id_for_label(self, id_: str) -> str:
+        return f"{id_}_key_0" if id_ else id_
+
+    def value_from_datadict(self, data, files, name: str) -> list[tuple[str, str]]:
+        getlist = getattr(data, "getlist", None)
+        keys = getlist(f"{name}_key") if getlist else list(data.get(f"{name}_key", []))
+        values = getlist(f"{name}_value") if getlist else list(data.get(f"{name}_value", []))
+        return [(k or "", v or "") for k, v in zip_longest(keys, values, fillvalue="")]
+
+    def value_omitted_from_data(self, data, files, name: str) -> bool:
+        return f"{name}_key" not in data
+
+    def format_value(self, value: Any) -> list[tuple[str, str]]:
+        if isinstance(value, dict):
+            return list(value.items())
+        return list(value or [])
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict:
+        context = super().get_context(name, value, attrs)
+        rows = [(k, v) for k, v in self.format_value(value) if k or v]
+        context["widget"]["rows"] = rows + [("", "")] * self.blank_rows
+        context["widget"]["max_tags"] = MAX_TAGS
+        context["widget"]["describedby"] = (attrs or {}).get("aria-describedby", "")
+        return context
+
+
+class TagsField(forms.Field):
+    widget = TagsWidget
+    default_error_messages = {"invalid": "Enter tags as key and value pairs."}
+
+    def to_python(self, value: Any) -> list[tuple[str, str]]:
+        if isinstance(value, dict):
+            return list(value.items())
+        # Rows left completely empty are the blank rows of the form, not tags.
+        return [(k, v) for k, v in (value or []) if (k or "").strip() or (v or "").strip()]
+
+    def clean(self, value: Any) -> dict[str, str]:
+        pairs = self.to_python(value)
+        if self.required and not pairs:
+            raise ValidationError(self.error_messages["required"], code="required")
+        return validate_tags(pairs)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return validate_tags(self.to_python(initial)) != validate_tags(self.to_python(data))
+        except ValidationError:
+            return True
+
+
+TAGS_HELP = (
+    "A tag is a label that you assign to a device. Each tag consists of a key and an optional "
+    "value. You can use tags to search and filter your devices. Up to 50 tags; keys have 1 to "
+    f"128 and values up to 256 characters: {TAG_CHARACTERS}."
+)
+
+
+# --- the setup wizard ---------------------------------------------------------------------------
+
+
+class DeviceNameForm(forms.Form):
+    """Step 1, *Specify name*: what the device is called (for good), described and tagged as."""
+
+    name = forms.CharField(
+        max_length=255,
+        validators=[resource_name_validator],
+        help_text="Provide a unique name. You can't edit this name later. Valid characters are "
+        "a-z, A-Z, 0-9, _ (underscore) and - (hyphen).",
+    )
+    description = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Description (optional)",
+        help_text="Provide a short description of the device. The description can have up to "
+        "255 characters.",
+    )
+    tags = TagsField(required=False, label="Tags (optional)", help_text=TAGS_HELP)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if Device.objects.filter(name=name).exists():
+            raise ValidationError(name_taken_message(name), code="unique")
+        return name
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        check_quota()  # QuotaExceeded is a ValidationError: it shows above the form
+        return cleaned
+
+
+CONNECTION_CHOICES = [("DHCP", "DHCP (automatic)"), ("STATIC_IP", "Static IP address")]
+INTERFACES = (("eth0", "Ethernet0"), ("eth1", "Ethernet1"))
+MAX_DNS = 3
+MAX_NTP = 5
+
+
+_WHAT = {"ip_address": "IP address", "mask": "subnet mask", "gateway": "default gateway"}
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+class DeviceNetworkForm(forms.Form):
+    """Step 2, *Configure*: advanced network settings, each field checked with its own message.
+
+    The checks are devicelink.network's, so the wizard says exactly what the archive's
+    validation would say. Defaults (DHCP on both ports, pool.ntp.org) suit most networks.
+    """
+
+    eth0_connection = forms.ChoiceField(
+        choices=CONNECTION_CHOICES,
+        initial="DHCP",
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+        label="Ethernet0",
+    )
+    eth0_ip_address = forms.CharField(required=False, label="IP address", max_length=64)
+    eth0_mask = forms.CharField(
+        required=False,
+        label="Subnet mask",
+        max_length=64,
+        help_text="For example 255.255.255.0 or 24.",
+    )
+    eth0_gateway = forms.CharField(required=False, label="Default gateway", max_length=64)
+    eth0_dns = forms.CharField(
+        required=False,
+        label="DNS servers",
+        max_length=100,
+        help_text="1 to 3 IPv4 addresses, separated by commas.",
+    )
+    eth1_connection = forms.ChoiceField(
+        choices=CONNECTION_CHOICES,
+        initial="DHCP",
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+        label="Ethernet1",
+    )
+    eth1_ip_address = forms.CharField(required=False, label="IP address", max_length=64)
+    eth1_mask = forms.CharField(
+        required=False,
+        label="Subnet mask",
+        max_length=64,
+        help_text="For example 255.255.255.0 or 24.",
+    )
+    eth1_gateway = forms.CharField(required=False, label="Default gateway", max_length=64)
+    eth1_dns = forms.CharField(
+        required=False,
+        label="DNS servers",
+        max_length=100,
+        help_text="1 to 3 IPv4 addresses, separated by commas.",
+    )
+    ntp_servers = forms.CharField(
+        label="NTP servers",
+        initial="\n".join(DEFAULT_NTP_SERVERS),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, in order of preference; up to 5. A host name or IPv4 address, "
+        "optionally with :port. The appliance needs the right time to talk to the console.",
+    )
+
+    def _ethernet(self, prefix: str) -> dict:
+        data = self.cleaned_data
+        if data.get(f"{prefix}_connection") != "STATIC_IP":
+            return {"ConnectionType": "DHCP"}
+        info: dict[str, Any] = {}
+        checks = [
+            ("ip_address", "IpAddress", lambda v: check_ipv4(v, "The IP address")),
+            ("mask", "Mask", check_mask),
+            ("gateway", "DefaultGateway", lambda v: check_ipv4(v, "The default gateway")),
+        ]
+        for field, key, check in checks:
+            name = f"{prefix}_{field}"
+            if name in self.errors:
+                continue
+            value = (data.get(name) or "").strip()
+            if not value:
+                self.add_error(name, f"Give the {_WHAT[field]} for a static IP address.")
+                continue
+            try:
+                info[key] = check(value)
+            except ValueError as exc:
+                self.add_error(name, str(exc))
+        dns = _split(data.get(f"{prefix}_dns", ""))
+        if not dns:
+            self.add_error(f"{prefix}_dns", "Give 1 to 3 DNS servers for a static IP address.")
+        elif len(dns) > MAX_DNS:
+            self.add_error(f"{prefix}_dns", f"Give at most {MAX_DNS} DNS servers.")
+        else:
+            try:
+                info["Dns"] = [check_ipv4(value, "Each DNS server") for value in dns]
+            except ValueError as exc:
+                self.add_error(f"{prefix}_dns", str(exc))
+        if len(info) < 4:
+            return {"ConnectionType": "STATIC_IP"}  # errors are attached already
+        try:
+            StaticIpInfo.model_validate(info)
+        except PydanticError as exc:
+            # The checks across fields: gateway outside the subnet, network/broadcast address.
+            error = exc.errors()[0]
+            message = str(error.get("ctx", {}).get("error") or error["msg"])
+            field = "gateway" if "gateway" in message else "ip_address"
+            self.add_error(f"{prefix}_{field}", message)
+        return {"ConnectionType": "STATIC_IP", "StaticIpConnectionInfo": info}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        payload: dict[str, Any] = {}
+        for prefix, interface in INTERFACES:
+            payload[interface] = self._ethernet(prefix)
+        servers = [line.strip() for line in (cleaned.get("ntp_servers") or "").splitlines()]
+        servers = [server for server in servers if server]
+        if not servers:
+            self.add_error(
+                "ntp_servers",
+                "Give at least one NTP server: the appliance signs its requests with the time, "
+                "and the console refuses clocks that are more than 5 minutes off.",
+            )
+        elif len(servers) > MAX_NTP:
+            self.add_error("ntp_servers", f"Give at most {MAX_NTP} NTP servers.")
+        else:
+            try:
+                servers = [check_ntp_server(server) for server in servers]
+            except ValueError as exc:
+                self.add_error("ntp_servers", str(exc))
+        payload["Ntp"] = {"NtpServers": servers}
+        if not self.errors:
+            cleaned["network"] = NetworkPayload.model_validate(payload).model_dump()
+        return cleaned
+
+    @staticmethod
+    def initial_from(network: dict[str, Any]) -> dict[str, Any]:
+        """Form data for a stored NetworkPayload (to show or re-edit it)."""
+        initial: dict[str, Any] = {}
+        for prefix, interface in INTERFACES:
+            ethernet = network.get(interface) or {}
+            initial[f"{prefix}_connection"] = ethernet.get("ConnectionType", "DHCP")
+            info = ethernet.get("StaticIpConnectionInfo") or {}
+            initial[f"{prefix}_ip_address"] = info.get("IpAddress", "")
+            initial[f"{prefix}_mask"] = info.get("Mask", "")
+            initial[f"{prefix}_gateway"] = info.get("DefaultGateway", "")
+            initial[f"{prefix}_dns"] = ", ".join(info.get("Dns", []))
+        servers = (network.get("Ntp") or {}).get("NtpServers", DEFAULT_NTP_SERVERS)
+        initial["ntp_servers"] = "\n".join(servers)
+        return initial
+
+
+# --- the device page ----------------------------------------------------------------------------
+
+
+class DeviceEditForm(forms.ModelForm):
+    """Description and tags; the name is fixed when the device is created."""
+
+    tags = TagsField(required=False, help_text=TAGS_HELP)
+
+    class Meta:
+        model = Device
+        fields = ["description", "tags"]
+        help_texts = {"description": "Up to 255 characters."}
+
+
+class DeleteDeviceForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the device's name to confirm", max_length=255)
+
+    def __init__(self, *args, device: Device, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.device = device
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"].strip()
+        if typed != self.device.name:
+            raise ValidationError(
+                f"Type the name exactly as it is, {self.device.name}, to delete the device."
+            )
+        return typed
+
+
+class LogImageForm(forms.Form):
+    image = forms.FileField(
+        label="Log image",
+        help_text="The panorama_device_log_v1_dd_hh_mm.img file the appliance wrote to its USB "
+        "drive.",
+    )
+
+
+LEVEL_CHOICES = [("", "All levels")] + [(level, f"{level} and above") for level in DeviceLog.LEVELS]
+
+
+class LogFilterForm(forms.Form):
+    level = forms.ChoiceField(choices=LEVEL_CHOICES, required=False, label="Minimum level")
+    source = forms.CharField(required=False, max_length=100, label="Source")
+
+
+# --- jobs and software ----------------------------------------------------------------------------
+
+BULK_ACTIONS = [("reboot", "Reboot"), ("update", "Install update"), ("tag", "Add tag")]
+
+
+class BulkActionForm(forms.Form):
+    """What the list's bulk bar (or a device page's buttons) asks for, before confirmation."""
+
+    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    device = forms.ModelMultipleChoiceField(
+        queryset=Device.objects.all(),
+        to_field_name="device_id",
+        error_messages={"required": "Choose at least one device."},
+    )
+    image_version = forms.ChoiceField(required=False, label="Version")
+    allow_major_version_update = forms.BooleanField(
+        required=False, label="Allow a major-version update"
+    )
+    tag_key = forms.CharField(required=False, max_length=128, label="Tag key")
+    tag_value = forms.CharField(required=False, max_length=256, label="Tag value")
+    next = forms.CharField(required=False, max_length=300)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        versions = SoftwareImage.objects.order_by("-major", "-minor", "-patch")
+        self.fields["image_version"].choices = [("", "Choose a version")] + [
+            (image.version, image.version) for image in versions
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        if action == "update" and not cleaned.get("image_version"):
+            self.add_error("image_version", "Choose the software version to install.")
+        if action == "tag":
+            try:
+                cleaned["tags"] = validate_tags(
+                    [(cleaned.get("tag_key", ""), cleaned.get("tag_value", ""))]
+                )
+            except ValidationError as exc:
+                self.add_error("tag_key", exc)
+        return cleaned
+
+    @property
+    def job_type(self) -> str | None:
+        return {"reboot": JobType.REBOOT, "update": JobType.OTA}.get(self.cleaned_data["action"])
+
+
+class SoftwareImageForm(forms.Form):
+    file = forms.FileField(
+        label="Release bundle",
+        help_text="An agent release bundle (.tar.gz) holding vantage-release.json.",
+    )
+    version = forms.CharField(
+        required=False,
+        max_length=20,
+        help_text="MAJOR.MINOR.PATCH, for example 1.4.2. Leave empty to take the bundle's own "
+        "version; a version you type must equal it.",
+    )
+    notes = forms.CharField(
+        required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    required = forms.BooleanField(
+        required=False,
+        label="Required update",
+        help_text="Every device with an older version shows an update prompt.",
+    )
