@@ -116,7 +116,10 @@ def on_heartbeat(pk: int, session: str, heartbeat: Heartbeat) -> HeartbeatResult
     device.lease_expires_at = lease_end
     device.last_heartbeat_at = now
     device.health = heartbeat.health.model_dump()
-    live.device_updated(device, ["health"] + (["status"] if came_back else []))
+    if came_back:
+        live.device_updated(device, ["status", "health"])
+    else:
+        live.heartbeat_received(device)
     return HeartbeatResult(
         HeartbeatAck(id=heartbeat.id, lease_expires=lease_end.timestamp()),
         device.desired_version,

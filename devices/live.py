@@ -252,6 +252,17 @@ def device_updated(device: Device, sections: Iterable[str] = ("status",)) -> Non
         broadcast("fleet", FLEET_BROADCAST, lambda: fleet_context(device))
 
 
+def heartbeat_received(device: Device) -> None:
+    """A heartbeat renewed the lease: only the device page's health panel changes.
+
+    This runs for every heartbeat of every device (a thousand devices: a hundred a second), so
+    it renders from the device in hand, without a query, and leaves the list alone: the list's
+    rows change with the status, not with every heartbeat.
+    """
+    context = {"device": device, "sections": {"health"}, "health": health_view(device.health or {})}
+    broadcast(f"device-{device.device_id}", DEVICE_BROADCAST, context)
+
+
 def job_updated(job: DeviceJob) -> None:
     """A job's status changed (its history gained an event)."""
     device_updated(job.device, ["jobs", "status"])

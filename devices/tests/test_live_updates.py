@@ -122,3 +122,13 @@ def test_a_device_deleted_before_the_broadcast_renders_nothing(sent):
 
     messages = sent.run(change_then_delete)
     assert "device-status-panel" not in "".join(html for _g, html in messages)
+
+
+def test_a_heartbeat_updates_only_the_health_panel_without_a_query(sent, django_assert_num_queries):
+    device = online_device(health={"cpu_percent": 17.0})
+    with django_assert_num_queries(0):
+        messages = sent.run(lambda: live.heartbeat_received(device))
+    assert "17 %" in to(messages, f"device-{device.device_id}")
+    assert 'id="device-health"' in to(messages, f"device-{device.device_id}")
+    assert 'id="device-status-panel"' not in to(messages, f"device-{device.device_id}")
+    assert to(messages, "fleet") == ""
