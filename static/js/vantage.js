@@ -12,6 +12,9 @@
   let resyncStarted = 0;
   let lastLiveMessage = 0;
   let retries = 0;
+  // When each resync request left: an answer is stale if a live update arrived after its own
+  // request started, whichever resync round that request belonged to.
+  const requestStarted = new WeakMap();
 
   function setBadge(tone, text) {
     const badge = document.getElementById("live-status");
@@ -35,10 +38,17 @@
   document.addEventListener("htmx:wsAfterMessage", () => {
     lastLiveMessage = performance.now();
   });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const source = event.detail.elt;
+    if (source && source.matches("[data-live-resync]")) {
+      requestStarted.set(event.detail.xhr, performance.now());
+    }
+  });
   document.addEventListener("htmx:beforeSwap", (event) => {
     const source = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (!source || !source.matches("[data-live-resync]")) return;
-    if (lastLiveMessage > resyncStarted && retries < MAX_RETRIES) {
+    const started = requestStarted.get(event.detail.xhr) ?? resyncStarted;
+    if (lastLiveMessage > started && retries < MAX_RETRIES) {
       event.detail.shouldSwap = false;
       retries += 1;
       resync();
