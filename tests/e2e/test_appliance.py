@@ -365,3 +365,33 @@ def test_the_wizard_archive_saved_to_usb_shows_connected_live(
     reported = refreshed(device).network_status["Ethernet0Status"]
     expect(page.get_by_test_id("network-Ethernet0")).to_contain_text(reported["IpAddress"])
     expect(page.get_by_test_id("serial-number")).to_have_text(refreshed(device).serial_number)
+
+    # Reboot from the device page: the job's every status shows up live, to COMPLETED.
+    page.get_by_role("button", name="Reboot").click()
+    page.get_by_test_id("bulk-confirm").click()
+    page.wait_for_url(f"{live_stack.url}/devices/{device.device_id}/")
+    job = page.locator("[data-testid^='job-device-']").first
+    expect(job).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+    expect(job).to_contain_text("Rebooting")
+
+
+def test_an_offline_log_image_on_the_usb_drive_is_read_by_the_console(make_agent, live_stack):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from devices.logimport import import_log_image
+    from devices.models import DeviceLog
+
+    device, agent = provisioned_agent(make_agent, "logs", live_stack.url)
+    agent.stop()
+    managed = agent.usb_dir / "panorama" / "managed_logs"
+    managed.mkdir(parents=True)
+    agent.start()  # finds panorama/managed_logs/ at start and writes its log image there
+    image = wait_for(lambda: next(managed.glob("panorama_device_log_v1_*.img"), None), 60, "image")
+    wait_for(lambda: image.stat().st_size > 0 and agent.status().get("connected"), 60, "written")
+    imported = import_log_image(
+        refreshed(device), SimpleUploadedFile(image.name, image.read_bytes())
+    )
+    assert imported > 0
+    lines = DeviceLog.objects.filter(device=device, source=image.name)
+    assert lines.count() == imported
+    assert lines.filter(message__icontains="provision").exists()
