@@ -328,8 +328,11 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: while Playwright's sync API is running, its event loop
+    # occupies the main thread, and later tests that call asyncio.run() (the agent's) would
+    # fail; pytest-django runs those last, after every browser module has finished.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

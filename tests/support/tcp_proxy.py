@@ -9,16 +9,27 @@ import threading
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses new
-    ones until ``restore()``."""
+    ones until ``restore()``.
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    ``freeze()`` is the other kind of outage: a peer that stops answering while the TCP
+    connections stay up (a hung server, a stateful firewall dropping packets). Every connection,
+    old and new, is kept open but no byte is forwarded either way until ``thaw()``, which
+    forwards what was held back, in order.
+
+    ``port`` picks the port to listen on (default: any free one), for a proxy that takes over
+    an address something was already told to use.
+    """
+
+    def __init__(self, target_host: str, target_port: int, *, port: int = 0) -> None:
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._up = True
         self._closed = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -39,6 +50,9 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The connect timeout must not become a read timeout: a frozen pump waits for
+            # as long as the test keeps it frozen.
+            upstream.settimeout(None)
             with self._lock:
                 self._sockets.update({client, upstream})
             for source, sink in ((client, upstream), (upstream, client)):
@@ -47,6 +61,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -69,7 +84,16 @@ class TcpProxy:
     def restore(self) -> None:
         self._up = True
 
+    def freeze(self) -> None:
+        """Stop forwarding bytes, closing nothing: the other side simply goes silent."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Forward again, starting with what was held back while frozen."""
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
         self.cut()
         self._listener.close()
+        self._flowing.set()  # frozen pumps find their sockets closed and end
