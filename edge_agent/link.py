@@ -228,6 +228,9 @@ class LinkClient:
                 ssl=self._ssl,
                 open_timeout=self._open_timeout,
                 compression=None,  # reports are small; deflate state costs memory per client
+                # A dead link is left at once; waiting for a closing handshake the console
+                # cannot send would only delay the reconnect.
+                close_timeout=2,
                 user_agent_header=f"vantage-edge-agent/{self.software_version}",
             ) as ws:
                 self._ws = ws
