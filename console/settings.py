@@ -208,11 +208,21 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "console.tasks.record_worker_heartbeat", "schedule": 15.0},
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
     # Often enough that an expired lease shows within a few seconds of running out.
+    "deployment-timeouts": {"task": "applications.tasks.expire_deployments", "schedule": 10.0},
     "device-leases": {
         "task": "devices.tasks.expire_device_leases",
         "schedule": float(max(1, min(5, DEVICE_LEASE_S // 3))),
     },
 }
+
+# --- Deployments (Panorama's quotas: 10 applications per device, 8 camera streams per
+# application, 200 deployments per device per day) ----------------------------------------------
+APPLICATIONS_PER_DEVICE = env.get_int("APPLICATIONS_PER_DEVICE", 10, minimum=1)
+STREAMS_PER_APPLICATION = env.get_int("STREAMS_PER_APPLICATION", 8, minimum=1)
+DEPLOYMENTS_PER_DEVICE_PER_DAY = env.get_int("DEPLOYMENTS_PER_DEVICE_PER_DAY", 200, minimum=1)
+# How long an online device may take to install and start an application before the
+# deployment fails (time the device spends offline does not count).
+DEPLOYMENT_TIMEOUT_S = env.get_int("DEPLOYMENT_TIMEOUT_S", 600, minimum=5)
 
 # Quotas of node packages (Panorama's: 50 packages, 20 versions each).
 PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)

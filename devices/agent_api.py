@@ -7,11 +7,19 @@ its device key (everything else).
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, JsonResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -174,3 +182,59 @@ def software_bundle(request: HttpRequest, version: str) -> JsonResponse | FileRe
     response["X-Vantage-Sha256"] = image.sha256
     response["X-Vantage-Signature"] = image.signature
     return response
+
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+@require_GET
+def asset(request: HttpRequest, sha256: str) -> HttpResponse:
+    """An application asset for a device that runs an instance using it; ``Range`` resumes."""
+    from applications.assets import open_asset
+    from applications.models import ApplicationInstance, Asset
+
+    try:
+        device = authenticate_device(request.headers.get("Authorization"), "GET", request.path)
+    except AuthError as exc:
+        return _error(exc.status, exc.message)
+    stored = Asset.objects.filter(sha256=sha256).first()
+    used_here = stored is not None and any(
+        sha256 in json.dumps(instance.spec)
+        for instance in ApplicationInstance.objects.filter(device=device).only("spec")
+    )
+    if not used_here:
+        return _error(404, f"No asset {sha256} belongs to an application of this device.")
+    handle = open_asset(stored)
+    start, end = 0, stored.size - 1
+    match = _RANGE.match(request.headers.get("Range", ""))
+    if match:
+        start = int(match[1])
+        end = min(int(match[2]) if match[2] else end, stored.size - 1)
+        if start > end:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{stored.size}"
+            return response
+        handle.seek(start)
+    length = end - start + 1
+    response = StreamingHttpResponse(
+        _chunks(handle, length), status=206 if match else 200, content_type="application/gzip"
+    )
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["X-Vantage-Sha256"] = stored.sha256
+    if match:
+        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+    return response
+
+
+def _chunks(handle, remaining: int, size: int = 1024 * 1024):
+    try:
+        while remaining > 0:
+            data = handle.read(min(size, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
+    finally:
+        handle.close()

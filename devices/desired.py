@@ -52,4 +52,8 @@ def build_desired(device: Device) -> Desired:
                 spec.signature = image.signature
                 spec.size = image.size
         jobs.append(spec)
-    return Desired(version=device.desired_version, jobs=jobs, applications=[])
+    from applications.desired import device_applications
+
+    return Desired(
+        version=device.desired_version, jobs=jobs, applications=device_applications(device)
+    )

@@ -1,10 +1,40 @@
 from rest_framework import serializers
 
-from applications.models import ApplicationInstance
+from applications.models import ApplicationInstance, InstanceEvent, NodeInstance, RuntimeRole
+from devices.models import Device
+
+
+class InstanceEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InstanceEvent
+        fields = ["status", "health_status", "description", "time"]
+        read_only_fields = fields
+
+
+class NodeInstanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NodeInstance
+        fields = [
+            "node_instance_id",
+            "node_id",
+            "package_name",
+            "package_version",
+            "patch_version",
+            "node_name",
+            "launch",
+            "signal",
+            "current_status",
+            "message",
+        ]
+        read_only_fields = fields
 
 
 class ApplicationInstanceSerializer(serializers.ModelSerializer):
     device = serializers.SlugRelatedField(slug_field="device_id", read_only=True)
+    runtime_role = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    replaces = serializers.SlugRelatedField(slug_field="application_instance_id", read_only=True)
+    node_instances = NodeInstanceSerializer(many=True, read_only=True)
+    events = InstanceEventSerializer(many=True, read_only=True)
 
     class Meta:
         model = ApplicationInstance
@@ -17,7 +47,48 @@ class ApplicationInstanceSerializer(serializers.ModelSerializer):
             "status",
             "health_status",
             "status_description",
+            "desired_state",
+            "reported_status",
+            "runtime_role",
+            "replaces",
+            "tags",
+            "manifest_payload",
+            "overrides_payload",
+            "node_instances",
+            "events",
             "created",
             "updated",
         ]
         read_only_fields = fields
+
+
+class DeploySerializer(serializers.Serializer):
+    """What a deployment needs: the same as the wizard, and as Panorama's
+    CreateApplicationInstance (ManifestPayload, ManifestOverridesPayload)."""
+
+    name = serializers.RegexField(r"^[a-zA-Z0-9_-]+$", max_length=255)
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    device = serializers.SlugRelatedField(slug_field="device_id", queryset=Device.objects.all())
+    manifest_payload = serializers.CharField(max_length=51200, trim_whitespace=False)
+    manifest_overrides_payload = serializers.CharField(
+        max_length=51200, required=False, allow_blank=True, trim_whitespace=False
+    )
+    runtime_role = serializers.SlugRelatedField(
+        slug_field="name", queryset=RuntimeRole.objects.all(), required=False, allow_null=True
+    )
+    replaces = serializers.SlugRelatedField(
+        slug_field="application_instance_id",
+        queryset=ApplicationInstance.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    tags = serializers.DictField(child=serializers.CharField(max_length=256), required=False)
+
+
+class NodeSignalSerializer(serializers.Serializer):
+    node_instance_id = serializers.CharField(max_length=128)
+    signal = serializers.ChoiceField(choices=["PAUSE", "RESUME"])
+
+
+class NodeSignalsSerializer(serializers.Serializer):
+    node_signals = NodeSignalSerializer(many=True, allow_empty=False)

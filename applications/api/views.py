@@ -1,15 +1,87 @@
-from rest_framework import viewsets
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
-from applications.api.serializers import ApplicationInstanceSerializer
+from applications import deployments
+from applications.api.serializers import (
+    ApplicationInstanceSerializer,
+    DeploySerializer,
+    NodeSignalsSerializer,
+)
 from applications.models import ApplicationInstance
+from applications.resolve import DeployRefused
 from console.roles import READ_OPERATE
 
 
-class ApplicationInstanceViewSet(viewsets.ReadOnlyModelViewSet):
-    """Application instances. Deploying and removing arrive with the deploy wizard."""
+class ApplicationInstanceViewSet(
+    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """Application instances: deploy (POST), follow, remove (DELETE), pause and resume camera
+    nodes (POST …/node-signals/)."""
 
     policy = READ_OPERATE
-    queryset = ApplicationInstance.objects.select_related("device")
+    queryset = ApplicationInstance.objects.select_related(
+        "device", "runtime_role", "replaces"
+    ).prefetch_related("node_instances", "events")
     serializer_class = ApplicationInstanceSerializer
-    filterset_fields = ["status", "health_status"]
+    filterset_fields = ["status", "health_status", "device__device_id"]
     lookup_field = "application_instance_id"
+
+    @extend_schema(request=DeploySerializer, responses={201: ApplicationInstanceSerializer})
+    def create(self, request, *args, **kwargs):
+        form = DeploySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            instance = deployments.request_deployment(
+                name=data["name"],
+                description=data.get("description", ""),
+                device=data["device"],
+                manifest_text=data["manifest_payload"],
+                overrides_text=data.get("manifest_overrides_payload", ""),
+                runtime_role=data.get("runtime_role"),
+                replaces=data.get("replaces"),
+                tags=data.get("tags"),
+                user=request.user,
+            )
+        except DeployRefused as refused:
+            raise ValidationError(
+                {"errors": [error.to_dict() for error in refused.errors]}
+            ) from None
+        except deployments.QuotaExceeded as exceeded:
+            return Response(
+                {"detail": exceeded.message, "quota": exceeded.quota},
+                status=status.HTTP_402_PAYMENT_REQUIRED,
+            )
+        return Response(
+            ApplicationInstanceSerializer(instance).data, status=status.HTTP_201_CREATED
+        )
+
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object()
+        deployments.remove(instance)
+        return Response(
+            ApplicationInstanceSerializer(instance).data, status=status.HTTP_202_ACCEPTED
+        )
+
+    @extend_schema(request=NodeSignalsSerializer, responses={202: ApplicationInstanceSerializer})
+    @action(detail=True, methods=["post"], url_path="node-signals")
+    def node_signals(self, request, application_instance_id=None):
+        instance = self.get_object()
+        form = NodeSignalsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        signals = [
+            (s["node_instance_id"], s["signal"]) for s in form.validated_data["node_signals"]
+        ]
+        try:
+            with transaction.atomic():
+                deployments.signal_nodes(instance, signals)
+        except ValueError as exc:
+            raise ValidationError({"node_signals": [str(exc)]}) from None
+        instance.refresh_from_db()
+        return Response(
+            ApplicationInstanceSerializer(instance).data, status=status.HTTP_202_ACCEPTED
+        )

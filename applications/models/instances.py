@@ -1,12 +1,43 @@
-"""Application instances. Packages, deployment and the lifecycle build on this ([Deploy])."""
+"""Application instances: one deployment of a manifest (with its overrides) to one device."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from console.ids import new_application_instance_id
-from console.status import ApplicationInstanceHealthStatus, ApplicationInstanceStatus
+from console.status import (
+    ApplicationInstanceHealthStatus,
+    ApplicationInstanceStatus,
+    DesiredState,
+    DeviceReportedStatus,
+    NodeInstanceStatus,
+    NodeSignalValue,
+)
 from console.validators import resource_name_validator
+
+Status = ApplicationInstanceStatus
+
+# Statuses a deployment or removal ends in; the tools poll for these.
+TERMINAL_STATUSES = (
+    Status.DEPLOYMENT_SUCCEEDED,
+    Status.DEPLOYMENT_FAILED,
+    Status.DEPLOYMENT_ERROR,
+    Status.REMOVAL_SUCCEEDED,
+    Status.REMOVAL_FAILED,
+)
+# What StatusFilter's two "processing" values stand for.
+PROCESSING_DEPLOYMENT = (
+    Status.DEPLOYMENT_PENDING,
+    Status.DEPLOYMENT_REQUESTED,
+    Status.DEPLOYMENT_IN_PROGRESS,
+)
+PROCESSING_REMOVAL = (
+    Status.REMOVAL_PENDING,
+    Status.REMOVAL_REQUESTED,
+    Status.REMOVAL_IN_PROGRESS,
+)
 
 
 class ApplicationInstance(models.Model):
@@ -29,6 +60,38 @@ class ApplicationInstance(models.Model):
         default=ApplicationInstanceHealthStatus.NOT_AVAILABLE,
     )
     status_description = models.CharField(max_length=255, blank=True)
+    # What was deployed, byte for byte (DescribeApplicationInstanceDetails returns it).
+    manifest_payload = models.TextField(blank=True)
+    overrides_payload = models.TextField(blank=True)
+    runtime_role = models.ForeignKey(
+        "applications.RuntimeRole",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="instances",
+    )
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
+    )
+    tags = models.JSONField(default=dict, blank=True)
+    # The device side: what the console wants (RUNNING until removed), the resolved spec sent
+    # (without camera credentials: those are added per device when the link sends it), its
+    # generation, and what the device last reported.
+    desired_state = models.CharField(
+        max_length=10, choices=DesiredState.choices, default=DesiredState.RUNNING
+    )
+    spec = models.JSONField(default=dict, blank=True)
+    generation = models.PositiveIntegerField(default=0)
+    reported_status = models.CharField(
+        max_length=24, choices=DeviceReportedStatus.choices, blank=True
+    )
+    reported_generation = models.PositiveIntegerField(default=0)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    # When the current step started, for the deployment timeout.
+    step_started = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -37,3 +100,98 @@ class ApplicationInstance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class InstanceEvent(models.Model):
+    """One transition of an instance: the timeline on its page."""
+
+    instance = models.ForeignKey(
+        ApplicationInstance, on_delete=models.CASCADE, related_name="events"
+    )
+    status = models.CharField(max_length=32, choices=ApplicationInstanceStatus.choices)
+    health_status = models.CharField(max_length=32, choices=ApplicationInstanceHealthStatus.choices)
+    description = models.CharField(max_length=255, blank=True)
+    time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.instance} {self.status}"
+
+
+class NodeInstance(models.Model):
+    """A node as used in an instance; NodeInstanceId is its name in the manifest or override."""
+
+    instance = models.ForeignKey(
+        ApplicationInstance, on_delete=models.CASCADE, related_name="node_instances"
+    )
+    node_instance_id = models.CharField(max_length=128)
+    kind = models.CharField(max_length=10)
+    node_id = models.CharField(max_length=255, blank=True)
+    package_name = models.CharField(max_length=128, blank=True)
+    package_version = models.CharField(max_length=20, blank=True)
+    patch_version = models.CharField(max_length=64, blank=True)
+    node_name = models.CharField(max_length=128, blank=True)  # the interface name
+    launch = models.CharField(max_length=12, default="onAppStart")
+    signal = models.CharField(max_length=10, choices=NodeSignalValue.choices, blank=True)
+    data_source = models.ForeignKey(
+        "datasources.DataSource",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="node_instances",
+    )
+    current_status = models.CharField(
+        max_length=16, choices=NodeInstanceStatus.choices, default=NodeInstanceStatus.NOT_AVAILABLE
+    )
+    message = models.CharField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "node_instance_id"], name="unique_node_instance"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance}.{self.node_instance_id}"
+
+
+class RuntimeRole(models.Model):
+    """Named, encrypted environment an application receives on the appliance (the seed's IAM
+    role gives an application its AWS permissions; here it is credentials and settings)."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[resource_name_validator])
+    description = models.CharField(max_length=255, blank=True)
+    # JSON object of variable name → value, encrypted with console/crypto.py.
+    environment_encrypted = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def environment(self) -> dict[str, str]:
+        import json
+
+        from console import crypto
+
+        if not self.environment_encrypted:
+            return {}
+        return json.loads(crypto.decrypt(self.environment_encrypted))
+
+    def set_environment(self, values: dict[str, str]) -> None:
+        import json
+
+        from console import crypto
+
+        self.environment_encrypted = crypto.encrypt(json.dumps(values)) if values else ""

@@ -15,6 +15,7 @@ PUBLIC = {
     "live-relay": "internal; authenticated by an HMAC signature, see test_live.py",
     "agent-provision": "appliances; authenticated by the one-time provisioning credential",
     "agent-software": "appliances; authenticated by a request signed with the device key",
+    "agent-asset": "appliances; authenticated by a request signed with the device key",
 }
 
 

@@ -1,0 +1,317 @@
+"""The application instance lifecycle (DESIGN §4): deploy, follow the device, remove, signal.
+
+``request_deployment`` validates and records a new instance (DEPLOYMENT_PENDING, "Deployment
+Workflow has been scheduled.") and queues ``tasks.deploy_instance``, which resolves it into the
+spec the device runs and publishes the device's desired state (DEPLOYMENT_REQUESTED). What the
+device then reports (``apply_report``, called by the link) moves it on: DEPLOYMENT_IN_PROGRESS,
+then DEPLOYMENT_SUCCEEDED with health RUNNING, or DEPLOYMENT_FAILED naming the node and the
+reason the device gave. Every transition is a row in the timeline and a live update. Each step
+claims the instance with a conditional update, so two workers never do the same step.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from applications.models import ApplicationInstance, InstanceEvent, NodeInstance, RuntimeRole
+from applications.resolve import DeployRefused, PayloadError, check_payloads, resolve
+from console.status import (
+    ApplicationInstanceHealthStatus as Health,
+)
+from console.status import (
+    ApplicationInstanceStatus as Status,
+)
+from console.status import (
+    DesiredState,
+    DeviceConnectionStatus,
+    DeviceStatus,
+)
+from devicelink.apps import ApplicationReport
+from devices.models import Device
+
+logger = logging.getLogger(__name__)
+
+SCHEDULED = "Deployment Workflow has been scheduled."
+VALIDATED = "Deployment Workflow has completed data validation."
+SUCCEEDED = "Application deployed successfully."
+REMOVAL_SCHEDULED = "Removal Workflow has been scheduled."
+REMOVED = "Application removed successfully."
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, message: str, quota: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.quota = quota
+
+
+def waiting_for(device: Device) -> str:
+    return f"Waiting for device {device.name} to come online; the deployment continues then."
+
+
+def record(
+    instance: ApplicationInstance,
+    status: str,
+    description: str,
+    health: str | None = None,
+    *,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Move ``instance`` to ``status`` (if it is not there already), store the event, tell
+    everyone watching."""
+    from applications import live
+
+    health = health or instance.health_status
+    changed = (instance.status, instance.status_description, instance.health_status) != (
+        status,
+        description,
+        health,
+    )
+    instance.status = status
+    instance.status_description = description[:255]
+    instance.health_status = health
+    instance.step_started = timezone.now()
+    for name, value in (fields or {}).items():
+        setattr(instance, name, value)
+    instance.save()
+    if changed:
+        InstanceEvent.objects.create(
+            instance=instance, status=status, health_status=health, description=description[:255]
+        )
+        live.instance_updated(instance)
+
+
+def _check_quotas(device: Device, manifest_text: str, overrides_text: str) -> None:
+    active = device.application_instances.exclude(
+        status__in=[Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED]
+    )
+    if active.count() >= settings.APPLICATIONS_PER_DEVICE:
+        raise QuotaExceeded(
+            f"Device {device.name} runs {active.count()} applications, the most allowed "
+            f"(APPLICATIONS_PER_DEVICE={settings.APPLICATIONS_PER_DEVICE}). Remove one first.",
+            "APPLICATIONS_PER_DEVICE",
+        )
+    since = timezone.now() - timedelta(days=1)
+    today = device.application_instances.filter(created__gte=since).count()
+    if today >= settings.DEPLOYMENTS_PER_DEVICE_PER_DAY:
+        raise QuotaExceeded(
+            f"Device {device.name} had {today} deployments in the last 24 hours, the most "
+            f"allowed (DEPLOYMENTS_PER_DEVICE_PER_DAY={settings.DEPLOYMENTS_PER_DEVICE_PER_DAY}).",
+            "DEPLOYMENTS_PER_DEVICE_PER_DAY",
+        )
+
+
+def request_deployment(
+    *,
+    name: str,
+    device: Device,
+    manifest_text: str,
+    overrides_text: str = "",
+    description: str = "",
+    runtime_role: RuntimeRole | None = None,
+    replaces: ApplicationInstance | None = None,
+    tags: dict[str, str] | None = None,
+    user=None,
+) -> ApplicationInstance:
+    """Validate and record a deployment; DeployRefused lists every problem, QuotaExceeded says
+    which quota. The work itself continues in a Celery task."""
+    from applications import tasks
+
+    errors: list[PayloadError] = []
+    if device.provisioning_status != DeviceStatus.SUCCEEDED:
+        errors.append(
+            PayloadError(
+                "device",
+                "",
+                f"Device {device.name} is not set up yet (provisioning "
+                f"status {device.provisioning_status}).",
+            )
+        )
+    errors += check_payloads(manifest_text, overrides_text)
+    if errors:
+        raise DeployRefused(errors)
+    cameras = [
+        node
+        for node in resolve(manifest_text, overrides_text, name, "pending").spec.nodes
+        if node.kind == "camera"
+    ]
+    if len(cameras) > settings.STREAMS_PER_APPLICATION:
+        raise QuotaExceeded(
+            f"The application uses {len(cameras)} camera streams; at most "
+            f"{settings.STREAMS_PER_APPLICATION} are allowed per application "
+            "(STREAMS_PER_APPLICATION).",
+            "STREAMS_PER_APPLICATION",
+        )
+    with transaction.atomic():
+        locked = Device.objects.select_for_update().get(pk=device.pk)
+        _check_quotas(locked, manifest_text, overrides_text)
+        instance = ApplicationInstance.objects.create(
+            name=name,
+            description=description,
+            device=locked,
+            manifest_payload=manifest_text,
+            overrides_payload=overrides_text,
+            runtime_role=runtime_role,
+            replaces=replaces,
+            tags=tags or {},
+            created_by=user,
+        )
+        record(instance, Status.DEPLOYMENT_PENDING, SCHEDULED, Health.NOT_AVAILABLE)
+        transaction.on_commit(lambda: tasks.deploy_instance.delay(instance.pk))
+    return instance
+
+
+def claim(pk: int, expected: str, new_status: str) -> ApplicationInstance | None:
+    """Move the instance from ``expected`` to ``new_status`` if nobody else did; else None."""
+    claimed = ApplicationInstance.objects.filter(pk=pk, status=expected).update(
+        status=new_status, step_started=timezone.now()
+    )
+    if not claimed:
+        return None
+    instance = ApplicationInstance.objects.select_related("device").get(pk=pk)
+    instance.status = expected  # so record() sees the change and writes the event
+    return instance
+
+
+def store_nodes(instance: ApplicationInstance, spec: dict[str, Any], sources: dict[str, int]):
+    NodeInstance.objects.filter(instance=instance).delete()
+    NodeInstance.objects.bulk_create(
+        NodeInstance(
+            instance=instance,
+            node_instance_id=node["name"],
+            kind=node["kind"],
+            node_id=node.get("node_id", ""),
+            package_name=node.get("package", ""),
+            package_version=node.get("package_version", ""),
+            patch_version=node.get("patch_version", ""),
+            node_name=node.get("interface", ""),
+            launch=node.get("launch", "onAppStart"),
+            data_source_id=sources.get(node["name"]),
+        )
+        for node in spec["nodes"]
+        if node["kind"] != "parameter"
+    )
+
+
+def device_is_online(device: Device) -> bool:
+    return device.connection_status == DeviceConnectionStatus.ONLINE
+
+
+def remove(instance: ApplicationInstance) -> None:
+    """Remove from the device: it stops and deletes the instance, then says so."""
+    from devices import desired
+
+    if instance.status in (Status.REMOVAL_SUCCEEDED,) or instance.desired_state == "REMOVED":
+        return
+    with transaction.atomic():
+        record(
+            instance,
+            Status.REMOVAL_REQUESTED,
+            REMOVAL_SCHEDULED
+            if device_is_online(instance.device)
+            else waiting_for(instance.device),
+            fields={"desired_state": DesiredState.REMOVED},
+        )
+        desired.publish(instance.device)
+
+
+def signal_nodes(instance: ApplicationInstance, signals: list[tuple[str, str]]) -> None:
+    """PAUSE or RESUME camera node instances; the device acts on the next desired state."""
+    from devices import desired
+
+    nodes = {node.node_instance_id: node for node in instance.node_instances.all()}
+    unknown = [name for name, _ in signals if name not in nodes]
+    if unknown:
+        raise ValueError(f"No node instance {', '.join(unknown)} in {instance.name}.")
+    with transaction.atomic():
+        for name, signal in signals:
+            node = nodes[name]
+            node.signal = signal
+            node.save(update_fields=["signal"])
+        ApplicationInstance.objects.filter(pk=instance.pk).update(
+            generation=instance.generation + 1
+        )
+        desired.publish(instance.device)
+
+
+# --- what the device reports --------------------------------------------------------------------
+_NODE_HEALTH_ERRORS = {"ERROR"}
+
+
+def apply_report(device: Device, report: ApplicationReport) -> None:
+    """A device told the state of one of its instances (called inside the link's transaction)."""
+    from applications import live
+
+    instance = (
+        ApplicationInstance.objects.select_for_update()
+        .filter(device=device, application_instance_id=report.application_instance_id)
+        .first()
+    )
+    if instance is None:
+        logger.info("device %s reported unknown instance %s", device.device_id,
+                    report.application_instance_id)  # fmt: skip
+        return
+    now = timezone.now()
+    for node_report in report.nodes:
+        NodeInstance.objects.filter(instance=instance, node_instance_id=node_report.name).update(
+            current_status=node_report.status, message=node_report.message[:2000]
+        )
+    instance.reported_status = report.status
+    instance.reported_generation = report.generation
+    instance.reported_at = now
+    unhealthy = [n for n in report.nodes if n.status in _NODE_HEALTH_ERRORS]
+    health = Health.ERROR if unhealthy else Health.RUNNING
+    removing = instance.desired_state == DesiredState.REMOVED
+    status = report.status
+    if removing:
+        if status == "STOPPED":
+            record(instance, Status.REMOVAL_SUCCEEDED, REMOVED, Health.NOT_AVAILABLE)
+        elif status == "REMOVAL_FAILED":
+            record(instance, Status.REMOVAL_FAILED, f"Removal failed: {report.message}")
+        else:
+            record(instance, Status.REMOVAL_IN_PROGRESS, "The device is removing the application.")
+    elif report.generation < instance.generation:
+        instance.save()  # an older generation's news: noted, not acted on
+    elif status in ("INSTALL_IN_PROGRESS", "STARTING", "LAUNCHED"):
+        if instance.status in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
+            text = "The device is installing the application." if status == "INSTALL_IN_PROGRESS" \
+                else "The device is starting the application."  # fmt: skip
+            record(instance, Status.DEPLOYMENT_IN_PROGRESS, text)
+        else:
+            instance.save()
+    elif status == "RUNNING":
+        if instance.status in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
+            record(instance, Status.DEPLOYMENT_SUCCEEDED, SUCCEEDED, health)
+            _retire_replaced(instance)
+        else:
+            description = instance.status_description
+            if unhealthy:
+                description = "; ".join(f"{n.name}: {n.message}" for n in unhealthy)[:255]
+            elif instance.health_status == Health.ERROR:
+                description = SUCCEEDED
+            record(instance, instance.status, description, health)
+    elif status in ("INSTALL_ERROR", "LAUNCH_ERROR"):
+        reason = report.message or "; ".join(f"{n.name}: {n.message}" for n in unhealthy)
+        record(
+            instance,
+            Status.DEPLOYMENT_FAILED,
+            f"The device could not {'install' if status == 'INSTALL_ERROR' else 'start'} the "
+            f"application: {reason}",
+            Health.ERROR,
+        )
+    else:
+        instance.save()
+    live.nodes_updated(instance)
+
+
+def _retire_replaced(instance: ApplicationInstance) -> None:
+    """A replacement is up: the instance it replaces goes."""
+    old = instance.replaces
+    if old is not None and old.desired_state != DesiredState.REMOVED:
+        remove(old)

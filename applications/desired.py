@@ -1,0 +1,39 @@
+"""The applications part of a device's desired state (docs/protocol.md, "Applications")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from applications.models import ApplicationInstance
+from console.status import ApplicationInstanceStatus as Status
+from console.status import DesiredState
+from devicelink.apps import ApplicationSpec, StreamSource
+
+
+def device_applications(device) -> list[dict[str, Any]]:
+    """Every instance that should exist on ``device``, with this device's secrets filled in."""
+    specs = []
+    instances = (
+        ApplicationInstance.objects.filter(device=device, desired_state=DesiredState.RUNNING)
+        .exclude(status__in=[Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_FAILED])
+        .exclude(spec={})
+        .select_related("runtime_role")
+        .prefetch_related("node_instances__data_source")
+    )
+    for instance in instances:
+        spec = ApplicationSpec.model_validate(instance.spec)
+        spec.generation = max(1, instance.generation)
+        nodes = {node.node_instance_id: node for node in instance.node_instances.all()}
+        for node in spec.nodes:
+            record = nodes.get(node.name)
+            if record is None:
+                continue
+            node.signal = record.signal or None
+            if node.kind == "camera" and record.data_source is not None:
+                source = record.data_source
+                username, password = source.credentials()
+                node.stream = StreamSource(url=source.url, username=username, password=password)
+        if instance.runtime_role is not None:
+            spec.environment = instance.runtime_role.environment()
+        specs.append(spec.model_dump())
+    return specs

@@ -1,0 +1,326 @@
+"""From a manifest and its overrides to what a device runs: validation and resolution.
+
+``check_payloads`` validates the graph and the override against the registered packages and
+returns every error with the document and JSON pointer it belongs to. ``resolve`` turns valid
+payloads into an ``ApplicationSpec`` (devicelink/apps.py): the nodes after replacement, each
+with its package, patch, interface, assets, launch mode and parameter value or stream, and the
+edges re-pointed as Panorama does (every edge of a replaced node goes to each replacement).
+Camera credentials are not part of the result: the link adds them for the device it sends to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from applications.models import NodeFromTemplateJob, NodeInterface, NodePackage, PatchVersion
+from console.status import NodeCategory, PackageVersionStatus
+from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRule
+from manifests import validate_graph, validate_override
+from manifests.errors import ValidationError
+
+ASSET_PATH = "/agent/v1/assets/{sha256}"
+STOCK_CAMERA = "panorama::abstract_rtsp_media_source"
+STOCK_DISPLAY = "panorama::hdmi_data_sink"
+KIND_BY_CATEGORY = {
+    NodeCategory.BUSINESS_LOGIC: "code",
+    NodeCategory.ML_MODEL: "model",
+    NodeCategory.MEDIA_SOURCE: "camera",
+    NodeCategory.MEDIA_SINK: "display",
+}
+PARAMETER_TYPES = {"boolean", "int32", "float32", "string"}
+
+
+@dataclass(frozen=True)
+class PayloadError:
+    """A problem in one of the two documents: ``document`` is "manifest" or "overrides"."""
+
+    document: str
+    path: str
+    message: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "document": self.document,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.document} {self.path or '(document)'}: {self.message}"
+
+
+class DeployRefused(Exception):
+    def __init__(self, errors: list[PayloadError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors[:5]))
+        self.errors = errors
+
+
+@dataclass
+class Resolved:
+    spec: ApplicationSpec
+    data_sources: dict[str, int] = field(default_factory=dict)  # node name → DataSource pk
+
+
+def _body(text: str, key: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text) if text and text.strip() else {}
+    except ValueError:
+        return {}
+    body = doc.get(key) if isinstance(doc, dict) else None
+    return body if isinstance(body, dict) else {}
+
+
+def _includes(*bodies: dict[str, Any]) -> list[tuple[str, str, str, str, int]]:
+    """(document, name, version, patchVersion, index) of every package include."""
+    found = []
+    for document, body in zip(("manifest", "overrides"), bodies, strict=False):
+        for index, item in enumerate(body.get("packages") or []):
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                found.append(
+                    (
+                        document,
+                        item["name"],
+                        str(item.get("version", "")),
+                        str(item.get("patchVersion", "") or ""),
+                        index,
+                    )
+                )
+    return found
+
+
+def _find_patch(name: str, version: str, patch: str) -> PatchVersion | None:
+    account, _, package = name.partition("::")
+    query = PatchVersion.objects.filter(
+        package_version__package__account_id=account,
+        package_version__package__name=package,
+        package_version__version=version,
+        status=PackageVersionStatus.REGISTER_COMPLETED,
+    ).select_related("package_version__package")
+    if patch and patch != "package":
+        return query.filter(patch=patch).first()
+    return query.filter(is_latest=True).first()
+
+
+def _patches(
+    manifest_text: str, overrides_text: str
+) -> tuple[dict[str, PatchVersion], list[PayloadError]]:
+    graph, override = _body(manifest_text, "nodeGraph"), _body(overrides_text, "nodeGraphOverrides")
+    found: dict[str, PatchVersion] = {}
+    errors = []
+    for document, name, version, patch, index in _includes(graph, override):
+        if name.startswith("panorama::"):
+            continue
+        match = _find_patch(name, version, patch)
+        if match is None:
+            exists = NodePackage.objects.filter(
+                account_id=name.partition("::")[0], name=name.partition("::")[2]
+            ).exists()
+            what = f"version {version}" + (f" patch {patch}" if patch else "")
+            errors.append(
+                PayloadError(
+                    document,
+                    f"/{'nodeGraph' if document == 'manifest' else 'nodeGraphOverrides'}"
+                    f"/packages/{index}",
+                    f"Package {name} {what} is not registered on this console."
+                    if exists
+                    else f"Package {name} is not registered on this console.",
+                    "Register it first (vantage-cli package-application), or correct the name "
+                    "and version.",
+                )
+            )
+        else:
+            found[name] = match
+    return found, errors
+
+
+def check_payloads(manifest_text: str, overrides_text: str) -> list[PayloadError]:
+    """Every error of the two documents, each at its place; [] when both are deployable."""
+    patches, errors = _patches(manifest_text, overrides_text)
+    packages = {name: patch.manifest_text for name, patch in patches.items()}
+    for error in validate_graph(manifest_text, packages=packages):
+        errors.append(_wrap("manifest", error))
+    for error in validate_override(overrides_text or "", graph=manifest_text, packages=packages):
+        errors.append(_wrap("overrides", error))
+    return errors
+
+
+def _wrap(document: str, error: ValidationError) -> PayloadError:
+    return PayloadError(document, error.path, error.message, error.hint)
+
+
+def _assets(patch: PatchVersion, interface: NodeInterface) -> list[AssetRef]:
+    """The interface's asset as the package names it, with its descriptor."""
+    from applications.assets import open_asset
+
+    if not interface.asset_name:
+        return []
+    package = json.loads(patch.manifest_text).get("nodePackage", {})
+    refs = []
+    by_sha = {asset.sha256: asset for asset in patch.assets.all()}
+    for item in package.get("assets") or []:
+        if item.get("name") != interface.asset_name:
+            continue
+        for implementation in item.get("implementations") or []:
+            sha = str(implementation.get("assetUri", "")).split(".", 1)[0]
+            asset = by_sha.get(sha)
+            if asset is None:
+                continue
+            descriptor: dict[str, Any] = {}
+            descriptor_sha = str(implementation.get("descriptorUri", "")).split(".", 1)[0]
+            if descriptor_sha in by_sha:
+                with open_asset(by_sha[descriptor_sha]) as handle:
+                    descriptor = json.loads(handle.read() or b"{}")
+            refs.append(
+                AssetRef(
+                    name=interface.asset_name,
+                    sha256=asset.sha256,
+                    size=asset.size,
+                    path=ASSET_PATH.format(sha256=asset.sha256),
+                    implementation_type=str(implementation.get("type", "")),
+                    descriptor=descriptor,
+                )
+            )
+    return refs
+
+
+def resolve(manifest_text: str, overrides_text: str, name: str, instance_id: str) -> Resolved:
+    """The spec for valid payloads; DeployRefused with every problem otherwise."""
+    errors = check_payloads(manifest_text, overrides_text)
+    if errors:
+        raise DeployRefused(errors)
+    patches, _ = _patches(manifest_text, overrides_text)
+    graph, override = _body(manifest_text, "nodeGraph"), _body(overrides_text, "nodeGraphOverrides")
+    override_nodes = {n["name"]: n for n in override.get("nodes") or [] if isinstance(n, dict)}
+    replacements = {
+        item["replace"]: [w["name"] for w in item.get("with") or []]
+        for item in override.get("nodeOverrides") or []
+        if isinstance(item, dict)
+    }
+    nodes: list[dict[str, Any]] = []
+    for node in graph.get("nodes") or []:
+        if node["name"] in replacements:
+            for replacement in replacements[node["name"]]:
+                merged = dict(override_nodes[replacement])
+                if merged.get("interface") in PARAMETER_TYPES and "value" not in merged:
+                    merged["value"] = node.get("value")
+                nodes.append(merged)
+        else:
+            nodes.append(node)
+
+    problems: list[PayloadError] = []
+    result = Resolved(spec=ApplicationSpec(application_instance_id=instance_id, name=name,
+                                           generation=1, nodes=[]))  # fmt: skip
+    for index, node in enumerate(nodes):
+        spec = _node_spec(node, patches, result, problems, index)
+        if spec is not None:
+            result.spec.nodes.append(spec)
+    if problems:
+        raise DeployRefused(problems)
+    result.spec.edges = _edges(graph, override, replacements)
+    rules = override.get("networkRoutingRules") or graph.get("networkRoutingRules") or []
+    result.spec.network_routing_rules = [
+        RoutingRule(
+            node=rule["node"],
+            container_port=rule["containerPort"],
+            host_port=rule.get("hostPort") or rule["containerPort"],
+        )
+        for rule in rules
+    ]
+    return result
+
+
+def _node_spec(
+    node: dict[str, Any],
+    patches: dict[str, PatchVersion],
+    result: Resolved,
+    problems: list[PayloadError],
+    index: int,
+) -> NodeSpec | None:
+    interface_ref = str(node.get("interface", ""))
+    if interface_ref in PARAMETER_TYPES:
+        return NodeSpec(
+            name=node["name"],
+            kind="parameter",
+            parameter_type=interface_ref,
+            value=node.get("value"),
+        )
+    package_ref, _, interface_name = interface_ref.rpartition(".")
+    launch = node.get("launch") or "onAppStart"
+    if package_ref == STOCK_CAMERA:
+        problems.append(
+            PayloadError(
+                "overrides",
+                "/nodeGraphOverrides/nodeOverrides",
+                f"Camera node {node['name']} is a placeholder: choose at least one data source "
+                "for it.",
+                f'Add {{"replace": "{node["name"]}", "with": [...]}} naming camera nodes.',
+            )
+        )
+        return None
+    if package_ref == STOCK_DISPLAY:
+        return NodeSpec(
+            name=node["name"],
+            kind="display",
+            node_id=f"hdmi_data_sink-1.0-00000000-{interface_name}",
+            package="hdmi_data_sink",
+            package_version="1.0",
+            interface=interface_name,
+            launch=launch,
+            inputs=[{"name": "video_in", "type": "media"}],
+        )
+    patch = patches.get(package_ref)
+    interface = patch.interfaces.filter(name=interface_name).first() if patch else None
+    if patch is None or interface is None:
+        problems.append(
+            PayloadError(
+                "manifest",
+                f"/nodeGraph/nodes/{index}/interface",
+                f"Node {node['name']}: interface {interface_ref} is not registered.",
+            )
+        )
+        return None
+    package = patch.package_version.package
+    spec = NodeSpec(
+        name=node["name"],
+        kind=KIND_BY_CATEGORY.get(interface.category, "code"),
+        node_id=f"{package.name}-{patch.package_version.version}-{patch.patch[:8]}-{interface.name}",
+        package=package.name,
+        package_version=patch.package_version.version,
+        patch_version=patch.patch,
+        interface=interface.name,
+        launch=launch,
+        assets=_assets(patch, interface),
+        inputs=interface.inputs,
+        outputs=interface.outputs,
+    )
+    if spec.kind == "camera":
+        job = (
+            NodeFromTemplateJob.objects.filter(patch__package_version__package=package)
+            .exclude(data_source=None)
+            .select_related("data_source")
+            .first()
+        )
+        if job is not None:
+            result.data_sources[spec.name] = job.data_source_id
+    return spec
+
+
+def _edges(
+    graph: dict[str, Any], override: dict[str, Any], replacements: dict[str, list[str]]
+) -> list[Edge]:
+    def expand(end: str) -> list[str]:
+        node, dot, port = end.partition(".")
+        if node in replacements:
+            return [f"{name}{dot}{port}" for name in replacements[node]]
+        return [end]
+
+    edges = []
+    for item in list(graph.get("edges") or []) + list(override.get("edges") or []):
+        for producer in expand(item["producer"]):
+            for consumer in expand(item["consumer"]):
+                edges.append(Edge(producer=producer, consumer=consumer))
+    return edges

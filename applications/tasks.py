@@ -1,0 +1,96 @@
+"""Celery tasks of the deployment workflow (applications/deployments.py tells the story)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from applications import deployments
+from applications.models import ApplicationInstance
+from applications.resolve import DeployRefused, resolve
+from console.status import ApplicationInstanceHealthStatus as Health
+from console.status import ApplicationInstanceStatus as Status
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def deploy_instance(pk: int) -> str:
+    """DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED: resolve, store, publish to the device."""
+    from devices import desired
+
+    with transaction.atomic():
+        instance = deployments.claim(pk, Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_REQUESTED)
+        if instance is None:
+            return "already claimed"
+        try:
+            resolved = resolve(
+                instance.manifest_payload,
+                instance.overrides_payload,
+                instance.name,
+                instance.application_instance_id,
+            )
+        except DeployRefused as refused:
+            deployments.record(
+                instance,
+                Status.DEPLOYMENT_FAILED,
+                f"Validation failed: {refused}",
+                Health.NOT_AVAILABLE,
+            )
+            return "refused"
+        spec = resolved.spec.model_dump()
+        deployments.store_nodes(instance, spec, resolved.data_sources)
+        device = instance.device
+        deployments.record(
+            instance,
+            Status.DEPLOYMENT_REQUESTED,
+            deployments.VALIDATED
+            if deployments.device_is_online(device)
+            else deployments.waiting_for(device),
+            fields={"spec": spec, "generation": instance.generation + 1},
+        )
+        desired.publish(device)
+    return "requested"
+
+
+@shared_task
+def expire_deployments() -> int:
+    """Scheduled by beat: a device that is online but silent about a deployment for longer than
+    DEPLOYMENT_TIMEOUT_S fails it; one that is offline keeps it waiting, and says so."""
+    deadline = timezone.now() - timedelta(seconds=settings.DEPLOYMENT_TIMEOUT_S)
+    failed = 0
+    waiting = ApplicationInstance.objects.filter(
+        status__in=[Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS]
+    ).select_related("device")
+    for instance in waiting:
+        with transaction.atomic():
+            locked = ApplicationInstance.objects.select_for_update().get(pk=instance.pk)
+            if locked.status not in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
+                continue
+            if not deployments.device_is_online(instance.device):
+                text = deployments.waiting_for(instance.device)
+                if locked.status_description != text:
+                    deployments.record(locked, locked.status, text)
+                else:
+                    # Time offline does not count against the device.
+                    ApplicationInstance.objects.filter(pk=locked.pk).update(
+                        step_started=timezone.now()
+                    )
+                continue
+            if locked.step_started < deadline:
+                deployments.record(
+                    locked,
+                    Status.DEPLOYMENT_FAILED,
+                    f"The device {instance.device.name} did not finish the deployment within "
+                    f"{settings.DEPLOYMENT_TIMEOUT_S} s.",
+                    Health.ERROR,
+                )
+                failed += 1
+            elif locked.status_description == deployments.waiting_for(instance.device):
+                deployments.record(locked, locked.status, deployments.VALIDATED)
+    return failed

@@ -1,0 +1,131 @@
+"""A real code-only application (the shape of the inbound_network sample), registered on the
+console the way vantage-cli would: its container asset, descriptor and package.json."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from applications.assets import store_asset
+from applications.registry import register_patch
+from vantage_cli.build import pack_container
+
+ACCOUNT = "123456789012"
+PACKAGE = "inbound_network_code"
+
+# Serves its container port; every answer says which instance and what it found in storage,
+# so a test can tell a redeploy kept the storage folder.
+APP_PY = """
+import http.server, os, pathlib, socketserver
+
+storage = pathlib.Path(os.environ.get("PANORAMA_STORAGE_DIR", "/opt/aws/panorama/storage"))
+visits = storage / "visits"
+count = int(visits.read_text()) if visits.exists() else 0
+visits.write_text(str(count + 1))
+greeting = os.environ.get("GREETING", "hello")
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{greeting} from inbound_network_code, start {count + 1}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+print("serving on 8080", flush=True)
+socketserver.TCPServer.allow_reuse_address = True
+with socketserver.TCPServer(("0.0.0.0", 8080), Handler) as server:
+    server.serve_forever()
+"""
+
+DESCRIPTOR = {
+    "runtimeDescriptor": {
+        "envelopeVersion": "2021-01-01",
+        "entry": {"path": "python3", "name": "/panorama/app.py"},
+    }
+}
+
+
+def register_inbound_network_package(app_py: str = APP_PY) -> str:
+    """Register the package (its latest patch); returns the patch version."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "src").mkdir()
+        (root / "src" / "app.py").write_text(app_py)
+        descriptor = root / "descriptor.json"
+        descriptor.write_text(json.dumps(DESCRIPTOR))
+        sha = pack_container(root / "src", descriptor, set(), root / "code.tar.gz")
+        store_asset(io.BytesIO((root / "code.tar.gz").read_bytes()), filename=f"{sha}.tar.gz")
+        descriptor_bytes = descriptor.read_bytes()
+        descriptor_sha = store_asset(
+            io.BytesIO(descriptor_bytes), filename="descriptor.json"
+        ).asset.sha256
+    package = {
+        "nodePackage": {
+            "envelopeVersion": "2021-01-01",
+            "name": PACKAGE,
+            "version": "1.0",
+            "description": "A code node that answers HTTP on its container port 8080",
+            "assets": [
+                {
+                    "name": "code",
+                    "implementations": [
+                        {
+                            "type": "container",
+                            "assetUri": f"{sha}.tar.gz",
+                            "descriptorUri": f"{descriptor_sha}.json",
+                        }
+                    ],
+                }
+            ],
+            "interfaces": [
+                {
+                    "name": "code_interface",
+                    "category": "business_logic",
+                    "asset": "code",
+                    "inputs": [{"name": "video_in", "type": "media"}],
+                    "outputs": [{"name": "video_out", "type": "media"}],
+                    "network": {"inboundPorts": [{"port": 8080, "description": "http"}]},
+                }
+            ],
+        }
+    }
+    registered = register_patch(
+        account_id=ACCOUNT, name=PACKAGE, version="1.0", manifest_bytes=json.dumps(package).encode()
+    )
+    return registered.patch.patch
+
+
+def inbound_network_app(host_port: int = 8081) -> tuple[str, str]:
+    """The graph and the override that confirms container port 8080 on ``host_port``."""
+    graph = {
+        "nodeGraph": {
+            "envelopeVersion": "2021-01-01",
+            "packages": [{"name": f"{ACCOUNT}::{PACKAGE}", "version": "1.0"}],
+            "nodes": [
+                {
+                    "name": "code_node",
+                    "interface": f"{ACCOUNT}::{PACKAGE}.code_interface",
+                    "overridable": False,
+                    "launch": "onAppStart",
+                }
+            ],
+            "edges": [],
+        }
+    }
+    override = {
+        "nodeGraphOverrides": {
+            "envelopeVersion": "2021-01-01",
+            "packages": [],
+            "nodes": [],
+            "networkRoutingRules": [
+                {"node": "code_node", "containerPort": 8080, "hostPort": host_port}
+            ],
+        }
+    }
+    return json.dumps(graph, indent=2), json.dumps(override, indent=2)

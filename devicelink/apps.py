@@ -1,0 +1,115 @@
+"""Applications in the device link: what the console wants running, and what the agent reports.
+
+The console resolves an application instance (its graph, the deploy-time override, the
+registered packages and the data sources) into an ``ApplicationSpec``: every node instance with
+its package, patch, assets and settings, the edges after replacement, and the confirmed
+network routing rules. ``Desired.applications`` carries one spec per instance that should exist
+on the device; an instance missing from it is to be removed. The agent answers with
+``applications`` reports (``ApplicationReport``) whenever an instance's state changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NodeKind = Literal["code", "model", "camera", "display", "parameter"]
+Launch = Literal["onAppStart", "onSignal", "onDemand"]
+NodeSignal = Literal["PAUSE", "RESUME"]
+DeviceReportedStatus = Literal[
+    "STOPPING",
+    "STOPPED",
+    "STOP_ERROR",
+    "REMOVAL_FAILED",
+    "REMOVAL_IN_PROGRESS",
+    "STARTING",
+    "RUNNING",
+    "INSTALL_ERROR",
+    "LAUNCHED",
+    "LAUNCH_ERROR",
+    "INSTALL_IN_PROGRESS",
+]
+NodeInstanceStatus = Literal["RUNNING", "ERROR", "NOT_AVAILABLE", "PAUSED"]
+
+
+class AssetRef(BaseModel):
+    """One asset of a node's package: download it from ``path`` (a signed request) and check
+    its sha256 before use."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    path: str
+    implementation_type: str = ""
+    descriptor: dict[str, Any] = Field(default_factory=dict)
+
+
+class StreamSource(BaseModel):
+    """A camera node's stream; credentials only for this device, only over its link."""
+
+    url: str
+    username: str = ""
+    password: str = ""
+
+
+class NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str  # the NodeInstanceId
+    kind: NodeKind
+    node_id: str = ""  # <Package>-<version>-<patch8>-<interface>, "" for parameters
+    package: str = ""  # without the account prefix
+    package_version: str = ""
+    patch_version: str = ""
+    interface: str = ""
+    launch: Launch = "onAppStart"
+    signal: NodeSignal | None = None  # the operator's last PAUSE/RESUME for this node
+    assets: list[AssetRef] = Field(default_factory=list)
+    inputs: list[dict[str, Any]] = Field(default_factory=list)
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    # parameter nodes: their type and (overridden) value
+    parameter_type: str = ""
+    value: Any = None
+    stream: StreamSource | None = None
+
+
+class Edge(BaseModel):
+    producer: str
+    consumer: str
+
+
+class RoutingRule(BaseModel):
+    node: str
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int = Field(ge=1, le=65535)
+
+
+class ApplicationSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    application_instance_id: str
+    name: str
+    # Bumped by every change the device must act on (a redeploy, a PAUSE or RESUME).
+    generation: int = Field(ge=1)
+    nodes: list[NodeSpec]
+    edges: list[Edge] = Field(default_factory=list)
+    network_routing_rules: list[RoutingRule] = Field(default_factory=list)
+    # The runtime role: environment variables the application's code nodes receive.
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class NodeReport(BaseModel):
+    name: str
+    status: NodeInstanceStatus
+    message: str = Field(default="", max_length=2000)
+
+
+class ApplicationReport(BaseModel):
+    """Report kind ``applications``: one instance's state on the device."""
+
+    application_instance_id: str
+    generation: int = Field(ge=0)
+    status: DeviceReportedStatus
+    message: str = Field(default="", max_length=2000)
+    nodes: list[NodeReport] = Field(default_factory=list)
