@@ -40,7 +40,8 @@ MESSAGE_TYPE = "live.fragment"
 GROUP_PATTERN = re.compile(r"^(fleet|device-[A-Za-z0-9_-]{1,80}|app-[A-Za-z0-9_-]{1,80})$")
 # Groups of device link connections, and the messages other processes may send them.
 LINK_GROUP_PATTERN = re.compile(r"^link-device-[a-z2-7]{26}$")
-LINK_MESSAGE_TYPES = frozenset({"link.desired", "link.revoke"})
+# link.check_stream carries only a check's id, never credentials (datasources/appliance.py).
+LINK_MESSAGE_TYPES = frozenset({"link.desired", "link.revoke", "link.check_stream"})
 RELAY_PATH = "/_internal/live-relay"
 RELAY_MAX_AGE_S = 60
 

@@ -233,6 +233,9 @@ TEST_MEDIA_DIRS = env.get_list("TEST_MEDIA_DIRS", [str(VAR_DIR / "media")])
 
 # Seconds a stream check waits to connect, and then for data, before it calls the camera down.
 STREAM_CHECK_TIMEOUT_S = env.get_int("STREAM_CHECK_TIMEOUT_S", 8, minimum=1)
+# How long a check sent to an appliance may go unanswered (0: twice the check's own timeout
+# plus 15 s for the link).
+STREAM_CHECK_APPLIANCE_WAIT_S = env.get_int("STREAM_CHECK_APPLIANCE_WAIT_S", 0, minimum=0)
 
 # CREDENTIALS_KEY (the key for stored secrets) is read by console/crypto.py, checked at start.
 
@@ -327,6 +330,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per status vocabulary, as in console/status.py.
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationInstanceStatus": "console.status.ApplicationInstanceStatus",
+        "ApplicationInstanceHealthStatus": "console.status.ApplicationInstanceHealthStatus",
+    },
 }
 
 # --- Audit log --------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from datasources.streams import endpoint
 
 # What describe calls return instead of credentials, as Panorama's API does.
 SAVED_AS_SECRET = "SAVED_AS_SECRET"  # noqa: S105  (a marker, not a secret)
+# Where a stream check runs (StreamCheck.ran_on).
+ON_CONSOLE = "console"
+ON_APPLIANCE = "appliance"
 
 
 class DataSource(models.Model):
@@ -100,12 +103,26 @@ class StreamCheck(models.Model):
         choices=NodeFromTemplateJobStatus.choices,
         default=NodeFromTemplateJobStatus.PENDING,
     )
-    ran_on = models.CharField(max_length=100, default="console", help_text="Where the check ran.")
+    ran_on = models.CharField(
+        max_length=100,
+        default=ON_CONSOLE,
+        help_text="Where the check ran: 'console' (the console host) or 'appliance'.",
+    )
+    device = models.ForeignKey(
+        "devices.Device",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stream_checks",
+        help_text="The appliance that ran the check (ran_on 'appliance'); empty once deleted.",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     requested = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True, help_text="When a worker took it.")
+    started = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took it, or it was sent to the appliance."
+    )
     finished = models.DateTimeField(null=True, blank=True)
     codec = models.CharField(max_length=20, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -122,6 +139,21 @@ class StreamCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_source.name} check {self.pk}: {self.status}"
+
+    @property
+    def on_appliance(self) -> bool:
+        return self.ran_on == ON_APPLIANCE
+
+    @property
+    def place(self) -> str:
+        """Where the check ran, for people: "the console" or the appliance's name."""
+        if not self.on_appliance:
+            return "the console"
+        return self.device.name if self.device is not None else "a deleted appliance"
+
+    @property
+    def tested_from(self) -> str:
+        return f"Tested from {self.place}"
 
     @property
     def summary(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -12,8 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from console.status import NodeFromTemplateJobStatus
-from datasources.checks import finish_check
-from datasources.models import StreamCheck
+from datasources.checks import failure, finish_check, stale_before
+from datasources.models import ON_CONSOLE, StreamCheck
 from datasources.streams import validate_stream_url
 from streamcheck import StreamCheckFailed, probe
 
@@ -27,10 +26,11 @@ def _claim(check_id: int) -> bool:
     task is acknowledged late, so the broker hands it out again): it may be taken over.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=4 * settings.STREAM_CHECK_TIMEOUT_S + 30)
     return bool(
-        StreamCheck.objects.filter(pk=check_id, status=NodeFromTemplateJobStatus.PENDING)
-        .filter(Q(started__isnull=True) | Q(started__lt=stale))
+        StreamCheck.objects.filter(
+            pk=check_id, status=NodeFromTemplateJobStatus.PENDING, ran_on=ON_CONSOLE
+        )
+        .filter(Q(started__isnull=True) | Q(started__lt=stale_before(now)))
         .update(started=now)
     )
 
@@ -55,14 +55,14 @@ def run_stream_check(check_id: int) -> None:
             read_timeout=settings.STREAM_CHECK_TIMEOUT_S,
         )
     except ValidationError as invalid:
-        result = _failure(" ".join(invalid.messages), "Edit the stream's URL.")
-    except StreamCheckFailed as failure:
-        result = _failure(failure.message, failure.hint)
-        logger.info("stream check of %s failed: %s", source.name, failure.message)
+        result = failure(" ".join(invalid.messages), "Edit the stream's URL.")
+    except StreamCheckFailed as failed:
+        result = failure(failed.message, failed.hint)
+        logger.info("stream check of %s failed: %s", source.name, failed.message)
     except Exception as exc:  # the check must end, whatever went wrong
         # Only the type: messages of lower layers may carry the URL with its credentials.
         logger.error("stream check of %s could not run: %s", source.name, type(exc).__name__)
-        result = _failure(
+        result = failure(
             f"The check could not run ({type(exc).__name__}).",
             "See the worker's log; if the saved credentials cannot be decrypted, enter them again.",
         )
@@ -79,11 +79,3 @@ def run_stream_check(check_id: int) -> None:
         }
     # The check (or its camera) may have been deleted during the probe: nothing is re-created.
     finish_check(check, **result)
-
-
-def _failure(message: str, hint: str) -> dict:
-    return {
-        "status": NodeFromTemplateJobStatus.FAILED,
-        "message": message[:500],
-        "hint": hint[:500],
-    }

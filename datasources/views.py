@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -11,7 +11,13 @@ from django_tables2 import SingleTableView
 
 from console.access import PolicyMixin
 from console.roles import OPERATE_ONLY, READ_OPERATE
-from datasources.checks import start_check, with_latest_check
+from datasources.checks import (
+    CheckRefused,
+    check_place,
+    online_appliances,
+    start_check,
+    with_latest_check,
+)
 from datasources.forms import DataSourceForm
 from datasources.models import DataSource, StreamCheck
 from datasources.packages import delete_camera_package, register_camera_package
@@ -29,19 +35,34 @@ class DataSourceListView(PolicyMixin, SingleTableView):
     def get_queryset(self):
         return with_latest_check(DataSource.objects.all())
 
+    def get_context_data(self, **kwargs):
+        # Where "Test stream" can run: this console, or an appliance online now.
+        places = list(online_appliances().values_list("device_id", "name"))
+        return super().get_context_data(check_places=places, **kwargs)
+
 
 class DataSourceCheckView(PolicyMixin, View):
-    """Test stream: queue a check on the console host; the list row updates live."""
+    """Test stream: from the console host (the worker) or from an online appliance (field
+    ``device_id``); the list row updates live."""
 
     policy = READ_OPERATE
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         source = get_object_or_404(DataSource, pk=pk)
-        start_check(source, request.user)
+        try:
+            check = start_check(source, request.user, check_place(request.POST.get("device_id")))
+        except CheckRefused as refused:
+            messages.error(request, str(refused))
+            if request.htmx:
+                # The button's form swaps nothing: reload the list, which shows the message.
+                return HttpResponse(status=204, headers={"HX-Redirect": reverse("datasource-list")})
+            return redirect("datasource-list")
         if request.htmx:
             # The row changes through the live link, in order: pending, then the result.
             return HttpResponse(status=204)
-        messages.info(request, f"Checking {source.name}… the result appears in its row.")
+        messages.info(
+            request, f"Checking {source.name} from {check.place}… the result appears in its row."
+        )
         return redirect("datasource-list")
 
 

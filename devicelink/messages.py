@@ -5,7 +5,9 @@ Agent → console: ``hello`` once after connecting, then ``heartbeat`` every ``h
 agent keeps it on disk until the console acknowledges it).
 Console → agent: ``welcome`` (answer to hello), ``heartbeat_ack``, ``ack`` (per report),
 ``desired`` (the desired state, whenever it is newer than what the agent applied), ``revoked``
-(the device was deleted; the console closes the link with code 4403 right after).
+(the device was deleted; the console closes the link with code 4403 right after),
+``check_stream`` (test a camera stream from the appliance; answered by a ``stream_check``
+report).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from devicelink.apps import ApplicationReport
 from devicelink.network import NetworkStatus
 
 
@@ -51,7 +54,9 @@ class Heartbeat(_Message):
     health: Health = Field(default_factory=Health)
 
 
-ReportKind = Literal["network", "software", "job", "logs", "applied"]
+ReportKind = Literal[
+    "network", "software", "job", "logs", "applied", "stream_check", "applications"
+]
 
 
 class Report(_Message):
@@ -91,12 +96,34 @@ class AppliedBody(BaseModel):
     version: int
 
 
+# A stream check's snapshot: a small JPEG of the first frame (320 pixels wide), capped here.
+MAX_SNAPSHOT_BYTES = 512 * 1024
+_MAX_SNAPSHOT_B64 = 4 * -(-MAX_SNAPSHOT_BYTES // 3)
+
+
+class StreamCheckBody(BaseModel):
+    """The result of a ``check_stream`` request: what the stream is, or why it cannot be used."""
+
+    check_id: int = Field(ge=1)
+    ok: bool
+    codec: str = Field("", max_length=20)
+    width: int | None = Field(None, ge=1, le=100_000)
+    height: int | None = Field(None, ge=1, le=100_000)
+    fps: float | None = Field(None, ge=0, le=10_000)
+    first_frame_ms: int | None = Field(None, ge=0, le=2**31 - 1)
+    snapshot_jpeg_b64: str = Field("", max_length=_MAX_SNAPSHOT_B64)
+    error: str = Field("", max_length=500)
+    hint: str = Field("", max_length=500)
+
+
 REPORT_BODIES: dict[str, type[BaseModel]] = {
     "network": NetworkStatus,
     "software": SoftwareBody,
     "job": JobBody,
     "logs": LogsBody,
     "applied": AppliedBody,
+    "stream_check": StreamCheckBody,
+    "applications": ApplicationReport,
 }
 
 
@@ -156,9 +183,27 @@ class Revoked(_Message):
     reason: str
 
 
+MAX_TIMEOUT_S = 300
+
+
+class CheckStream(_Message):
+    """Test a camera stream from the appliance; the answer is a ``stream_check`` report.
+
+    The only message that carries a camera's credentials in plaintext: they travel inside the
+    device's own authenticated link and nowhere else, and are left out of the message's repr.
+    """
+
+    type: Literal["check_stream"] = "check_stream"
+    check_id: int = Field(ge=1)
+    url: str = Field(max_length=2048)
+    username: str = Field("", max_length=2048, repr=False)
+    password: str = Field("", max_length=2048, repr=False)
+    timeout_s: float = Field(gt=0, le=MAX_TIMEOUT_S)
+
+
 AgentMessage = Annotated[Hello | Heartbeat | Report, Field(discriminator="type")]
 ConsoleMessage = Annotated[
-    Welcome | HeartbeatAck | Ack | Desired | Revoked, Field(discriminator="type")
+    Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream, Field(discriminator="type")
 ]
 _agent_adapter: TypeAdapter = TypeAdapter(AgentMessage)
 _console_adapter: TypeAdapter = TypeAdapter(ConsoleMessage)
@@ -183,5 +228,5 @@ def decode_agent_message(text: str | bytes) -> Hello | Heartbeat | Report:
 
 def decode_console_message(
     text: str | bytes,
-) -> Welcome | HeartbeatAck | Ack | Desired | Revoked:
+) -> Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream:
     return _decode(_console_adapter, text)

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from datasources.appliance import expire_appliance_checks, store_result
+from devicelink.apps import ApplicationReport
 from devicelink.messages import (
     AppliedBody,
     Heartbeat,
@@ -26,6 +28,7 @@ from devicelink.messages import (
     ProtocolError,
     Report,
     SoftwareBody,
+    StreamCheckBody,
     Welcome,
     report_body,
 )
@@ -174,6 +177,12 @@ def on_report(pk: int, session: str, report: Report) -> None:
             live.logs_added(device, entries)
         elif isinstance(body, AppliedBody):
             device.applied_version = min(body.version, device.desired_version)
+        elif isinstance(body, ApplicationReport):
+            from applications.deployments import apply_report
+
+            apply_report(device, body)
+        elif isinstance(body, StreamCheckBody):
+            store_result(device, body)
         device.last_report_seq = report.seq
         device.save()
         if "software" in sections:
@@ -210,7 +219,11 @@ def on_disconnect(pk: int, session: str) -> None:
 
 
 def expire_leases() -> list[str]:
-    """Mark OFFLINE every ONLINE device whose lease has run out; returns their ids."""
+    """Mark OFFLINE every ONLINE device whose lease has run out; returns their ids.
+
+    Then end what waited on an appliance: stream checks whose appliance went offline, was
+    deleted, or did not answer in time fail.
+    """
     now = timezone.now()
     expired = []
     for device in Device.objects.filter(
@@ -226,4 +239,5 @@ def expire_leases() -> list[str]:
             expired.append(device.device_id)
             logger.info("device %s is offline: its lease expired", device.device_id)
             live.device_updated(device, ["status"])
+    expire_appliance_checks(now)
     return expired

@@ -18,6 +18,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connections
 
+from datasources.appliance import claim_for_link
 from devicelink import (
     CLOSE_PROTOCOL_ERROR,
     CLOSE_REPLACED,
@@ -152,6 +153,8 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         self.sent_version = hello.applied_version
         await self.send(encode(welcome))
         await self._send_desired_if_newer(desired_version)
+        # Stream checks asked for while this device had no connection here.
+        await self._send_stream_checks(None)
 
     async def _send_desired_if_newer(self, version: int) -> None:
         if version > self.sent_version:
@@ -175,6 +178,16 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
                 await self._gone(exc.reason, exc.revoked)
                 return
             await self._send_desired_if_newer(version)
+
+    async def link_check_stream(self, event: dict) -> None:
+        """Test a stream from this appliance (datasources/checks.py); the event holds only the
+        check's id: the credentials are read here and go out only over this connection."""
+        if self.greeted:  # otherwise the hello that follows sends it
+            await self._send_stream_checks(int(event["check_id"]))
+
+    async def _send_stream_checks(self, check_id: int | None) -> None:
+        for message in await in_thread(claim_for_link)(self.device_pk, self.session, check_id):
+            await self.send(encode(message))
 
     async def link_revoke(self, event: dict) -> None:
         await self._gone(str(event.get("reason", "revoked")), revoked=True)

@@ -2,7 +2,8 @@
 
 Boot: take the data directory's lock, write status "booting", drop an offline log image on the
 USB drive if it asks for one, provision from the USB archive if needed, then keep the link to
-the console until SIGTERM/SIGINT. A revoked device idles (and says so) until it is reset.
+the console until SIGTERM/SIGINT, running the jobs and stream checks it asks for. A revoked
+device idles (and says so) until it is reset.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.provision import Provisioner
 from edge_agent.software import Restarter, Software
 from edge_agent.status import StatusFile
+from edge_agent.streams import CheckingLinkClient, StreamChecker
 
 logger = logging.getLogger("edge_agent.agent")
 
@@ -194,7 +196,9 @@ class Agent:
             restarter=Restarter(self.options.reboot_command, self.options.argv, self.stop),
             fetch=fetch,
         )
-        self.link = link = LinkClient(
+        checks = StreamChecker()
+        self.link = link = CheckingLinkClient(
+            on_check_stream=checks.handle,
             console_url=identity.console_url,
             link_path=identity.link_path,
             device_id=identity.device_id,
@@ -211,6 +215,7 @@ class Agent:
             on_change=self._link_changed,
         )
         jobs.reporter = link
+        checks.reporter = link
         servers = ntp_servers(paths)
         link.queue_report("software", {"version": edge_agent.__version__})
         network = await asyncio.to_thread(current_network_status, servers)
@@ -241,6 +246,7 @@ class Agent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await checks.close()
             outbox.close()
         return 0
 

@@ -7,14 +7,35 @@ from datasources.streams import normalize_stream_input
 
 class StreamCheckSerializer(serializers.ModelSerializer):
     summary = serializers.CharField(read_only=True)
+    device_id = serializers.CharField(
+        source="device.device_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The appliance the test ran on (ran_on 'appliance'); null for the console or "
+        "once the appliance was deleted.",
+    )
+    device_name = serializers.CharField(source="device.name", read_only=True, allow_null=True)
+    tested_from = serializers.CharField(read_only=True)
 
     class Meta:
         model = StreamCheck
         fields = [
-            "id", "status", "ran_on", "requested", "started", "finished", "codec", "width",
-            "height", "fps", "first_frame_ms", "message", "hint", "summary",
+            "id", "status", "ran_on", "device_id", "device_name", "tested_from", "requested",
+            "started", "finished", "codec", "width", "height", "fps", "first_frame_ms",
+            "message", "hint", "summary",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class StreamCheckRequestSerializer(serializers.Serializer):
+    device_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=40,
+        help_text="Run the test on this appliance (its device_id; it must be online). Absent, "
+        "empty or null: on the console host.",
+    )
 
 
 class DataSourceSerializer(serializers.ModelSerializer):

@@ -2,11 +2,16 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from console.roles import READ_OPERATE
-from datasources.api.serializers import DataSourceSerializer, StreamCheckSerializer
-from datasources.checks import start_check, with_latest_check
+from datasources.api.serializers import (
+    DataSourceSerializer,
+    StreamCheckRequestSerializer,
+    StreamCheckSerializer,
+)
+from datasources.checks import CheckRefused, check_place, start_check, with_latest_check
 from datasources.models import DataSource
 from datasources.packages import delete_camera_package, register_camera_package
 
@@ -32,9 +37,20 @@ class DataSourceViewSet(viewsets.ModelViewSet):
         delete_camera_package(instance)
         instance.delete()
 
-    @extend_schema(request=None, responses={202: StreamCheckSerializer})
+    @extend_schema(request=StreamCheckRequestSerializer, responses={202: StreamCheckSerializer})
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None, format=None):
-        """Test the stream from the console host; poll the data source for ``last_check``."""
-        check = start_check(self.get_object(), request.user)
+        """Test the stream from the console host, or from an online appliance (``device_id``);
+        poll the data source for ``last_check``."""
+        source = self.get_object()
+        wanted = StreamCheckRequestSerializer(data=request.data)
+        wanted.is_valid(raise_exception=True)
+        try:
+            device = check_place(wanted.validated_data.get("device_id"))
+        except CheckRefused as refused:
+            raise ValidationError({"device_id": [str(refused)]}) from None
+        try:
+            check = start_check(source, request.user, device)
+        except CheckRefused as refused:
+            return Response({"detail": str(refused)}, status=status.HTTP_409_CONFLICT)
         return Response(StreamCheckSerializer(check).data, status=status.HTTP_202_ACCEPTED)
