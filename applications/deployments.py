@@ -87,10 +87,12 @@ def record(
         live.instance_updated(instance)
 
 
-def _check_quotas(device: Device, manifest_text: str, overrides_text: str) -> None:
+def _check_quotas(device: Device, replaces: ApplicationInstance | None) -> None:
     active = device.application_instances.exclude(
         status__in=[Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED]
-    )
+    ).exclude(desired_state=DesiredState.REMOVED)
+    if replaces is not None:
+        active = active.exclude(pk=replaces.pk)  # it goes when its replacement runs
     if active.count() >= settings.APPLICATIONS_PER_DEVICE:
         raise QuotaExceeded(
             f"Device {device.name} runs {active.count()} applications, the most allowed "
@@ -150,7 +152,7 @@ def request_deployment(
         )
     with transaction.atomic():
         locked = Device.objects.select_for_update().get(pk=device.pk)
-        _check_quotas(locked, manifest_text, overrides_text)
+        _check_quotas(locked, replaces)
         instance = ApplicationInstance.objects.create(
             name=name,
             description=description,

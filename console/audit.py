@@ -37,6 +37,7 @@ def register_models() -> None:
         NodeFromTemplateJob,
         NodePackage,
         PatchVersion,
+        RuntimeRole,
     )
     from console.models import APIToken, User
     from datasources.models import DataSource
@@ -53,6 +54,11 @@ def register_models() -> None:
         exclude_fields=["checks"],
     )
     auditlog.register(ApplicationInstance)
+    auditlog.register(
+        RuntimeRole,
+        mask_fields=list(RuntimeRole.encrypted_fields),
+        mask_callable="console.audit.mask_secret",
+    )
     auditlog.register(NodePackage)
     auditlog.register(PatchVersion, exclude_fields=["manifest_text"])
     auditlog.register(NodeFromTemplateJob)

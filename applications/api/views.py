@@ -69,7 +69,7 @@ class ApplicationInstanceViewSet(
 
     @extend_schema(request=NodeSignalsSerializer, responses={202: ApplicationInstanceSerializer})
     @action(detail=True, methods=["post"], url_path="node-signals")
-    def node_signals(self, request, application_instance_id=None):
+    def node_signals(self, request, *args, **kwargs):
         instance = self.get_object()
         form = NodeSignalsSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -171,6 +171,7 @@ class RuntimeRole(models.Model):
     description = models.CharField(max_length=255, blank=True)
     # JSON object of variable name → value, encrypted with console/crypto.py.
     environment_encrypted = models.TextField(blank=True)
+    encrypted_fields = ("environment_encrypted",)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -1,27 +1,17 @@
+"""Node packages: the list, a package with its patch versions, deregistering a patch."""
+
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, TemplateView
-from django_tables2 import SingleTableView
 
-from applications.models import ApplicationInstance, NodePackage, PatchVersion
+from applications.models import NodePackage, PatchVersion
 from applications.registry import PatchInUse, deregister_patch, patch_users
-from applications.tables import ApplicationInstanceTable
 from console.access import PolicyMixin
 from console.models import Installation
 from console.roles import READ_OPERATE
-
-
-class ApplicationInstanceListView(PolicyMixin, SingleTableView):
-    policy = READ_OPERATE
-    model = ApplicationInstance
-    table_class = ApplicationInstanceTable
-    template_name = "applications/applicationinstance_list.html"
-
-    def get_queryset(self):
-        return ApplicationInstance.objects.select_related("device")
 
 
 class PackageListView(PolicyMixin, TemplateView):

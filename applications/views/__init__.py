@@ -1,0 +1,33 @@
+"""The application pages: instances, the deploy wizard, runtime roles and packages."""
+
+from applications.views.deploy import DeployWizard
+from applications.views.instances import (
+    ApplicationInstanceDetailView,
+    ApplicationInstanceListView,
+    InstanceRemoveView,
+    NodeSignalView,
+    PayloadDownloadView,
+)
+from applications.views.packages import PackageDetailView, PackageListView, PatchDeregisterView
+from applications.views.roles import (
+    RuntimeRoleCreateView,
+    RuntimeRoleDeleteView,
+    RuntimeRoleListView,
+    RuntimeRoleUpdateView,
+)
+
+__all__ = [
+    "ApplicationInstanceDetailView",
+    "ApplicationInstanceListView",
+    "DeployWizard",
+    "InstanceRemoveView",
+    "NodeSignalView",
+    "PackageDetailView",
+    "PackageListView",
+    "PatchDeregisterView",
+    "PayloadDownloadView",
+    "RuntimeRoleCreateView",
+    "RuntimeRoleDeleteView",
+    "RuntimeRoleListView",
+    "RuntimeRoleUpdateView",
+]
