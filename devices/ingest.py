@@ -184,7 +184,19 @@ def on_report(pk: int, session: str, report: Report) -> None:
         elif isinstance(body, StreamCheckBody):
             store_result(device, body)
         device.last_report_seq = report.seq
-        device.save()
+        # Only what a report changes: handling it may have bumped the desired version (an
+        # application replaced, a removal) in the database, which a full save would undo.
+        device.save(
+            update_fields=[
+                "network_status",
+                "network_updated",
+                "current_software",
+                "activity",
+                "applied_version",
+                "last_report_seq",
+                "updated",
+            ]
+        )
         if "software" in sections:
             refresh_update_needed(Device.objects.filter(pk=pk))
     if job is not None:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import edge_agent
 from devicelink.logimage import encrypt_log_image, image_name
+from devicelink.messages import Desired
 from devicelink.network import NetworkPayload, NetworkStatus
 from devicelink.releases import MAX_BUNDLE_BYTES
+from edge_agent.apps import Supervisor
 from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
 from edge_agent.console_http import ConsoleUnreachable, get_signed
 from edge_agent.health import HealthProvider
@@ -94,6 +96,7 @@ class Agent:
         self.shipper = LogShipper()
         self.link: LinkClient | None = None
         self.jobs: JobRunner | None = None
+        self.apps: Supervisor | None = None
 
     async def run(self) -> int:
         lock = AgentLock(self.paths.lock)
@@ -205,7 +208,7 @@ class Agent:
             private_key=key,
             outbox=outbox,
             software_version=edge_agent.__version__,
-            on_desired=jobs.handle_desired,
+            on_desired=self._apply_desired,
             health=HealthProvider(paths.data_dir),
             applied_version=jobs.applied_version,
             ssl_context=context,
@@ -221,6 +224,12 @@ class Agent:
         network = await asyncio.to_thread(current_network_status, servers)
         link.queue_report("network", network.model_dump())
         jobs.resume()
+        # Applications: restart those that ran before this start (from <data>/apps/state.json).
+        self.apps = apps = Supervisor(
+            paths, key, identity.device_id, identity.console_url, context,
+            lambda body: link.queue_report("applications", body),
+        )  # fmt: skip
+        await apps.restore()
         self.status.update(state="connecting", queued_reports=outbox.count())
         ship = self.shipper.run(lambda entries: link.queue_report("logs", {"entries": entries}))
         tasks = [
@@ -243,6 +252,7 @@ class Agent:
             link.stop()
             await asyncio.wait({link_task}, timeout=10)
             link_task.cancel()
+            await apps.close()  # stops every node process; state.json stays
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -264,6 +274,13 @@ class Agent:
                 link.queue_report("network", current.model_dump())
                 last = current
             self._link_changed(link)
+
+    async def _apply_desired(self, desired: Desired) -> None:
+        """Jobs first (a REBOOT or OTA may restart the agent right away), then applications."""
+        assert self.jobs is not None and self.apps is not None
+        await self.jobs.handle_desired(desired)
+        if not self.jobs.restarted:
+            await self.apps.apply_documents(desired.applications)
 
     def _link_changed(self, link: LinkClient) -> None:
         state = "revoked" if link.revoked else ("connected" if link.connected else "connecting")

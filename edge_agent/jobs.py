@@ -88,9 +88,12 @@ class JobRunner:
         # job may start, and the desired state is not applied (it is re-sent after the boot).
         self.restarted = False
         self._running: set[str] = set()
+        self.desired_seen = False
 
     def applied_version(self) -> int:
-        return self.state.applied_version
+        # Until the first desired state of this process arrives, say nothing was applied: the
+        # console then sends it whole, with the secrets the agent does not keep on disk.
+        return self.state.applied_version if self.desired_seen else 0
 
     def pending_job(self) -> str | None:
         """The job in progress or restarting the agent, for ``status``."""
@@ -132,11 +135,9 @@ class JobRunner:
             await self.run_job(spec)
             if self.restarted:
                 return
-        if desired.applications or (self.paths.apps / "desired.json").exists():
-            # Running applications is the pipeline's business; the agent keeps what it was told.
-            write_json(self.paths.apps / "desired.json", desired.applications)
         self.state.applied_version = max(self.state.applied_version, desired.version)
         self.state.save()
+        self.desired_seen = True
 
     async def run_job(self, spec: JobSpec) -> None:
         self._running.add(spec.job_id)

@@ -1,0 +1,176 @@
+"""Deploy latency: from the deploy request to DEPLOYMENT_SUCCEEDED with health RUNNING.
+
+    .venv/bin/python bench/deploy_latency.py [--runs 3]
+
+It starts the console on the embedded defaults in a fresh folder (the run command's launcher:
+uvicorn, Celery worker and beat), one local appliance (the real edge agent, provisioned with its
+archive through its USB folder), registers a small code-only application (the shape of
+Panorama's inbound_network sample) and deploys it ``--runs`` times, each time to a fresh
+instance, timing request → DEPLOYMENT_SUCCEEDED + RUNNING. Panorama's documentation puts a
+deployment at 15 to 20 minutes; the run prints its own time next to that.
+
+The last line is the summary: ``deploy_s=<x> status=<final status> health=<final health>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from bench.common import free_port, healthy, wait_until  # noqa: E402
+
+PANORAMA_DOCUMENTED_S = (15 * 60, 20 * 60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    var_dir = Path(tempfile.mkdtemp(prefix="vantage-deploy-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        VANTAGE_VAR_DIR=str(var_dir),
+        CONSOLE_URL=url,
+        LIVE_RELAY_URL=url,
+        DJANGO_SETTINGS_MODULE="console.settings",
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="WARNING",
+    )
+    os.environ.update(env)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=BASE_DIR, env=env, check=True,
+    )  # fmt: skip
+    usb, data = var_dir / "appliance" / "usb", var_dir / "appliance" / "data"
+    usb.mkdir(parents=True)
+    processes = []
+    with open(var_dir / "console.log", "wb") as log:
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "console.launcher",
+                    "up",
+                    "--skip-setup",
+                    "--no-appliance",
+                    "--port",
+                    str(port),
+                ],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    with open(var_dir / "agent.log", "wb") as log:
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edge_agent",
+                    "run",
+                    "--usb-dir",
+                    str(usb),
+                    "--data-dir",
+                    str(data),
+                ],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    try:
+        import django
+
+        django.setup()
+        from applications import deployments
+        from applications.models import ApplicationInstance
+        from applications.tests.deploy_support import (
+            inbound_network_app,
+            register_inbound_network_package,
+        )
+        from devicelink.archive import archive_name
+        from devices.models import Device
+        from devices.provisioning import issue_archive
+
+        wait_until(lambda: healthy(url), 120, "the console to start")
+        device = Device.objects.create(name="bench-appliance")
+        archive, _ = issue_archive(device)
+        (usb / archive_name(device.name)).write_bytes(archive)
+        wait_until(
+            lambda: Device.objects.get(pk=device.pk).connection_status == "ONLINE",
+            120,
+            "the appliance to come online",
+        )
+        register_inbound_network_package()
+        times, final = [], None
+        for run in range(args.runs):
+            graph, override = inbound_network_app(free_port())
+            started = time.monotonic()
+            instance = deployments.request_deployment(
+                name=f"bench-{run}",
+                device=Device.objects.get(pk=device.pk),
+                manifest_text=graph,
+                overrides_text=override,
+            )
+
+            def settled(pk=instance.pk):
+                current = ApplicationInstance.objects.get(pk=pk)
+                terminal = current.is_terminal and (
+                    current.status != "DEPLOYMENT_SUCCEEDED"
+                    or current.health_status != "NOT_AVAILABLE"
+                )
+                return current if terminal else None
+
+            final = wait_until(settled, 600, f"deployment {run + 1} to finish", 0.05)
+            elapsed = time.monotonic() - started
+            times.append(elapsed)
+            print(f"run {run + 1}: {elapsed:.2f} s → {final.status} / {final.health_status}")
+            deployments.remove(final)
+            wait_until(
+                lambda pk=final.pk: (
+                    ApplicationInstance.objects.get(pk=pk).is_terminal
+                    and ApplicationInstance.objects.get(pk=pk).status.startswith("REMOVAL")
+                ),
+                120,
+                "the removal",
+            )
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGINT)
+                process.wait(timeout=60)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL)
+    median = statistics.median(times)
+    low, high = PANORAMA_DOCUMENTED_S
+    print(
+        f"Panorama documents {low // 60}-{high // 60} minutes per deployment; the median here is "
+        f"{median:.2f} s ({low / median:.0f}-{high / median:.0f} times faster)"
+    )
+    print(f"deploy_s={median:.2f} status={final.status} health={final.health_status}")
+    return 0 if final.status == "DEPLOYMENT_SUCCEEDED" and final.health_status == "RUNNING" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""One application instance on the appliance: its folder, its staged generations, and the node
+runners and port forwarders of the generation that runs.
+
+``<data>/apps/<instance_id>/``
+    ``gen-<n>/<node>/``   the staged code (``panorama/``, ``descriptor.json``) or assets
+    ``storage/``          ``/opt/aws/panorama/storage``, kept across restarts and redeploys
+    ``logs/code/``        ``/opt/aws/panorama/logs``
+    ``logs/console_output.log``  the code nodes' stdout and stderr
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devicelink.apps import ApplicationSpec, NodeSpec
+from edge_agent.apps import sandbox
+from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
+from edge_agent.apps.camera import CameraNode
+from edge_agent.apps.forward import PortForwarder
+from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
+from edge_agent.apps.sandbox import SandboxSupport
+from edge_agent.apps.spawn import LaunchFailed, LaunchPlan
+
+logger = logging.getLogger("edge_agent.apps")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+NOT_BUILT = "runs with the edge runtime (not built yet)"
+STAGED_MARK = ".staged.json"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class InstallError(Exception):
+    pass
+
+
+class LaunchError(Exception):
+    pass
+
+
+@dataclass
+class AppOptions:
+    aws_region: str = field(
+        default_factory=lambda: os.environ.get("VANTAGE_AGENT_AWS_REGION", "us-east-1")
+    )
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    camera_check_s: float = 60.0
+    camera_timeout_s: float = 10.0
+    sandbox: bool | None = None  # None: use bubblewrap when it works; False: never
+    # Unsandboxed nodes get a network namespace of their own when the agent is root (None) or
+    # never (False): then they share the host's network.
+    own_netns: bool | None = None
+    log_max_bytes: int = 10 * 1024 * 1024
+    forward_host: str = "0.0.0.0"  # noqa: S104 (confirmed host ports are meant to be reachable)
+    camera_probe: Callable[[str, str, str, float], None] | None = None  # tests replace it
+
+
+def deploy_key(spec: ApplicationSpec) -> str:
+    """Everything in a spec that needs a redeploy: all but the generation and PAUSE/RESUME."""
+    document = spec.model_dump(exclude={"generation"})
+    for node in document["nodes"]:
+        node.pop("signal", None)
+    return json.dumps(document, sort_keys=True)
+
+
+def signals_only(running: ApplicationSpec, new: ApplicationSpec) -> bool:
+    """Whether ``new`` differs from what runs only in PAUSE/RESUME signals (a generation with
+    no change at all is a redeploy: the operator asked for the application to start again)."""
+    signals = [{n.name: n.signal for n in s.nodes} for s in (running, new)]
+    return signals[0] != signals[1] and deploy_key(running) == deploy_key(new)
+
+
+def entry_argv(node: str, entry: dict[str, Any], code: Path) -> list[str]:
+    """The runtimeDescriptor entry as a command line, with Panorama's paths (``/panorama/...``).
+
+    ``python3`` (any ``python*``, or ``$default``) is the agent's own interpreter, so the
+    packages installed with the agent are importable; ``bash`` and ``sh`` are the system's.
+    """
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise LaunchError(f"{node}: the asset's descriptor has no runtimeDescriptor entry")
+    inside = name if name.startswith("/") else f"{sandbox.CODE_DIR}/{name}"
+    relative = os.path.relpath(inside, sandbox.CODE_DIR)
+    if relative.startswith("..") or not (code / relative).is_file():
+        raise LaunchError(f"{node}: the entry {name} is not in the container asset")
+    interpreter = str(entry.get("path") or "$default")
+    if interpreter == "$default" or interpreter.startswith("python"):
+        argv = [sys.executable]
+    elif interpreter in ("bash", "sh"):
+        argv = [shutil.which(interpreter) or f"/bin/{interpreter}"]
+    else:
+        argv = [interpreter]
+    return [*argv, inside, *[str(a) for a in entry.get("arguments") or []]]
+
+
+def entry_env(entry: dict[str, Any]) -> dict[str, str]:
+    """The entry's ``environment`` (``[{name, value}]``, or an ``env`` mapping)."""
+    described = entry.get("environment") or entry.get("env") or []
+    if isinstance(described, dict):
+        return {str(k): str(v) for k, v in described.items()}
+    return {
+        str(e["name"]): str(e["value"])
+        for e in described
+        if isinstance(e, dict) and "name" in e and "value" in e
+    }
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+class Instance:
+    def __init__(
+        self,
+        folder: Path,
+        cache: AssetCache,
+        options: AppOptions,
+        support: SandboxSupport,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.folder = folder
+        self.cache = cache
+        self.options = options
+        self.support = support
+        self.on_change = on_change
+        self.spec: ApplicationSpec | None = None  # the spec that runs (None: nothing runs)
+        self.nodes: dict[str, tuple[str, str]] = {}  # name → (NodeInstanceStatus, message)
+        self._code: dict[str, CodeNode] = {}
+        self._cameras: dict[str, CameraNode] = {}
+        self._forwarders: list[PortForwarder] = []
+        self._log: ConsoleLog | None = None
+        self._busy: asyncio.Future[Any] | None = None
+
+    @property
+    def storage(self) -> Path:
+        return self.folder / "storage"
+
+    @property
+    def logs(self) -> Path:
+        return self.folder / "logs"
+
+    def code_node(self, name: str) -> CodeNode | None:
+        return self._code.get(name)
+
+    # --- installing ---------------------------------------------------------------------------
+    async def install(self, spec: ApplicationSpec) -> Path:
+        """Download and verify every asset and stage generation ``spec.generation``."""
+        for node in spec.nodes:
+            if not SAFE_NAME.match(node.name) or node.name in (".", ".."):
+                raise InstallError(f"{node.name!r}: the node name cannot be used on the device")
+        await self.idle()
+        target = self.folder / f"gen-{spec.generation}"
+        if (target / STAGED_MARK).is_file():
+            return target  # staged before a restart of the agent
+        files: dict[str, list[tuple[str, Path]]] = {}
+        for node in spec.nodes:
+            files[node.name] = []
+            for asset in node.assets:
+                try:
+                    path = await self._in_thread(
+                        self.cache.fetch, asset.sha256, asset.size, asset.path
+                    )
+                except AssetError as exc:
+                    raise InstallError(f"{node.name}: {exc}") from None
+                files[node.name].append((asset.name, path))
+        await self._in_thread(self._stage, spec, files, target)
+        return target
+
+    async def idle(self) -> None:
+        """Wait for the thread of a cancelled install, which may still write in the folder."""
+        if self._busy is not None and not self._busy.done():
+            await asyncio.wait({self._busy})
+
+    async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking work in a thread; a cancellation leaves it running, and remembered."""
+        self._busy = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        return await asyncio.shield(self._busy)
+
+    def _stage(self, spec: ApplicationSpec, files: dict[str, list[tuple[str, Path]]], target: Path):
+        temp = target.with_name(f".{target.name}.staging")
+        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        descriptors: dict[str, dict[str, Any]] = {}
+        for node in spec.nodes:
+            folder = temp / node.name
+            folder.mkdir(parents=True)
+            if node.kind == "code":
+                descriptors[node.name] = self._stage_code(node, files[node.name], folder)
+            else:
+                for name, path in files[node.name]:
+                    if SAFE_NAME.match(name):
+                        _link_or_copy(path, folder / name)
+        (temp / STAGED_MARK).write_text(json.dumps(descriptors))
+        os.replace(temp, target)
+
+    def _stage_code(self, node: NodeSpec, files: list[tuple[str, Path]], folder: Path):
+        containers = [
+            (asset, path)
+            for asset, (_, path) in zip(node.assets, files, strict=True)
+            if asset.implementation_type in ("container", "")
+        ]
+        if len(containers) != 1:
+            raise InstallError(f"{node.name}: a code node needs exactly one container asset")
+        asset, path = containers[0]
+        try:
+            inside = unpack_container(path, folder)
+        except AssetError as exc:
+            raise InstallError(f"{node.name}: asset {short(asset.sha256)}: {exc}") from None
+        return asset.descriptor or inside
+
+    # --- starting -----------------------------------------------------------------------------
+    async def start(self, spec: ApplicationSpec, staged: Path) -> None:
+        """Start the nodes of a staged generation; LaunchError (with nothing left running)."""
+        self.spec = spec
+        self.nodes = {}
+        for folder in (self.storage, self.logs / "code", self.folder / "run"):
+            folder.mkdir(parents=True, exist_ok=True)
+        sandboxed = self.options.sandbox is not False and self.support.available
+        # Without a sandbox a root agent still gives each node a network namespace of its own.
+        own_netns = not sandboxed and self.options.own_netns is not False
+        own_netns = own_netns and self.support.can_enter_netns and self.support.can_unshare_net
+        self._warn(spec, sandboxed, own_netns)
+        descriptors = json.loads((staged / STAGED_MARK).read_text())
+        code_nodes = [n for n in spec.nodes if n.kind == "code"]
+        self._log = ConsoleLog(self.logs / "console_output.log", self.options.log_max_bytes)
+        try:
+            for node in code_nodes:
+                plan = self._plan(spec, node, staged / node.name, descriptors[node.name], sandboxed)
+                plan.own_netns = own_netns
+                runner = CodeNode(
+                    node.name, plan, self._log, self._set_node, self.support,
+                    self.options.policy, prefix=f"[{node.name}] " if len(code_nodes) > 1 else "",
+                )  # fmt: skip
+                self._code[node.name] = runner
+                try:
+                    await runner.start()
+                except LaunchFailed as exc:
+                    raise LaunchError(f"{node.name}: {exc}") from None
+            await self._start_forwarders(spec, isolated=sandboxed or own_netns)
+            for node in spec.nodes:
+                if node.kind in ("model", "display"):
+                    self._set_node(node.name, "NOT_AVAILABLE", NOT_BUILT)
+                elif node.kind == "camera":
+                    probe = (
+                        {"probe": self.options.camera_probe} if self.options.camera_probe else {}
+                    )
+                    self._cameras[node.name] = CameraNode(
+                        node, self._set_node, check_s=self.options.camera_check_s,
+                        timeout_s=self.options.camera_timeout_s,
+                        **probe,
+                    )  # fmt: skip
+            await asyncio.gather(*(camera.start() for camera in self._cameras.values()))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _warn(self, spec: ApplicationSpec, sandboxed: bool, own_netns: bool) -> None:
+        if not any(n.kind == "code" for n in spec.nodes):
+            return
+        if not sandboxed:
+            logger.warning(
+                "bubblewrap is not available: application %s runs without a sandbox.", spec.name
+            )
+        if not (sandboxed or own_netns):
+            return
+        if self.support.pasta is None:
+            logger.warning(
+                "pasta (Debian package passt) is not installed: application %s has no outbound "
+                "network access.", spec.name,
+            )  # fmt: skip
+        if not self.support.can_enter_netns and spec.network_routing_rules:
+            logger.warning(
+                "The agent does not run as root: the inbound ports of application %s cannot be "
+                "forwarded into its sandbox.", spec.name,
+            )  # fmt: skip
+
+    def _plan(
+        self, spec: ApplicationSpec, node: NodeSpec, staged: Path, descriptor: dict[str, Any],
+        sandboxed: bool,
+    ) -> LaunchPlan:  # fmt: skip
+        code = staged / "panorama"
+        entry = (descriptor.get("runtimeDescriptor") or {}).get("entry") or {}
+        argv = entry_argv(node.name, entry, code)
+        paths = {"code": sandbox.CODE_DIR, "storage": sandbox.STORAGE_DIR, "logs": sandbox.LOGS_DIR}
+        if not sandboxed:
+            # The Panorama paths exist only in the sandbox: point the code at the real folders.
+            paths = {"code": str(code), "storage": str(self.storage)}
+            paths["logs"] = str(self.logs / "code")
+            prefix = sandbox.CODE_DIR + "/"
+            argv = [str(code / a[len(prefix) :]) if a.startswith(prefix) else a for a in argv]
+        env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}  # noqa: S108 (the sandbox's own)
+        env.update(entry_env(entry))
+        env.update(spec.environment)
+        env.setdefault("AWS_REGION", self.options.aws_region)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update({f"PANORAMA_{k.upper()}_DIR": v for k, v in paths.items()})
+        env["VANTAGE_APPLICATION_INSTANCE_ID"] = spec.application_instance_id
+        env["VANTAGE_NODE_NAME"] = node.name
+        return LaunchPlan(
+            argv=argv, env=env, code=code, storage=self.storage, logs=self.logs / "code",
+            sandboxed=sandboxed, hostname=node.name[:63],
+            pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
+            pid_file=self.folder / "run" / f"node-{node.name}.pid",
+        )  # fmt: skip
+
+    async def _start_forwarders(self, spec: ApplicationSpec, *, isolated: bool) -> None:
+        """One forwarder per rule; ``isolated``: the nodes listen in their own namespaces."""
+        for rule in spec.network_routing_rules:
+            runner = self._code.get(rule.node)
+            if runner is None:
+                logger.warning(
+                    "Application %s: the port rule for %s names no code node; ignored.",
+                    spec.name, rule.node,
+                )  # fmt: skip
+                continue
+            if not isolated and rule.host_port == rule.container_port:
+                continue  # on the host's network, the application's own listener is that port
+            forwarder = PortForwarder(
+                rule.node, rule.host_port, rule.container_port,
+                runner.netns_pid if isolated else None, host=self.options.forward_host,
+            )  # fmt: skip
+            try:
+                await forwarder.start()
+            except OSError as exc:
+                raise LaunchError(
+                    f"{rule.node}: host port {rule.host_port} cannot be opened: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            self._forwarders.append(forwarder)
+
+    # --- while running ------------------------------------------------------------------------
+    def update(self, spec: ApplicationSpec) -> None:
+        """A new generation that changes only PAUSE/RESUME signals."""
+        self.spec = spec
+        for node in spec.nodes:
+            camera = self._cameras.get(node.name)
+            if camera is not None:
+                camera.update(node)
+
+    def _set_node(self, name: str, status: str, message: str) -> None:
+        if self.nodes.get(name) != (status, message):
+            self.nodes[name] = (status, message)
+            self.on_change()
+
+    # --- stopping -----------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Stop every node and forwarder of the generation that runs (files stay)."""
+        for forwarder in self._forwarders:
+            await forwarder.stop()
+        await asyncio.gather(*(camera.stop() for camera in self._cameras.values()))
+        await asyncio.gather(*(runner.stop() for runner in self._code.values()))
+        self._forwarders, self._cameras, self._code = [], {}, {}
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.spec = None
+
+    def drop_other_generations(self, keep: int) -> None:
+        for folder in self.folder.glob("*gen-*"):
+            if folder.name != f"gen-{keep}":
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(folder)

@@ -1,0 +1,251 @@
+"""A code node's OS process: start it (sandboxed or not), capture its output, restart it when it
+crashes (with backoff, until it crash-loops), and stop it: SIGTERM to the application, then
+SIGKILL once the stop timeout has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from edge_agent.apps.sandbox import SandboxSupport
+from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, spawn
+
+logger = logging.getLogger("edge_agent.apps.process")
+StatusCallback = Callable[[str, str, str], None]  # node name, NodeInstanceStatus, message
+
+
+@dataclass
+class RestartPolicy:
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 30.0
+    # More than this many exits within window_s is a crash loop: the node stays down (ERROR).
+    max_restarts: int = 5
+    window_s: float = 60.0
+    stop_timeout_s: float = 10.0
+
+
+class ConsoleLog:
+    """``console_output.log``: the nodes' stdout and stderr, rotated at ``max_bytes``."""
+
+    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("ab")
+
+    def write(self, line: bytes) -> None:
+        if self._handle.tell() + len(line) > self.max_bytes:
+            self._handle.close()
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self._handle = self.path.open("ab")
+        self._handle.write(line)
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class CodeNode:
+    def __init__(
+        self,
+        name: str,
+        plan: LaunchPlan,
+        log: ConsoleLog,
+        on_status: StatusCallback,
+        support: SandboxSupport,
+        policy: RestartPolicy,
+        prefix: str = "",
+    ) -> None:
+        self.name = name
+        self.plan = plan
+        self.log = log
+        self.on_status = on_status
+        self.support = support
+        self.policy = policy
+        self.prefix = prefix.encode()
+        self.last_stderr = ""
+        self._running: Running | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        """The application's PID (the sandbox's init when sandboxed), for tests and logs."""
+        running = self._running
+        if running is None:
+            return None
+        return running.sandbox_pid or running.process.pid
+
+    def netns_pid(self) -> int | None:
+        return self._running.netns_pid if self._running else None
+
+    async def start(self) -> None:
+        """Start the process (LaunchFailed if it cannot be started), then watch over it."""
+        for attempt in range(3):
+            try:
+                self._running = await self._spawn()
+                break
+            except LaunchFailed:
+                # Setting up namespaces can fail once under load (bwrap: "loopback: Failed
+                # RTM_NEWADDR"); a failure that stays is a launch error.
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        self.on_status(self.name, "RUNNING", "")
+        self._task = asyncio.create_task(self._supervise(), name=f"node-{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        running = self._running
+        if running is not None:
+            await self._terminate(running)
+        if self._task is not None:
+            # Not cancelled: a restart in progress must finish, so that its process is known
+            # and stopped too, instead of being left behind.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.policy.stop_timeout_s + 30)
+            except TimeoutError:
+                self._task.cancel()
+
+    # --- supervision --------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        exits: deque[float] = deque()
+        delay = self.policy.backoff_base_s
+        while True:
+            running = self._running
+            if running is not None:
+                status = await running.process.wait()
+                await self._cleanup(running)
+                what = f"exited with status {status}"
+            else:
+                what = "could not be started"  # the last restart failed; why is in last_stderr
+            if self._stopping:
+                return
+            now = time.monotonic()
+            exits.append(now)
+            while exits and now - exits[0] > self.policy.window_s:
+                exits.popleft()
+            if len(exits) == 1:
+                delay = self.policy.backoff_base_s  # the first exit in a while: restart soon
+            logger.warning("Code node %s %s.", self.name, what)
+            if len(exits) > self.policy.max_restarts:
+                message = f"{what} {len(exits)} times in {self.policy.window_s:g} s"
+                if self.last_stderr:
+                    message += f"; last error output: {self.last_stderr}"
+                self._running = None
+                self.on_status(self.name, "ERROR", message[:2000])
+                return
+            # Wait before restarting, longer after each crash; a stop cuts the wait short.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            if self._stopping:
+                return
+            delay = min(delay * 2, self.policy.backoff_cap_s)
+            try:
+                self._running = await self._spawn()
+            except LaunchFailed as exc:
+                self._running = None  # counted like an exit, retried until it happens too often
+                self.last_stderr = str(exc)[-500:]
+                continue
+            if self._stopping:  # stop() came while this process was being started
+                await self._terminate(self._running)
+                return
+            self.on_status(self.name, "RUNNING", "")
+
+    # --- starting -----------------------------------------------------------------------------
+    async def _spawn(self) -> Running:
+        running = await spawn(self.plan, self.support)
+        running.readers = [
+            asyncio.create_task(self._read(running.process.stdout, stderr=False)),
+            asyncio.create_task(self._read(running.process.stderr, stderr=True)),
+        ]
+        return running
+
+    async def _read(self, stream: asyncio.StreamReader | None, *, stderr: bool) -> None:
+        if stream is None:
+            return
+        while True:
+            try:
+                line = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as end:
+                line = end.partial
+            except asyncio.LimitOverrunError as over:
+                line = await stream.read(over.consumed)  # a very long line: write it in parts
+            if not line:
+                return
+            if stderr and line.strip():
+                self.last_stderr = line.decode(errors="replace").strip()[-500:]
+            self.log.write(self.prefix + line if self.prefix else line)
+
+    # --- stopping -----------------------------------------------------------------------------
+    async def _terminate(self, running: Running) -> None:
+        process = running.process
+        if process.returncode is None:
+            self._signal_app(running, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self.policy.stop_timeout_s)
+            except TimeoutError:
+                logger.warning(
+                    "Code node %s did not stop within %g s of SIGTERM; killing it.",
+                    self.name, self.policy.stop_timeout_s,
+                )  # fmt: skip
+                self._kill(running)
+                await process.wait()
+        await self._cleanup(running)
+
+    def _signal_app(self, running: Running, signum: int) -> None:
+        if running.sandbox_pid is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(running.process.pid, signum)
+            return
+        # In the sandbox the application is the child of bwrap's init (PID 1 there); bwrap
+        # exits with the application's status once it ends.
+        try:
+            children = psutil.Process(running.sandbox_pid).children()
+        except psutil.Error:
+            children = []
+        if not children:
+            self._kill(running)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signum)
+
+    def _kill(self, running: Running) -> None:
+        targets = [running.sandbox_pid] if running.sandbox_pid else []
+        for pid in targets:  # killing a PID namespace's init kills everything in it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(running.process.pid, signal.SIGKILL)
+
+    async def _cleanup(self, running: Running) -> None:
+        """After the application ended: no orphan of it, no pasta, and its output flushed."""
+        if running.sandbox_pid is None:
+            # Panorama's container ends with its main process; so do the main's children.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(running.process.pid, signal.SIGKILL)
+        if running.pasta_pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(running.pasta_pid, signal.SIGTERM)
+            running.pasta_pid = None
+            if self.plan.pasta_pid_file is not None:
+                self.plan.pasta_pid_file.unlink(missing_ok=True)
+        if running.readers:
+            _, pending = await asyncio.wait(running.readers, timeout=2)
+            for task in pending:
+                task.cancel()
+        if self.plan.pid_file is not None:
+            self.plan.pid_file.unlink(missing_ok=True)

@@ -1,0 +1,321 @@
+"""Nodes: code node entries, crash loops, stopping, inbound ports, camera nodes and the nodes
+of the edge runtime. Real processes, files and HTTP, as in test_apps.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from devicelink.apps import ApplicationSpec
+from edge_agent.apps import RestartPolicy
+from edge_agent.apps.sandbox import probe_support
+from edge_agent.tests.support import eventually
+from edge_agent.tests.test_apps import (
+    IID,
+    MEDIA,
+    AssetServer,
+    Reports,
+    app_pid,
+    asset_server,
+    code_node,
+    container,
+    free_port,
+    http_get,
+    make_spec,
+    make_supervisor,
+    run,
+)
+
+OTHER = "applicationInstance-0000000000000000000000othr"
+
+
+@pytest.fixture
+def server() -> Iterator[AssetServer]:
+    yield from asset_server()
+
+
+def test_a_bash_entry_with_arguments_and_environment(tmp_path, server):
+    script = 'echo "$1 $GREETING $PWD" > "$PANORAMA_STORAGE_DIR/said"\nexec sleep 600\n'
+    asset = server.add(
+        container(script, "/panorama/run.sh", path="bash", arguments=["hello"],
+                  environment=[{"name": "GREETING", "value": "world"}])
+    )  # fmt: skip
+    reports = Reports()
+    said = tmp_path / "apps" / IID / "storage" / "said"
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply([make_spec(1, [code_node(asset)])])
+            await supervisor.settle(30)
+            await eventually(said.exists, 10)
+        finally:
+            await supervisor.close()
+
+    run(main)
+    code = tmp_path / "apps" / IID / "gen-1" / "code_node" / "panorama"
+    assert said.read_text() == f"hello world {code}\n"  # unsandboxed: the real code folder
+
+
+def test_a_missing_entry_is_a_launch_error(tmp_path, server):
+    asset = server.add(container(name="/panorama/app.py"))  # the file is application.py
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        await supervisor.apply([make_spec(1, [code_node(asset)])])
+        await supervisor.settle(30)
+        await supervisor.close()
+
+    run(main)
+    assert reports.statuses() == ["INSTALL_IN_PROGRESS", "STARTING", "LAUNCH_ERROR"]
+    assert reports.last()["message"] == (
+        "code_node: the entry /panorama/app.py is not in the container asset"
+    )
+
+
+def test_a_crash_loop_puts_the_node_in_error(tmp_path, server):
+    spec = make_spec(1, [code_node(server.add(container()))], environment={"APP_MODE": "crash"})
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply([spec])
+            await supervisor.settle(30)
+            await eventually(lambda: reports.node("code_node")["status"] == "ERROR", 20)
+        finally:
+            await supervisor.close()
+
+    run(main)
+    node = reports.node("code_node")
+    assert node["message"] == (
+        "exited with status 3 6 times in 60 s; last error output: boom: the model is missing"
+    )
+    assert reports.last()["status"] == "RUNNING"  # the instance runs; its health is an error
+    assert reports.last()["message"] == f"code_node: {node['message']}"
+    log = (tmp_path / "apps" / IID / "logs" / "console_output.log").read_text()
+    assert log.count("starting up") == 6
+
+
+def test_stop_kills_an_application_that_ignores_sigterm(tmp_path, server):
+    spec = make_spec(1, [code_node(server.add(container()))], environment={"APP_MODE": "stubborn"})
+    reports = Reports()
+    policy = RestartPolicy(backoff_base_s=0.01, stop_timeout_s=0.5)
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports, policy=policy)
+        await supervisor.apply([spec])
+        await supervisor.settle(30)
+        storage = tmp_path / "apps" / IID / "storage"
+        await eventually(lambda: (storage / "starts.log").exists(), 10)
+        pid = app_pid(supervisor)
+        await supervisor.close()
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+    run(main)
+
+
+ROOT = probe_support().can_unshare_net  # a root agent where namespaces can be made
+NETWORKS = [
+    pytest.param(False, id="host-network"),
+    pytest.param(
+        None, id="own-netns", marks=pytest.mark.skipif(not ROOT, reason="needs a root agent")
+    ),
+]
+
+
+@pytest.mark.parametrize("own_netns", NETWORKS)
+def test_forwarder_answers_only_on_confirmed_ports(tmp_path, server, own_netns):
+    served, unconfirmed_host = free_port(), free_port()
+    host_port = free_port()
+    spec = make_spec(
+        1, [code_node(server.add(container()))], environment={"APP_PORTS": str(served)},
+        network_routing_rules=[{"node": "code_node", "container_port": served,
+                                "host_port": host_port}],
+    )  # fmt: skip
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports, own_netns=own_netns)
+        try:
+            await supervisor.apply([spec])
+            await supervisor.settle(30)
+            await eventually(lambda: (tmp_path / "apps" / IID / "storage" / "starts.log").exists())
+            answer = await asyncio.to_thread(http_get, host_port)
+            assert answer == f"code_node  {served}"
+            assert await asyncio.to_thread(http_get, unconfirmed_host) is None
+            # On the host's network the application's own port answers too (only isolation
+            # prevents that); in its own namespace it does not.
+            direct = await asyncio.to_thread(http_get, served)
+            assert direct == (answer if own_netns is False else None)
+        finally:
+            await supervisor.close()
+        assert await asyncio.to_thread(http_get, host_port) is None  # closed with the app
+
+    run(main)
+
+
+@pytest.mark.skipif(not ROOT, reason="a network namespace per node needs a root agent")
+def test_two_unsandboxed_instances_serve_on_the_same_container_port(tmp_path, server):
+    asset = server.add(container())
+    port = free_port()  # the container port of both, as two clones of one application have
+    hosts = {IID: free_port(), OTHER: free_port()}
+
+    def spec(iid: str, host: int) -> ApplicationSpec:
+        rule = {"node": "code_node", "container_port": port, "host_port": host}
+        env = {"APP_PORTS": str(port), "APP_LABEL": iid[-4:]}
+        return make_spec(1, [code_node(asset)], iid=iid, environment=env,
+                         network_routing_rules=[rule])  # fmt: skip
+
+    specs = [spec(iid, host) for iid, host in hosts.items()]
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply(specs)
+            await supervisor.settle(30)
+            for iid in hosts:
+                started = tmp_path / "apps" / iid / "storage" / "starts.log"
+                await eventually(started.exists)
+            for iid, host in hosts.items():
+                assert await asyncio.to_thread(http_get, host) == f"code_node {iid[-4:]} {port}"
+        finally:
+            await supervisor.close()
+
+    run(main)
+    assert all(reports.node("code_node", iid)["status"] == "RUNNING" for iid in hosts)
+
+
+def test_a_taken_host_port_is_a_launch_error(tmp_path, server):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # noqa: S104
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = make_spec(
+            1, [code_node(server.add(container()))],
+            network_routing_rules=[{"node": "code_node", "container_port": free_port(),
+                                    "host_port": port}],
+        )  # fmt: skip
+        reports = Reports()
+
+        async def main() -> None:
+            supervisor = make_supervisor(tmp_path, server, reports)
+            await supervisor.apply([spec])
+            await supervisor.settle(30)
+            assert app_pid(supervisor) is None  # the started node was stopped again
+            await supervisor.close()
+
+        run(main)
+    assert reports.last()["status"] == "LAUNCH_ERROR"
+    assert reports.last()["message"].startswith(f"code_node: host port {port} cannot be opened")
+
+
+# --- camera, model and display nodes ----------------------------------------------------------
+def camera(name: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "camera", "stream": {"url": url, **extra.pop("creds", {})},
+            **extra}  # fmt: skip
+
+
+def closed_rtsp() -> str:
+    return f"rtsp://127.0.0.1:{free_port()}/stream1"
+
+
+def test_camera_nodes_signals_and_nodes_of_the_edge_runtime(tmp_path, server, caplog):
+    if not MEDIA.is_file():
+        pytest.skip(f"{MEDIA} (the shared test video) is not here")
+    code = code_node(server.add(container()))
+    model = {"name": "model_node", "kind": "model",
+             "assets": [{"name": "model", **server.add(b"onnx bytes")}]}  # fmt: skip
+    nodes = [
+        code,
+        camera("front_door", f"file://{MEDIA}", launch="onSignal"),
+        camera("back_door", closed_rtsp(), creds={"username": "cam", "password": "hunter2"}),
+        model,
+        {"name": "output_node", "kind": "display", "interface": "hdmi0"},
+    ]
+    reports = Reports()
+
+    def spec(generation: int, signal: str | None) -> ApplicationSpec:
+        changed = [dict(nodes[1], signal=signal), *nodes[2:]]
+        return make_spec(generation, [nodes[0], *changed])
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply([spec(1, None)])
+            await supervisor.settle(60)
+            pid = app_pid(supervisor)
+            assert reports.node("front_door")["status"] == "PAUSED"  # onSignal: waits
+            await supervisor.apply([spec(2, "RESUME")])
+            await eventually(lambda: reports.node("front_door")["status"] == "RUNNING", 30)
+            await supervisor.apply([spec(3, "PAUSE")])
+            await eventually(lambda: reports.node("front_door")["status"] == "PAUSED", 10)
+            await supervisor.settle(10)
+            assert app_pid(supervisor) == pid  # signals do not redeploy
+        finally:
+            await supervisor.close()
+
+    run(main)
+    first_running = next(r for r in reports if r["status"] == "RUNNING")
+    assert first_running["generation"] == 1
+    assert {n["name"]: n["status"] for n in first_running["nodes"]} == {
+        "code_node": "RUNNING", "front_door": "PAUSED", "back_door": "ERROR",
+        "model_node": "NOT_AVAILABLE", "output_node": "NOT_AVAILABLE",
+    }  # fmt: skip
+    nodes_now = {n["name"]: n for n in reports.last()["nodes"]}
+    assert nodes_now["back_door"]["message"] == (
+        "Failed to get SDP description: Connection to server failed: Connection refused (-111)"
+    )
+    assert nodes_now["model_node"]["message"] == "runs with the edge runtime (not built yet)"
+    assert reports.last()["generation"] == 3
+    staged = tmp_path / "apps" / IID / "gen-1" / "model_node" / "model"
+    assert staged.read_bytes() == b"onnx bytes"  # downloaded, verified and staged
+    assert "hunter2" not in caplog.text and "hunter2" not in json.dumps(list(reports))
+
+
+def test_without_bubblewrap_the_agent_warns(tmp_path, server, caplog):
+    spec = make_spec(1, [code_node(server.add(container()))])
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        await supervisor.apply([spec])
+        await supervisor.settle(30)
+        await supervisor.close()
+
+    with caplog.at_level("WARNING", logger="edge_agent.apps"):
+        run(main)
+    assert "bubblewrap is not available: application people-counter runs without a sandbox." in (
+        caplog.text
+    )
+
+
+def test_the_supervisor_leaves_no_process_behind(tmp_path, server):
+    # Every test above closes its supervisor; this one checks that close() really ends them all.
+    spec = make_spec(1, [code_node(server.add(container()), name="a"),
+                         code_node(server.add(container()), name="b")])  # fmt: skip
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        await supervisor.apply([spec])
+        await supervisor.settle(30)
+        pids = [app_pid(supervisor, "a"), app_pid(supervisor, "b")]
+        assert all(pids)
+        log = tmp_path / "apps" / IID / "logs" / "console_output.log"
+        await eventually(lambda: log.read_text().count("is up") == 2)
+        await supervisor.close()
+        for pid in pids:
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+    run(main)
+    log = (tmp_path / "apps" / IID / "logs" / "console_output.log").read_text()
+    assert "[a] a  is up" in log and "[b] b  is up" in log
