@@ -29,3 +29,17 @@ def healthy(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def free_host_port() -> int:
+    """A free port in Panorama's range for an application's host ports (8000-9000)."""
+    import random
+
+    for port in random.sample(range(8000, 9001), 1001):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - the agent's forwarder listens on all
+            except OSError:
+                continue
+            return port
+    raise SystemExit("bench: no free port between 8000 and 9000")

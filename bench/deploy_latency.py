@@ -27,7 +27,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.common import free_port, healthy, wait_until  # noqa: E402
+from bench.common import free_host_port, free_port, healthy, wait_until  # noqa: E402
 
 PANORAMA_DOCUMENTED_S = (15 * 60, 20 * 60)
 
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             "the appliance to come online",
         )
         register_inbound_network_package()
-        times, final = [], None
+        times, outcome = [], ("", "")
         for run in range(args.runs):
-            graph, override = inbound_network_app(free_port())
+            graph, override = inbound_network_app(free_host_port())
             started = time.monotonic()
             instance = deployments.request_deployment(
                 name=f"bench-{run}",
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             final = wait_until(settled, 600, f"deployment {run + 1} to finish", 0.05)
             elapsed = time.monotonic() - started
             times.append(elapsed)
-            print(f"run {run + 1}: {elapsed:.2f} s → {final.status} / {final.health_status}")
+            outcome = (final.status, final.health_status)
+            print(f"run {run + 1}: {elapsed:.2f} s → {outcome[0]} / {outcome[1]}")
             deployments.remove(final)
             wait_until(
                 lambda pk=final.pk: (
@@ -168,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Panorama documents {low // 60}-{high // 60} minutes per deployment; the median here is "
         f"{median:.2f} s ({low / median:.0f}-{high / median:.0f} times faster)"
     )
-    print(f"deploy_s={median:.2f} status={final.status} health={final.health_status}")
-    return 0 if final.status == "DEPLOYMENT_SUCCEEDED" and final.health_status == "RUNNING" else 1
+    print(f"deploy_s={median:.2f} status={outcome[0]} health={outcome[1]}")
+    return 0 if outcome == ("DEPLOYMENT_SUCCEEDED", "RUNNING") else 1
 
 
 if __name__ == "__main__":
