@@ -182,9 +182,16 @@ def claim(pk: int, expected: str, new_status: str) -> ApplicationInstance | None
 
 
 def store_nodes(instance: ApplicationInstance, spec: dict[str, Any], sources: dict[str, int]):
+    """The node instances of a resolved spec; camera nodes take a copy of their stream."""
+    from datasources.models import DataSource
+
+    streams = DataSource.objects.in_bulk(list(sources.values()))
     NodeInstance.objects.filter(instance=instance).delete()
-    NodeInstance.objects.bulk_create(
-        NodeInstance(
+    nodes = []
+    for node in spec["nodes"]:
+        if node["kind"] == "parameter":
+            continue
+        record = NodeInstance(
             instance=instance,
             node_instance_id=node["name"],
             kind=node["kind"],
@@ -196,8 +203,20 @@ def store_nodes(instance: ApplicationInstance, spec: dict[str, Any], sources: di
             launch=node.get("launch", "onAppStart"),
             data_source_id=sources.get(node["name"]),
         )
-        for node in spec["nodes"]
-        if node["kind"] != "parameter"
+        source = streams.get(sources.get(node["name"]))
+        if source is not None:
+            # The ciphertext is copied as it is: the same key decrypts it.
+            record.stream_url = source.url
+            record.stream_username_encrypted = source.username_encrypted
+            record.stream_password_encrypted = source.password_encrypted
+        nodes.append(record)
+    NodeInstance.objects.bulk_create(nodes)
+
+
+def purge_streams(instance: ApplicationInstance) -> None:
+    """The instance no longer runs anywhere: its copies of camera credentials go."""
+    NodeInstance.objects.filter(instance=instance).update(
+        stream_url="", stream_username_encrypted="", stream_password_encrypted=""
     )
 
 
@@ -274,6 +293,7 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
     if removing:
         if status == "STOPPED":
             record(instance, Status.REMOVAL_SUCCEEDED, REMOVED, Health.NOT_AVAILABLE)
+            purge_streams(instance)
         elif status == "REMOVAL_FAILED":
             record(instance, Status.REMOVAL_FAILED, f"Removal failed: {report.message}")
         else:
@@ -307,6 +327,7 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
             f"application: {reason}",
             Health.ERROR,
         )
+        purge_streams(instance)
     else:
         instance.save()
     live.nodes_updated(instance)

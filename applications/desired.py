@@ -18,7 +18,7 @@ def device_applications(device) -> list[dict[str, Any]]:
         .exclude(status__in=[Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_FAILED])
         .exclude(spec={})
         .select_related("runtime_role")
-        .prefetch_related("node_instances__data_source")
+        .prefetch_related("node_instances")
     )
     for instance in instances:
         spec = ApplicationSpec.model_validate(instance.spec)
@@ -29,10 +29,11 @@ def device_applications(device) -> list[dict[str, Any]]:
             if record is None:
                 continue
             node.signal = record.signal or None
-            if node.kind == "camera" and record.data_source is not None:
-                source = record.data_source
-                username, password = source.credentials()
-                node.stream = StreamSource(url=source.url, username=username, password=password)
+            if node.kind == "camera" and record.stream_url:
+                username, password = record.stream_credentials()
+                node.stream = StreamSource(
+                    url=record.stream_url, username=username, password=password
+                )
         if instance.runtime_role is not None:
             spec.environment = instance.runtime_role.environment()
         specs.append(spec.model_dump())

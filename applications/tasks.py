@@ -90,6 +90,7 @@ def expire_deployments() -> int:
                     f"{settings.DEPLOYMENT_TIMEOUT_S} s.",
                     Health.ERROR,
                 )
+                deployments.purge_streams(locked)
                 failed += 1
             elif locked.status_description == deployments.waiting_for(instance.device):
                 deployments.record(locked, locked.status, deployments.VALIDATED)

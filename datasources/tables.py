@@ -19,12 +19,17 @@ class DataSourceTable(tables.Table):
         verbose_name="Last check",
         orderable=False,
     )
+    used_by = tables.TemplateColumn(
+        template_name="datasources/partials/used_by_cell.html",
+        verbose_name="Used by",
+        orderable=False,
+    )
     actions = tables.TemplateColumn(
         template_name="datasources/partials/row_actions.html", verbose_name="", orderable=False
     )
 
     class Meta:
         model = DataSource
-        fields = ["name", "description", "url", "credentials", "last_check"]
+        fields = ["name", "description", "url", "credentials", "last_check", "used_by"]
         attrs = {"class": "table table-hover align-middle"}
         empty_text = "No camera streams yet."

@@ -22,6 +22,7 @@ from datasources.forms import DataSourceForm
 from datasources.models import DataSource, StreamCheck
 from datasources.packages import delete_camera_package, register_camera_package
 from datasources.tables import DataSourceTable
+from datasources.usage import users, with_users
 
 hide_password = method_decorator(sensitive_post_parameters("password", "url"), name="dispatch")
 
@@ -33,7 +34,7 @@ class DataSourceListView(PolicyMixin, SingleTableView):
     template_name = "datasources/datasource_list.html"
 
     def get_queryset(self):
-        return with_latest_check(DataSource.objects.all())
+        return with_users(with_latest_check(DataSource.objects.all()))
 
     def get_context_data(self, **kwargs):
         # Where "Test stream" can run: this console, or an appliance online now.
@@ -121,6 +122,9 @@ class DataSourceDeleteView(PolicyMixin, DeleteView):
     model = DataSource
     template_name = "datasources/datasource_confirm_delete.html"
     success_url = reverse_lazy("datasource-list")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(used_by=users(self.object), **kwargs)
 
     @transaction.atomic
     def form_valid(self, form):

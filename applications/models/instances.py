@@ -150,6 +150,13 @@ class NodeInstance(models.Model):
         max_length=16, choices=NodeInstanceStatus.choices, default=NodeInstanceStatus.NOT_AVAILABLE
     )
     message = models.CharField(max_length=2000, blank=True)
+    # A camera node's stream as it was deployed: the instance keeps running with it even if the
+    # data source is edited or deleted (as in Panorama), and it is purged when the instance is
+    # removed, so credentials live exactly as long as something uses them.
+    stream_url = models.CharField(max_length=2048, blank=True)
+    stream_username_encrypted = models.TextField(blank=True)
+    stream_password_encrypted = models.TextField(blank=True)
+    encrypted_fields = ("stream_username_encrypted", "stream_password_encrypted")
 
     class Meta:
         ordering = ["id"]
@@ -161,6 +168,18 @@ class NodeInstance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance}.{self.node_instance_id}"
+
+    def stream_credentials(self) -> tuple[str, str]:
+        from console import crypto
+
+        return tuple(  # type: ignore[return-value]
+            crypto.decrypt(value) if value else ""
+            for value in (self.stream_username_encrypted, self.stream_password_encrypted)
+        )
+
+    def purge_stream(self) -> None:
+        self.stream_url = ""
+        self.stream_username_encrypted = self.stream_password_encrypted = ""
 
 
 class RuntimeRole(models.Model):

@@ -150,3 +150,87 @@ def test_quotas(device, app, settings):
         deployments.request_deployment(
             name="second", device=device, manifest_text=graph, overrides_text=override
         )
+
+
+def camera_app(host_port: int = 8082) -> tuple[str, str]:
+    """The inbound_network graph with an abstract camera feeding the code node, and an override
+    that replaces it with the registered stream ``front_door``."""
+    from console.models import Installation
+
+    graph_text, override_text = inbound_network_app(host_port)
+    graph, override = json.loads(graph_text), json.loads(override_text)
+    graph["nodeGraph"]["packages"].append(
+        {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"}
+    )
+    graph["nodeGraph"]["nodes"].append(
+        {
+            "name": "camera_node",
+            "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
+            "overridable": True,
+            "overrideMandatory": True,
+        }
+    )
+    graph["nodeGraph"]["edges"] = [
+        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
+    ]
+    account = Installation.get().account_id
+    body = override["nodeGraphOverrides"]
+    body["packages"] = [{"name": f"{account}::front_door", "version": "1.0"}]
+    body["nodes"] = [{"name": "front_door", "interface": f"{account}::front_door.front_door"}]
+    body["nodeOverrides"] = [{"replace": "camera_node", "with": [{"name": "front_door"}]}]
+    return json.dumps(graph), json.dumps(override)
+
+
+@pytest.fixture
+def camera():
+    from datasources.models import DataSource
+    from datasources.packages import register_camera_package
+
+    source = DataSource(name="front_door", url="rtsp://10.0.0.5/stream1")
+    source.set_credentials("cam", "Door-pass-1")
+    source.save()
+    register_camera_package(source)
+    return source
+
+
+def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_removed(
+    device, app, camera, operator_client
+):
+    from applications.models import NodeInstance
+    from datasources.usage import users
+
+    instance = deploy(device, *camera_app())
+    report(
+        device, instance, "RUNNING", [("code_node", "RUNNING", ""), ("front_door", "RUNNING", "")]
+    )
+    assert users(camera) == [instance]
+    listing = operator_client.get("/datasources/").content.decode()
+    assert instance.name in listing
+    api = operator_client.get(f"/api/datasources/{camera.pk}/").json()
+    assert api["used_by"] == [
+        {"application_instance_id": instance.application_instance_id, "name": instance.name,
+         "device_id": device.device_id}
+    ]  # fmt: skip
+    page = operator_client.get(f"/datasources/{camera.pk}/delete/").content.decode()
+    assert "These applications use this stream" in page and instance.name in page
+    assert operator_client.post(f"/datasources/{camera.pk}/delete/").status_code == 302
+
+    # Deleting the stream does not stop the application: the device still gets it.
+    device.refresh_from_db()
+    [spec] = build_desired(device).applications
+    stream = next(node for node in spec["nodes"] if node["name"] == "front_door")["stream"]
+    assert stream == {
+        "url": "rtsp://10.0.0.5/stream1",
+        "username": "cam",
+        "password": "Door-pass-1",
+    }
+
+    # Once the application is removed, no copy of the credentials is left anywhere.
+    deployments.remove(instance)
+    report(device, instance, "STOPPED")
+    node = NodeInstance.objects.get(instance=instance, node_instance_id="front_door")
+    assert (node.stream_url, node.stream_username_encrypted, node.stream_password_encrypted) == (
+        "",
+        "",
+        "",
+    )

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasources.models import SAVED_AS_SECRET, DataSource, StreamCheck
@@ -64,13 +65,33 @@ class DataSourceSerializer(serializers.ModelSerializer):
     )
     is_test_source = serializers.BooleanField(read_only=True)
     last_check = StreamCheckSerializer(read_only=True, allow_null=True)
+    used_by = serializers.SerializerMethodField(
+        help_text="The application instances whose camera nodes use this stream."
+    )
+
+    @extend_schema_field(
+        {"type": "array", "items": {"type": "object", "properties": {
+            "application_instance_id": {"type": "string"}, "name": {"type": "string"},
+            "device_id": {"type": "string"}}}}
+    )  # fmt: skip
+    def get_used_by(self, source) -> list[dict[str, str]]:
+        from datasources.usage import used_by
+
+        return [
+            {
+                "application_instance_id": instance.application_instance_id,
+                "name": instance.name,
+                "device_id": instance.device.device_id,
+            }
+            for instance in used_by(source)
+        ]
 
     class Meta:
         model = DataSource
         fields = [
             "id", "name", "description", "url", "username", "password", "clear_credentials",
             "credentials",
-            "is_test_source", "last_check", "created", "updated",
+            "is_test_source", "last_check", "used_by", "created", "updated",
         ]  # fmt: skip
         read_only_fields = ["created", "updated"]
 

@@ -14,13 +14,14 @@ from datasources.api.serializers import (
 from datasources.checks import CheckRefused, check_place, start_check, with_latest_check
 from datasources.models import DataSource
 from datasources.packages import delete_camera_package, register_camera_package
+from datasources.usage import with_users
 
 
 class DataSourceViewSet(viewsets.ModelViewSet):
     """Camera streams (RTSP) and recorded test sources (file://)."""
 
     policy = READ_OPERATE
-    queryset = with_latest_check(DataSource.objects.all())
+    queryset = with_users(with_latest_check(DataSource.objects.all()))
     serializer_class = DataSourceSerializer
     filterset_fields = ["name"]
 

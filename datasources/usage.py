@@ -1,0 +1,50 @@
+"""Which application instances use a camera stream ("used by" on the list and delete pages)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from applications.models import ApplicationInstance
+from console.status import ApplicationInstanceStatus as Status
+from console.status import DesiredState
+from datasources.models import DataSource
+
+# An instance that is gone from its device uses nothing any more.
+_GONE = [Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED, Status.DEPLOYMENT_ERROR]
+
+
+def active_instances() -> QuerySet[ApplicationInstance]:
+    return ApplicationInstance.objects.exclude(status__in=_GONE).exclude(
+        desired_state=DesiredState.REMOVED
+    )
+
+
+def users(source: DataSource) -> list[ApplicationInstance]:
+    """The active instances with a camera node fed by ``source``."""
+    return list(
+        active_instances().filter(node_instances__data_source=source).distinct().order_by("name")
+    )
+
+
+def with_users(sources: QuerySet[DataSource]) -> QuerySet[DataSource]:
+    """Prefetch ``used_by`` (a list) for every source of the queryset."""
+    from applications.models import NodeInstance
+
+    return sources.prefetch_related(
+        Prefetch(
+            "node_instances",
+            queryset=NodeInstance.objects.filter(instance__in=active_instances()).select_related(
+                "instance"
+            ),
+            to_attr="active_nodes",
+        )
+    )
+
+
+def used_by(source: DataSource) -> list[ApplicationInstance]:
+    """From ``with_users``'s prefetch, else a query."""
+    nodes = getattr(source, "active_nodes", None)
+    if nodes is None:
+        return users(source)
+    seen = {node.instance.pk: node.instance for node in nodes}
+    return sorted(seen.values(), key=lambda instance: instance.name)
