@@ -246,10 +246,24 @@ def signal_nodes(instance: ApplicationInstance, signals: list[tuple[str, str]]) 
     """PAUSE or RESUME camera node instances; the device acts on the next desired state."""
     from devices import desired
 
+    if instance.desired_state == DesiredState.REMOVED or instance.status in (
+        Status.REMOVAL_SUCCEEDED,
+        Status.DEPLOYMENT_FAILED,
+        Status.DEPLOYMENT_ERROR,
+    ):
+        raise ValueError(
+            f"{instance.name} is {instance.status} and no longer runs; it takes no signals."
+        )
     nodes = {node.node_instance_id: node for node in instance.node_instances.all()}
     unknown = [name for name, _ in signals if name not in nodes]
     if unknown:
         raise ValueError(f"No node instance {', '.join(unknown)} in {instance.name}.")
+    not_cameras = [name for name, _ in signals if nodes[name].kind != "camera"]
+    if not_cameras:
+        raise ValueError(
+            f"Only camera nodes can be paused and resumed; {', '.join(not_cameras)} "
+            f"{'is' if len(not_cameras) == 1 else 'are'} not."
+        )
     with transaction.atomic():
         for name, signal in signals:
             node = nodes[name]

@@ -199,5 +199,17 @@ def delete_package(package: NodePackage) -> None:
 
 
 def patch_users(patch: PatchVersion) -> list[str]:
-    """Names of the application instances that use a patch (none until deployments land)."""
-    return []
+    """Names of the active application instances (not removed, not failed) that use a patch."""
+    from datasources.usage import active_instances
+
+    package = patch.package_version.package
+    return sorted(
+        active_instances()
+        .filter(
+            node_instances__package_name=package.name,
+            node_instances__package_version=patch.package_version.version,
+            node_instances__patch_version=patch.patch,
+        )
+        .distinct()
+        .values_list("name", flat=True)
+    )

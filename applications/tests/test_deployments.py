@@ -234,3 +234,18 @@ def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_r
         "",
         "",
     )
+
+
+def test_a_patch_in_use_cannot_be_deregistered_until_its_instance_is_removed(device, app):
+    from applications.models import PatchVersion
+    from applications.registry import PatchInUse, deregister_patch, patch_users
+
+    patch_hash, graph, override = app
+    instance = deploy(device, graph, override)
+    patch = PatchVersion.objects.get(patch=patch_hash)
+    assert patch_users(patch) == [instance.name]
+    with pytest.raises(PatchInUse, match=instance.name):
+        deregister_patch(patch)
+    deployments.remove(instance)
+    report(device, instance, "STOPPED")
+    assert patch_users(patch) == []
