@@ -11,6 +11,7 @@ claims the instance with a conditional update, so two workers never do the same 
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from applications.models import ApplicationInstance, InstanceEvent, NodeInstance, RuntimeRole
 from applications.resolve import DeployRefused, PayloadError, check_payloads, resolve
+from console.live import request_resync
 from console.status import (
     ApplicationInstanceHealthStatus as Health,
 )
@@ -88,9 +90,7 @@ def record(
 
 
 def _check_quotas(device: Device, replaces: ApplicationInstance | None) -> None:
-    active = device.application_instances.exclude(
-        status__in=[Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED]
-    ).exclude(desired_state=DesiredState.REMOVED)
+    active = device.application_instances.active()
     if replaces is not None:
         active = active.exclude(pk=replaces.pk)  # it goes when its replacement runs
     if active.count() >= settings.APPLICATIONS_PER_DEVICE:
@@ -135,14 +135,23 @@ def request_deployment(
                 f"status {device.provisioning_status}).",
             )
         )
+    if replaces is not None and (
+        replaces.device_id != device.pk or not ApplicationInstance.objects.active()
+        .filter(pk=replaces.pk).exists()
+    ):  # fmt: skip
+        errors.append(
+            PayloadError(
+                "replaces",
+                "",
+                f"{replaces.name} cannot be replaced here: only an application that still runs "
+                f"on device {device.name} can be.",
+            )
+        )
     errors += check_payloads(manifest_text, overrides_text)
     if errors:
         raise DeployRefused(errors)
-    cameras = [
-        node
-        for node in resolve(manifest_text, overrides_text, name, "pending").spec.nodes
-        if node.kind == "camera"
-    ]
+    spec = resolve(manifest_text, overrides_text, name, "pending").spec
+    cameras = [node for node in spec.nodes if node.kind == "camera"]
     if len(cameras) > settings.STREAMS_PER_APPLICATION:
         raise QuotaExceeded(
             f"The application uses {len(cameras)} camera streams; at most "
@@ -150,6 +159,9 @@ def request_deployment(
             "(STREAMS_PER_APPLICATION).",
             "STREAMS_PER_APPLICATION",
         )
+    conflicts = _port_conflicts(device, spec, overrides_text, replaces)
+    if conflicts:
+        raise DeployRefused(conflicts)
     with transaction.atomic():
         locked = Device.objects.select_for_update().get(pk=device.pk)
         _check_quotas(locked, replaces)
@@ -165,8 +177,36 @@ def request_deployment(
             created_by=user,
         )
         record(instance, Status.DEPLOYMENT_PENDING, SCHEDULED, Health.NOT_AVAILABLE)
+        # Open application lists and the device's page have no row for it yet.
+        request_resync(["fleet", f"device-{locked.device_id}"])
         transaction.on_commit(lambda: tasks.deploy_instance.delay(instance.pk))
     return instance
+
+
+def _port_conflicts(
+    device: Device, spec: Any, overrides_text: str, replaces: ApplicationInstance | None
+) -> list[PayloadError]:
+    """Host ports another application on the device holds already."""
+    from applications.wizard import used_host_ports
+
+    used = used_host_ports(device, exclude=replaces)
+    try:
+        in_override = bool(json.loads(overrides_text or "{}").get("nodeGraphOverrides", {})
+                           .get("networkRoutingRules"))  # fmt: skip
+    except (ValueError, AttributeError):
+        in_override = False
+    base = "/nodeGraphOverrides" if in_override else "/nodeGraph"
+    return [
+        PayloadError(
+            "overrides" if in_override else "manifest",
+            f"{base}/networkRoutingRules/{index}/hostPort",
+            f"Host port {rule.host_port} is already used by application {used[rule.host_port]} "
+            f"on device {device.name}.",
+            "Choose another host port between 8000 and 9000.",
+        )
+        for index, rule in enumerate(spec.network_routing_rules)
+        if rule.host_port in used
+    ]
 
 
 def claim(pk: int, expected: str, new_status: str) -> ApplicationInstance | None:

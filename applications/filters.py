@@ -10,7 +10,11 @@ import django_filters
 from django.db.models import QuerySet
 
 from applications.models import PROCESSING_DEPLOYMENT, PROCESSING_REMOVAL, ApplicationInstance
-from console.status import StatusFilter
+from console.status import (
+    ApplicationInstanceHealthStatus,
+    ApplicationInstanceStatus,
+    StatusFilter,
+)
 from devices.models import Device
 
 STATUS_GROUPS = {
@@ -26,13 +30,21 @@ class ApplicationInstanceFilter(django_filters.FilterSet):
         empty_label="Any device",
         label="Device",
     )
+    # Panorama's StatusFilter values (with its two groups), and every single status too.
     status = django_filters.ChoiceFilter(
-        choices=StatusFilter.choices, method="filter_status", empty_label="Any status"
+        choices=StatusFilter.choices
+        + [c for c in ApplicationInstanceStatus.choices if c[0] not in StatusFilter.values],
+        method="filter_status",
+        empty_label="Any status",
+    )
+
+    health_status = django_filters.ChoiceFilter(
+        choices=ApplicationInstanceHealthStatus.choices, empty_label="Any health"
     )
 
     class Meta:
         model = ApplicationInstance
-        fields = ["device", "status"]
+        fields = ["device", "status", "health_status"]
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(status__in=STATUS_GROUPS.get(value, (value,)))

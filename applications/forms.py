@@ -15,9 +15,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
-from applications.models import PatchVersion, RuntimeRole
+from applications.models import ApplicationInstance, PatchVersion, RuntimeRole, active_q
 from applications.wizard import (
-    INACTIVE,
     AppGraph,
     Parameter,
     error_lines,
@@ -134,14 +133,16 @@ class RuntimeRoleChoiceForm(forms.Form):
 # --- 4. Device ----------------------------------------------------------------------------------
 
 
-def deployable_devices():
-    """Provisioned devices with the number of applications each runs, online ones first."""
+def deployable_devices(replacing: ApplicationInstance | None = None):
+    """Provisioned devices with the number of applications each runs, online ones first (the
+    instance being replaced does not count: it goes when its replacement runs)."""
+    counted = active_q("application_instances__")
+    if replacing is not None:
+        counted &= ~Q(application_instances__pk=replacing.pk)
     return (
         Device.objects.filter(provisioning_status=DeviceStatus.SUCCEEDED)
         .annotate(
-            used=Count(
-                "application_instances", filter=~Q(application_instances__status__in=INACTIVE)
-            ),
+            used=Count("application_instances", filter=counted),
             offline=Case(
                 When(connection_status=DeviceConnectionStatus.ONLINE, then=Value(0)),
                 default=Value(1),
@@ -161,9 +162,9 @@ class DeviceForm(forms.Form):
         error_messages={"required": "Choose the device to deploy to."},
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, replacing: ApplicationInstance | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["device"].queryset = deployable_devices()
+        self.fields["device"].queryset = deployable_devices(replacing)
         self.allowed = settings.APPLICATIONS_PER_DEVICE
 
     def rows(self) -> list[Device]:

@@ -19,7 +19,6 @@ from typing import Any
 
 from applications.models import ApplicationInstance
 from applications.resolve import PayloadError, _patches, check_payloads
-from console.status import ApplicationInstanceStatus as Status
 from console.status import NodeCategory
 from manifests.common import HOST_PORT_MAX, HOST_PORT_MIN
 
@@ -29,7 +28,6 @@ CAMERA_VERSION = "1.0"
 LAUNCH_MODES = ("onAppStart", "onSignal")
 PARAMETER_DEFAULTS: dict[str, Any] = {"boolean": False, "int32": 0, "float32": 0.0, "string": ""}
 # Instances that hold their device's resources (an application slot, host ports).
-INACTIVE = (Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED)
 
 
 @dataclass(frozen=True)
@@ -291,7 +289,7 @@ def prefill(instance: ApplicationInstance) -> dict[str, Any]:
 
 def active_instances(device):
     """What counts against APPLICATIONS_PER_DEVICE, as the workflow counts it."""
-    return device.application_instances.exclude(status__in=INACTIVE)
+    return device.application_instances.active()
 
 
 def _instance_rules(instance: ApplicationInstance) -> list[tuple[int, str]]:

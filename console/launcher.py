@@ -198,6 +198,8 @@ def up(args: argparse.Namespace) -> int:
     env.setdefault("CONSOLE_URL", local_url)
     env.setdefault("LIVE_RELAY_URL", local_url)
     env["PYTHONUNBUFFERED"] = "1"
+    # The long-running processes pool their PostgreSQL connections (see console/settings.py).
+    env.setdefault("DATABASE_POOL", "true")
     if not args.skip_setup:
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)

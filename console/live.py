@@ -166,3 +166,9 @@ def relay_view(request: HttpRequest) -> HttpResponse:
     for group in groups:
         send(group, message)
     return JsonResponse({"delivered": len(groups)})
+
+
+def request_resync(groups: str | Iterable[str]) -> None:
+    """Something new exists that open pages have no element for yet (a new row): every page in
+    ``groups`` re-reads its live regions, as it does after a reconnect."""
+    broadcast(groups, "partials/resync_request.html", lambda: {"sent": time.time()})

@@ -104,10 +104,12 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: cannot be parsed ({exc}).") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.get_bool(
-    "DATABASE_POOL", True
+    "DATABASE_POOL", False
 ):
-    # A pool per process: the device link touches the database for every heartbeat, and a new
-    # PostgreSQL connection each time would cost more than the work itself.
+    # A pool per long-running process (the run command turns it on for the server and the
+    # worker): the device link touches the database for every heartbeat, and a new PostgreSQL
+    # connection each time would cost more than the work itself. Short commands go without:
+    # a pool waits for a database that is not there instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env.get_int("DATABASE_POOL_SIZE", 10, minimum=1),

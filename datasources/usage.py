@@ -5,18 +5,11 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from applications.models import ApplicationInstance
-from console.status import ApplicationInstanceStatus as Status
-from console.status import DesiredState
 from datasources.models import DataSource
-
-# An instance that is gone from its device uses nothing any more.
-_GONE = [Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED, Status.DEPLOYMENT_ERROR]
 
 
 def active_instances() -> QuerySet[ApplicationInstance]:
-    return ApplicationInstance.objects.exclude(status__in=_GONE).exclude(
-        desired_state=DesiredState.REMOVED
-    )
+    return ApplicationInstance.objects.active()
 
 
 def users(source: DataSource) -> list[ApplicationInstance]:

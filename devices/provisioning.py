@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from console.live import request_resync
 from console.status import DeviceStatus
 from devicelink import PROVISIONING_CREDENTIAL_TTL_S
 from devicelink.archive import DeviceArchive, archive_name, build_archive
@@ -66,13 +67,16 @@ def create_device(
             raise ValidationError({"name": name_taken_message(name)}, code="unique")
         try:
             with transaction.atomic():
-                return Device.objects.create(
+                device = Device.objects.create(
                     name=name,
                     description=description,
                     tags=dict(tags or {}),
                     network_config=payload,
                     provisioning_status=DeviceStatus.AWAITING_PROVISIONING,
                 )
+            # Open device lists have no row for it yet.
+            request_resync("fleet")
+            return device
         except IntegrityError:
             # Another request created the same name between the check and the insert.
             raise ValidationError({"name": name_taken_message(name)}, code="unique") from None

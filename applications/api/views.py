@@ -11,6 +11,7 @@ from applications.api.serializers import (
     DeploySerializer,
     NodeSignalsSerializer,
 )
+from applications.filters import ApplicationInstanceFilter
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused
 from console.roles import READ_OPERATE
@@ -27,7 +28,9 @@ class ApplicationInstanceViewSet(
         "device", "runtime_role", "replaces"
     ).prefetch_related("node_instances", "events")
     serializer_class = ApplicationInstanceSerializer
-    filterset_fields = ["status", "health_status", "device__device_id"]
+    # As ListApplicationInstances: ``device`` (its device id), ``status`` (a StatusFilter value,
+    # PROCESSING_DEPLOYMENT and PROCESSING_REMOVAL included), and ``health_status``.
+    filterset_class = ApplicationInstanceFilter
     lookup_field = "application_instance_id"
 
     @extend_schema(request=DeploySerializer, responses={201: ApplicationInstanceSerializer})

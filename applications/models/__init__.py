@@ -1,6 +1,7 @@
 """Application instances, and the node packages they are built from."""
 
 from applications.models.instances import (
+    GONE_STATUSES,
     PROCESSING_DEPLOYMENT,
     PROCESSING_REMOVAL,
     TERMINAL_STATUSES,
@@ -8,6 +9,7 @@ from applications.models.instances import (
     InstanceEvent,
     NodeInstance,
     RuntimeRole,
+    active_q,
 )
 from applications.models.packages import (
     Asset,
@@ -20,6 +22,7 @@ from applications.models.packages import (
 )
 
 __all__ = [
+    "GONE_STATUSES",
     "PROCESSING_DEPLOYMENT",
     "PROCESSING_REMOVAL",
     "TERMINAL_STATUSES",
@@ -34,4 +37,5 @@ __all__ = [
     "PatchAsset",
     "PatchVersion",
     "RuntimeRole",
+    "active_q",
 ]

@@ -40,6 +40,23 @@ PROCESSING_REMOVAL = (
 )
 
 
+# An instance in one of these states is gone from its device: it uses no slot, port or stream.
+GONE_STATUSES = (Status.REMOVAL_SUCCEEDED, Status.DEPLOYMENT_FAILED, Status.DEPLOYMENT_ERROR)
+
+
+def active_q(prefix: str = "") -> models.Q:
+    """Instances that count against the device's quota and hold its ports (``prefix`` for a
+    lookup through a relation, e.g. ``"application_instances__"``)."""
+    return ~models.Q(**{f"{prefix}status__in": GONE_STATUSES}) & ~models.Q(
+        **{f"{prefix}desired_state": DesiredState.REMOVED}
+    )
+
+
+class InstanceQuerySet(models.QuerySet):
+    def active(self) -> InstanceQuerySet:
+        return self.filter(active_q())
+
+
 class ApplicationInstance(models.Model):
     application_instance_id = models.CharField(
         max_length=60, unique=True, default=new_application_instance_id, editable=False
@@ -94,6 +111,8 @@ class ApplicationInstance(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = InstanceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]

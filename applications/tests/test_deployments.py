@@ -148,8 +148,31 @@ def test_quotas(device, app, settings):
     deploy(device, graph, override, name="first")
     with pytest.raises(deployments.QuotaExceeded, match="APPLICATIONS_PER_DEVICE"):
         deployments.request_deployment(
+            name="second",
+            device=device,
+            manifest_text=graph,
+            overrides_text=override.replace("8081", "8085"),
+        )
+
+
+def test_a_host_port_another_application_holds_is_refused_at_its_place(device, app):
+    _, graph, override = app
+    first = deploy(device, graph, override, name="first")
+    with pytest.raises(DeployRefused) as refused:
+        deployments.request_deployment(
             name="second", device=device, manifest_text=graph, overrides_text=override
         )
+    [error] = refused.value.errors
+    assert (error.document, error.path) == (
+        "overrides",
+        "/nodeGraphOverrides/networkRoutingRules/0/hostPort",
+    )
+    assert "Host port 8081 is already used by application first" in error.message
+    # The instance it replaces does not hold its ports against its replacement.
+    deployments.request_deployment(
+        name="first-v2", device=device, manifest_text=graph, overrides_text=override,
+        replaces=first,
+    )  # fmt: skip
 
 
 def camera_app(host_port: int = 8082) -> tuple[str, str]:

@@ -91,7 +91,7 @@ def test_list_shows_and_filters_instances(viewer_client, app, device):
     done = deploy(device, graph, override, name="done-app")
     report(device, done, "RUNNING", [("code_node", "RUNNING", "")])
     pending = deploy(other, graph, override, name="pending-app")
-    removing = deploy(device, graph, override, name="removing-app")
+    removing = deploy(device, graph, override.replace("8081", "8085"), name="removing-app")
     deployments.remove(removing)
     html = viewer_client.get("/applications/").content.decode()
     for instance in (done, pending, removing):

@@ -88,6 +88,8 @@ class DeployWizard(PolicyMixin, SessionWizardView):
         graph = self.app_graph() or wizard.AppGraph()
         if step == "datasources":
             return {"graph": graph}
+        if step == "device":
+            return {"replacing": self.replaced()}
         if step == "configure":
             return {"graph": graph, "device": self.chosen_device(), "used": self.used_ports()}
         return {}

@@ -16,7 +16,6 @@ from django.views.generic import CreateView, ListView, UpdateView
 
 from applications.forms import RuntimeRoleForm
 from applications.models import RuntimeRole
-from applications.wizard import INACTIVE
 from console.access import PolicyMixin
 from console.crypto import SecretUnreadable
 from console.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
@@ -36,10 +35,7 @@ class RuntimeRoleListView(PolicyMixin, ListView):
     context_object_name = "roles"
 
     def get_context_data(self, **kwargs):
-        roles = [
-            (role, _keys(role), role.instances.exclude(status__in=INACTIVE).count())
-            for role in self.object_list
-        ]
+        roles = [(role, _keys(role), role.instances.active().count()) for role in self.object_list]
         return super().get_context_data(
             rows=roles,
             can_administer=has_role(self.request.user, Role.ADMINISTRATOR),
@@ -69,7 +65,7 @@ class RuntimeRoleUpdateView(RuntimeRoleFormMixin, UpdateView):
 
 
 def _users(role: RuntimeRole):
-    return role.instances.exclude(status__in=INACTIVE).order_by("name")
+    return role.instances.active().order_by("name")
 
 
 class RuntimeRoleDeleteView(PolicyMixin, View):

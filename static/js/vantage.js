@@ -35,6 +35,11 @@
     setBadge("success", "Live");
   });
   document.addEventListener("htmx:wsClose", () => setBadge("warning", "Reconnecting…"));
+  // Something new exists (see templates/partials/resync_request.html): re-read every region.
+  document.addEventListener("htmx:oobAfterSwap", (event) => {
+    const target = event.detail.target;
+    if (target && target.id === "live-resync-request") resync();
+  });
   document.addEventListener("htmx:wsAfterMessage", () => {
     lastLiveMessage = performance.now();
   });
