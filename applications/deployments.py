@@ -364,7 +364,6 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
     elif status == "RUNNING":
         if instance.status in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
             record(instance, Status.DEPLOYMENT_SUCCEEDED, SUCCEEDED, health)
-            _retire_replaced(instance)
         else:
             description = instance.status_description
             if unhealthy:
@@ -387,8 +386,8 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
     live.nodes_updated(instance)
 
 
-def _retire_replaced(instance: ApplicationInstance) -> None:
-    """A replacement is up: the instance it replaces goes."""
+def retire_replaced(instance: ApplicationInstance) -> None:
+    """The instance ``instance`` replaces leaves its device (with the replacement's arrival)."""
     old = instance.replaces
     if old is not None and old.desired_state != DesiredState.REMOVED:
         remove(old)

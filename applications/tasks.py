@@ -46,6 +46,9 @@ def deploy_instance(pk: int) -> str:
         spec = resolved.spec.model_dump()
         deployments.store_nodes(instance, spec, resolved.data_sources)
         device = instance.device
+        # Panorama's ApplicationInstanceIdToReplace: the old instance leaves the device in the
+        # same desired state the new one arrives in, handing over its host ports.
+        deployments.retire_replaced(instance)
         deployments.record(
             instance,
             Status.DEPLOYMENT_REQUESTED,

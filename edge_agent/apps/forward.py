@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Callable
 
@@ -42,11 +43,25 @@ class PortForwarder:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        """Listen on the host port; OSError (for instance EADDRINUSE) if it cannot."""
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.host_port, reuse_address=True
-        )
+    async def start(self, wait_s: float = 0) -> None:
+        """Listen on the host port; OSError (for instance EADDRINUSE) if it cannot.
+
+        ``wait_s``: how long a port in use is tried again. A replacement starts while the
+        instance it replaces is being removed, and that one gives its ports back a moment later.
+        """
+        deadline = asyncio.get_running_loop().time() + wait_s
+        delay = 0.1
+        while True:
+            try:
+                self._server = await asyncio.start_server(
+                    self._serve, self.host, self.host_port, reuse_address=True
+                )
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or asyncio.get_running_loop().time() >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -61,6 +61,8 @@ class AppOptions:
     own_netns: bool | None = None
     log_max_bytes: int = 10 * 1024 * 1024
     forward_host: str = "0.0.0.0"  # noqa: S104 (confirmed host ports are meant to be reachable)
+    # How long a host port still held (by an instance being replaced) is tried again.
+    port_wait_s: float = 15.0
     camera_probe: Callable[[str, str, str, float], None] | None = None  # tests replace it
 
 
@@ -332,7 +334,7 @@ class Instance:
                 runner.netns_pid if isolated else None, host=self.options.forward_host,
             )  # fmt: skip
             try:
-                await forwarder.start()
+                await forwarder.start(wait_s=self.options.port_wait_s)
             except OSError as exc:
                 raise LaunchError(
                     f"{rule.node}: host port {rule.host_port} cannot be opened: "

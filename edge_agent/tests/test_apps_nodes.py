@@ -207,7 +207,7 @@ def test_a_taken_host_port_is_a_launch_error(tmp_path, server):
         reports = Reports()
 
         async def main() -> None:
-            supervisor = make_supervisor(tmp_path, server, reports)
+            supervisor = make_supervisor(tmp_path, server, reports, port_wait_s=0.3)
             await supervisor.apply([spec])
             await supervisor.settle(30)
             assert app_pid(supervisor) is None  # the started node was stopped again
@@ -216,6 +216,26 @@ def test_a_taken_host_port_is_a_launch_error(tmp_path, server):
         run(main)
     assert reports.last()["status"] == "LAUNCH_ERROR"
     assert reports.last()["message"].startswith(f"code_node: host port {port} cannot be opened")
+
+
+def test_a_host_port_given_back_a_moment_later_is_taken(tmp_path):
+    # A replacement starts while the instance it replaces is still giving its port back.
+    from edge_agent.apps.forward import PortForwarder
+
+    async def main() -> None:
+        held = socket.socket()
+        held.bind(("0.0.0.0", 0))  # noqa: S104
+        held.listen()
+        port = held.getsockname()[1]
+        forwarder = PortForwarder("code_node", port, free_port(), None, host="0.0.0.0")  # noqa: S104
+        starting = asyncio.create_task(forwarder.start(wait_s=10))
+        await asyncio.sleep(0.3)
+        assert not starting.done()
+        held.close()
+        await asyncio.wait_for(starting, 5)
+        await forwarder.stop()
+
+    run(main)
 
 
 # --- camera, model and display nodes ----------------------------------------------------------

@@ -117,13 +117,12 @@ def test_remove_replace_and_clone(make_agent, live_stack, code_package):
     wait_for(lambda: http_text(clone_port), 30, "the clone answering")
     assert http_text(first_port)
 
-    # Replace: the new instance runs, the old one is removed.
-    new_port = free_port()
-    replacement = deploy(device, new_port, name="first-v2", replaces=first)
-    wait_for(lambda: instance_state(replacement)[0] == "DEPLOYMENT_SUCCEEDED", 120, "replacement")
+    # Replace, on the same host port: the old one leaves, the new one takes the port over.
+    replacement = deploy(device, first_port, name="first-v2", replaces=first)
     wait_for(lambda: instance_state(first)[0] == "REMOVAL_SUCCEEDED", 120, "old one removed")
-    wait_for(lambda: http_text(first_port) is None, 30, "the old port to close")
-    wait_for(lambda: http_text(new_port), 30, "the replacement answering")
+    wait_for(lambda: instance_state(replacement)[0] == "DEPLOYMENT_SUCCEEDED", 120, "replacement")
+    assert instance_state(replacement)[1] == "RUNNING"
+    wait_for(lambda: http_text(first_port), 30, "the replacement answering on the port")
 
     # Remove.
     deployments.remove(clone)
