@@ -373,3 +373,21 @@ def sign_in(page, base_url: str, username: str, password: str = PASSWORD) -> Non
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base_url + "/")
+
+
+@pytest.fixture
+def asset_store(settings, tmp_path):
+    """The asset store in a folder of this test's own."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "assets": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "assets")},
+        },
+    }
+    storages._storages.pop("assets", None)
+    yield storages["assets"]
+    storages._storages.pop("assets", None)
+

@@ -7,6 +7,7 @@ import io
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from applications.assets import store_asset
 from applications.registry import register_patch
@@ -129,3 +130,72 @@ def inbound_network_app(host_port: int = 8081) -> tuple[str, str]:
         }
     }
     return json.dumps(graph, indent=2), json.dumps(override, indent=2)
+
+
+def camera_graph() -> dict[str, Any]:
+    """The code node behind an abstract camera node that the override must replace."""
+    graph, _ = inbound_network_app()
+    doc = json.loads(graph)
+    doc["nodeGraph"]["packages"].append(
+        {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"}
+    )
+    doc["nodeGraph"]["nodes"].append(
+        {
+            "name": "camera_node",
+            "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
+            "overridable": True,
+            "overrideMandatory": True,
+            "launch": "onAppStart",
+        }
+    )
+    doc["nodeGraph"]["edges"] = [
+        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
+    ]
+    return doc
+
+
+def camera_override(sources: list[str], host_port: int = 8081, paused=()) -> dict[str, Any]:
+    """Replace camera_node with one node per data source (camera package ``<account>::<name>``)."""
+    from console.models import Installation
+
+    account = Installation.get().account_id  # camera packages belong to this installation
+    return {
+        "nodeGraphOverrides": {
+            "envelopeVersion": "2021-01-01",
+            "packages": [{"name": f"{account}::{name}", "version": "1.0"} for name in sources],
+            "nodes": [
+                {
+                    "name": name,
+                    "interface": f"{account}::{name}.{name}",
+                    "launch": "onSignal" if name in paused else "onAppStart",
+                }
+                for name in sources
+            ],
+            "nodeOverrides": [
+                {"replace": "camera_node", "with": [{"name": name} for name in sources]}
+            ],
+            "networkRoutingRules": [
+                {"node": "code_node", "containerPort": 8080, "hostPort": host_port}
+            ],
+        }
+    }
+
+
+def camera_app(sources: list[str], host_port: int = 8081, paused=()) -> tuple[str, str]:
+    """The graph and override texts of an application with its camera node fed by ``sources``."""
+    return (
+        json.dumps(camera_graph(), indent=2),
+        json.dumps(camera_override(sources, host_port, paused), indent=2),
+    )
+
+
+def register_camera(name: str, url: str, username: str = "", password: str = ""):
+    """A data source with its camera package, as registering one in the console does."""
+    from datasources.models import DataSource
+    from datasources.packages import register_camera_package
+
+    source = DataSource(name=name, url=url)
+    source.set_credentials(username, password)
+    source.save()
+    register_camera_package(source)
+    return source

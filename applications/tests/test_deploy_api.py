@@ -18,12 +18,13 @@ from applications.models import ApplicationInstance, RuntimeRole
 from applications.tests.deploy_support import (
     ACCOUNT,
     PACKAGE,
+    camera_graph,
+    camera_override,
     inbound_network_app,
     register_inbound_network_package,
 )
 from applications.tests.test_deployments import report
 from applications.tests.test_wizard import add_camera, camera_app_graph, post, walk_to
-from console.models import Installation
 from devices.desired import build_desired
 from devices.models import Device
 
@@ -65,53 +66,6 @@ def deploy(client, data: dict):
 
 def url(instance_id: str, suffix: str = "") -> str:
     return f"{API}{instance_id}/{suffix}"
-
-
-def camera_graph() -> dict[str, Any]:
-    """The code node behind an abstract camera node that the override must replace."""
-    graph, _ = inbound_network_app()
-    doc = json.loads(graph)
-    doc["nodeGraph"]["packages"].append(
-        {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"}
-    )
-    doc["nodeGraph"]["nodes"].append(
-        {
-            "name": "camera_node",
-            "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
-            "overridable": True,
-            "overrideMandatory": True,
-            "launch": "onAppStart",
-        }
-    )
-    doc["nodeGraph"]["edges"] = [
-        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
-    ]
-    return doc
-
-
-def camera_override(sources: list[str], host_port: int = 8081, paused=()) -> dict[str, Any]:
-    """Replace camera_node with one node per data source (camera package ``<account>::<name>``)."""
-    account = Installation.get().account_id
-    return {
-        "nodeGraphOverrides": {
-            "envelopeVersion": "2021-01-01",
-            "packages": [{"name": f"{account}::{name}", "version": "1.0"} for name in sources],
-            "nodes": [
-                {
-                    "name": name,
-                    "interface": f"{account}::{name}.{name}",
-                    "launch": "onSignal" if name in paused else "onAppStart",
-                }
-                for name in sources
-            ],
-            "nodeOverrides": [
-                {"replace": "camera_node", "with": [{"name": name} for name in sources]}
-            ],
-            "networkRoutingRules": [
-                {"node": "code_node", "containerPort": 8080, "hostPort": host_port}
-            ],
-        }
-    }
 
 
 def camera_body(device: Device, sources: list[str], name: str = "cameras", **kwargs) -> dict:

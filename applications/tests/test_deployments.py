@@ -9,7 +9,12 @@ import pytest
 from applications import deployments, tasks
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, check_payloads
-from applications.tests.deploy_support import inbound_network_app, register_inbound_network_package
+from applications.tests.deploy_support import (
+    camera_app,
+    inbound_network_app,
+    register_camera,
+    register_inbound_network_package,
+)
 from devicelink.apps import ApplicationReport
 from devices.desired import build_desired
 from devices.models import Device
@@ -175,45 +180,9 @@ def test_a_host_port_another_application_holds_is_refused_at_its_place(device, a
     )  # fmt: skip
 
 
-def camera_app(host_port: int = 8082) -> tuple[str, str]:
-    """The inbound_network graph with an abstract camera feeding the code node, and an override
-    that replaces it with the registered stream ``front_door``."""
-    from console.models import Installation
-
-    graph_text, override_text = inbound_network_app(host_port)
-    graph, override = json.loads(graph_text), json.loads(override_text)
-    graph["nodeGraph"]["packages"].append(
-        {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"}
-    )
-    graph["nodeGraph"]["nodes"].append(
-        {
-            "name": "camera_node",
-            "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
-            "overridable": True,
-            "overrideMandatory": True,
-        }
-    )
-    graph["nodeGraph"]["edges"] = [
-        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
-    ]
-    account = Installation.get().account_id
-    body = override["nodeGraphOverrides"]
-    body["packages"] = [{"name": f"{account}::front_door", "version": "1.0"}]
-    body["nodes"] = [{"name": "front_door", "interface": f"{account}::front_door.front_door"}]
-    body["nodeOverrides"] = [{"replace": "camera_node", "with": [{"name": "front_door"}]}]
-    return json.dumps(graph), json.dumps(override)
-
-
 @pytest.fixture
 def camera():
-    from datasources.models import DataSource
-    from datasources.packages import register_camera_package
-
-    source = DataSource(name="front_door", url="rtsp://10.0.0.5/stream1")
-    source.set_credentials("cam", "Door-pass-1")
-    source.save()
-    register_camera_package(source)
-    return source
+    return register_camera("front_door", "rtsp://10.0.0.5/stream1", "cam", "Door-pass-1")
 
 
 def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_removed(
@@ -222,7 +191,7 @@ def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_r
     from applications.models import NodeInstance
     from datasources.usage import users
 
-    instance = deploy(device, *camera_app())
+    instance = deploy(device, *camera_app(["front_door"], 8082))
     report(
         device, instance, "RUNNING", [("code_node", "RUNNING", ""), ("front_door", "RUNNING", "")]
     )

@@ -8,7 +8,6 @@ import io
 
 import pytest
 from django.conf import settings
-from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from console.status import UpdateProgress
@@ -19,21 +18,6 @@ from devices.software import add_image, refresh_update_needed, software_storage_
 from devices.tests.test_device_pages import image, online_device
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def asset_store(settings, tmp_path):
-    """The asset store in a folder of this test's own."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "assets": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "assets")},
-        },
-    }
-    storages._storages.pop("assets", None)
-    yield storages["assets"]
-    storages._storages.pop("assets", None)
 
 
 @pytest.fixture(scope="module")

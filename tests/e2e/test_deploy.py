@@ -133,51 +133,14 @@ def test_remove_replace_and_clone(make_agent, live_stack, code_package):
 def test_a_camera_node_on_signal_starts_paused_and_follows_pause_and_resume(
     make_agent, live_stack, code_package, rtsp_server
 ):
-    import json
-
     from applications import deployments
-    from applications.tests.deploy_support import PACKAGE, inbound_network_app
-    from console.models import Installation
-    from datasources.models import DataSource
-    from datasources.packages import register_camera_package
+    from applications.tests.deploy_support import camera_app, register_camera
 
-    source = DataSource(name="front_door", url=rtsp_server.url("auth"))
-    source.set_credentials(rtsp_server.user, rtsp_server.password)
-    source.save()
-    register_camera_package(source)
+    register_camera("front_door", rtsp_server.url("auth"), rtsp_server.user, rtsp_server.password)
     device, agent = provisioned_agent(make_agent, "deploy-4", live_stack.url)
-
-    graph_text, override_text = inbound_network_app(free_port())
-    graph, override = json.loads(graph_text), json.loads(override_text)
-    graph["nodeGraph"]["packages"].append(
-        {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"}
-    )
-    graph["nodeGraph"]["nodes"].append(
-        {
-            "name": "camera_node",
-            "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
-            "overridable": True,
-            "overrideMandatory": True,
-            "launch": "onAppStart",
-        }
-    )
-    graph["nodeGraph"]["edges"] = [
-        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
-    ]
-    body = override["nodeGraphOverrides"]
-    cameras = Installation.get().account_id  # camera packages belong to this installation
-    body["packages"] = [{"name": f"{cameras}::front_door", "version": "1.0"}]
-    body["nodes"] = [
-        {"name": "front_door", "interface": f"{cameras}::front_door.front_door",
-         "overridable": True, "overrideMandatory": False, "launch": "onSignal"}
-    ]  # fmt: skip
-    body["nodeOverrides"] = [{"replace": "camera_node", "with": [{"name": "front_door"}]}]
-    assert PACKAGE in graph_text
+    graph, override = camera_app(["front_door"], free_port(), paused=["front_door"])
     instance = deployments.request_deployment(
-        name="camera-app",
-        device=refreshed(device),
-        manifest_text=json.dumps(graph),
-        overrides_text=json.dumps(override),
+        name="camera-app", device=refreshed(device), manifest_text=graph, overrides_text=override
     )
 
     def camera_status() -> str:
