@@ -14,11 +14,13 @@ when loaded, so a lost update is corrected by the next one or a reload.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -80,15 +82,32 @@ def broadcast(
     transaction.on_commit(send, robust=True)
 
 
+def _group_send(layer, groups: list[str], message: dict[str, Any]) -> None:
+    """``group_send`` to each group from synchronous code."""
+
+    async def send_all() -> None:
+        for group in groups:
+            await layer.group_send(group, message)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(send_all)()
+        return
+    # Synchronous code with an event loop running in its thread (a script driving a browser
+    # with Playwright's sync API, say) cannot use async_to_sync here: send from a helper thread.
+    helper = threading.Thread(target=async_to_sync(send_all), daemon=True)
+    helper.start()
+    helper.join(timeout=10)
+
+
 def deliver(groups: list[str], html: str) -> None:
     """Send an already rendered fragment to groups, from any process."""
     layer = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer) and not _ProcessRole.serving_asgi:
         _relay_to_server(groups, html)
         return
-    send = async_to_sync(layer.group_send)
-    for group in groups:
-        send(group, {"type": MESSAGE_TYPE, "html": html})
+    _group_send(layer, groups, {"type": MESSAGE_TYPE, "html": html})
 
 
 def send_to_link(group: str, message: dict[str, Any]) -> None:
@@ -101,7 +120,7 @@ def send_to_link(group: str, message: dict[str, Any]) -> None:
         if isinstance(layer, InMemoryChannelLayer) and not _ProcessRole.serving_asgi:
             _relay({"groups": [group], "message": message})
         else:
-            async_to_sync(layer.group_send)(group, message)
+            _group_send(layer, [group], message)
 
     transaction.on_commit(send, robust=True)
 
