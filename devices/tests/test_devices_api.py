@@ -14,7 +14,6 @@ from devicelink.releases import build_bundle
 from devices import keys
 from devices.models import DeletedDevice, Device, DeviceJob, ProvisioningCredential, hash_token
 from devices.tests.test_device_pages import NETWORK_STATUS, image, online_device
-from devices.tests.test_software import asset_store  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +180,7 @@ def test_job_refusals_name_the_devices(operator_client):
     assert response.json()["device_ids"] == ["No such device: device-nope."]
 
 
-def test_software_images_upload_list_delete(admin_client, operator_client, asset_store):  # noqa: F811
+def test_software_images_upload_list_delete(admin_client, operator_client, asset_store):
     bundle = build_bundle(settings.BASE_DIR, "9.1.0")
     upload = {"file": SimpleUploadedFile("b.tar.gz", bundle), "notes": "n", "required": "true"}
     assert operator_client.post("/api/software-images/", upload).status_code == 403
