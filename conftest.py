@@ -390,4 +390,3 @@ def asset_store(settings, tmp_path):
     storages._storages.pop("assets", None)
     yield storages["assets"]
     storages._storages.pop("assets", None)
-
