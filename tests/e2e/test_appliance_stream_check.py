@@ -35,7 +35,10 @@ def camera(name: str, url: str, user: str = "", password: str = ""):
 
 def choose_and_test(page, name: str, appliance: str) -> None:
     row = page.get_by_role("row").filter(has_text=name)
-    row.get_by_label(f"Test {name} from").select_option(label=appliance)
+    place = row.get_by_label(f"Test {name} from")
+    place.select_option(label=appliance)
+    # A live region re-read in between would reset the choice: make sure it stands.
+    expect(place.locator("option:checked")).to_have_text(appliance)
     row.get_by_role("button", name="Test stream").click()
 
 
@@ -76,6 +79,7 @@ def test_streams_are_tested_from_the_chosen_appliance(
     sign_in(page, live_stack.url, operator.username, PASSWORD)
     page.goto(f"{live_stack.url}/datasources/")
     expect(page.locator("#live-status")).to_have_text("Live")
+    page.wait_for_load_state("networkidle")  # the regions' first re-read has landed
     for source in cameras:
         choose_and_test(page, source.name, "cam-gateway")
 
