@@ -194,6 +194,32 @@ def _split(text: str) -> list[str]:
     return [part for part in re.split(r"[\s,;]+", text or "") if part]
 
 
+def _ethernet_fields(label: str) -> dict[str, forms.Field]:
+    """The settings of one Ethernet port, by field suffix (``eth0_`` + suffix)."""
+    return {
+        "connection": forms.ChoiceField(
+            choices=CONNECTION_CHOICES,
+            initial="DHCP",
+            widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+            label=label,
+        ),
+        "ip_address": forms.CharField(required=False, label="IP address", max_length=64),
+        "mask": forms.CharField(
+            required=False,
+            label="Subnet mask",
+            max_length=64,
+            help_text="For example 255.255.255.0 or 24.",
+        ),
+        "gateway": forms.CharField(required=False, label="Default gateway", max_length=64),
+        "dns": forms.CharField(
+            required=False,
+            label="DNS servers",
+            max_length=100,
+            help_text="1 to 3 IPv4 addresses, separated by commas.",
+        ),
+    }
+
+
 class DeviceNetworkForm(forms.Form):
     """Step 2, *Configure*: advanced network settings, each field checked with its own message.
 
@@ -201,46 +227,6 @@ class DeviceNetworkForm(forms.Form):
     validation would say. Defaults (DHCP on both ports, pool.ntp.org) suit most networks.
     """
 
-    eth0_connection = forms.ChoiceField(
-        choices=CONNECTION_CHOICES,
-        initial="DHCP",
-        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
-        label="Ethernet0",
-    )
-    eth0_ip_address = forms.CharField(required=False, label="IP address", max_length=64)
-    eth0_mask = forms.CharField(
-        required=False,
-        label="Subnet mask",
-        max_length=64,
-        help_text="For example 255.255.255.0 or 24.",
-    )
-    eth0_gateway = forms.CharField(required=False, label="Default gateway", max_length=64)
-    eth0_dns = forms.CharField(
-        required=False,
-        label="DNS servers",
-        max_length=100,
-        help_text="1 to 3 IPv4 addresses, separated by commas.",
-    )
-    eth1_connection = forms.ChoiceField(
-        choices=CONNECTION_CHOICES,
-        initial="DHCP",
-        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
-        label="Ethernet1",
-    )
-    eth1_ip_address = forms.CharField(required=False, label="IP address", max_length=64)
-    eth1_mask = forms.CharField(
-        required=False,
-        label="Subnet mask",
-        max_length=64,
-        help_text="For example 255.255.255.0 or 24.",
-    )
-    eth1_gateway = forms.CharField(required=False, label="Default gateway", max_length=64)
-    eth1_dns = forms.CharField(
-        required=False,
-        label="DNS servers",
-        max_length=100,
-        help_text="1 to 3 IPv4 addresses, separated by commas.",
-    )
     ntp_servers = forms.CharField(
         label="NTP servers",
         initial="\n".join(DEFAULT_NTP_SERVERS),
@@ -249,6 +235,13 @@ class DeviceNetworkForm(forms.Form):
         help_text="One per line, in order of preference; up to 5. A host name or IPv4 address, "
         "optionally with :port. The appliance needs the right time to talk to the console.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Ethernet0 and Ethernet1 have the same settings, under the prefixes eth0_ and eth1_.
+        for prefix, label in INTERFACES:
+            for suffix, field in _ethernet_fields(label).items():
+                self.fields[f"{prefix}_{suffix}"] = field
 
     def _ethernet(self, prefix: str) -> dict:
         data = self.cleaned_data
