@@ -285,8 +285,9 @@ class RTSPServer:
         return f"rtsp://127.0.0.1:{self.port}/{mount}"
 
 
-def start_rtsp_server(tmp_path: Path) -> RTSPServer:
-    port = free_port()
+def start_rtsp_server(tmp_path: Path, port: int | None = None) -> RTSPServer:
+    # ``port``: the port of a server the test killed, to bring "the camera" back where it was.
+    port = port or free_port()
     out = tmp_path / f"rtsp-{port}.log"
     with open(out, "wb") as log:
         process = subprocess.Popen(

@@ -6,12 +6,16 @@ runners and port forwarders of the generation that runs.
     ``storage/``          ``/opt/aws/panorama/storage``, kept across restarts and redeploys
     ``logs/code/``        ``/opt/aws/panorama/logs``
     ``logs/console_output.log``  the code nodes' stdout and stderr
+
+While it runs, its edge runtime lives in a runtime folder in shared memory (``graph.py``): the
+rings and sockets of its camera, model, display and code node processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -24,17 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from devicelink.apps import ApplicationSpec, NodeSpec
-from edge_agent.apps import sandbox
+from edge_agent.apps import graph, sandbox
 from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
-from edge_agent.apps.camera import CameraNode
 from edge_agent.apps.forward import PortForwarder
+from edge_agent.apps.graph import PlanError, RuntimePlan
 from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
-from edge_agent.apps.sandbox import SandboxSupport
+from edge_agent.apps.runtime_node import RuntimeNode
+from edge_agent.apps.sandbox import SandboxSupport, sdk_path
 from edge_agent.apps.spawn import LaunchFailed, LaunchPlan
+from edge_agent.runtime import PYTHON_DIR_IN_SANDBOX, RUNTIME_DIR_IN_SANDBOX
 
 logger = logging.getLogger("edge_agent.apps")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-NOT_BUILT = "runs with the edge runtime (not built yet)"
+LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
 STAGED_MARK = ".staged.json"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,8 +59,11 @@ class AppOptions:
         default_factory=lambda: os.environ.get("VANTAGE_AGENT_AWS_REGION", "us-east-1")
     )
     policy: RestartPolicy = field(default_factory=RestartPolicy)
-    camera_check_s: float = 60.0
-    camera_timeout_s: float = 10.0
+    camera_timeout_s: float = 10.0  # opening and reading a stream
+    model_start_s: float = 120.0  # loading a model (a big one on a slow disk takes a while)
+    model_threads: int | None = None  # CPU threads per inference (None: half the CPUs)
+    call_timeout_s: float = 30.0  # call()'s limit when the application gives none
+    display_size: tuple[int, int] = (1280, 720)
     sandbox: bool | None = None  # None: use bubblewrap when it works; False: never
     # Unsandboxed nodes get a network namespace of their own when the agent is root (None) or
     # never (False): then they share the host's network.
@@ -63,7 +72,13 @@ class AppOptions:
     forward_host: str = "0.0.0.0"  # noqa: S104 (confirmed host ports are meant to be reachable)
     # How long a host port still held (by an instance being replaced) is tried again.
     port_wait_s: float = 15.0
-    camera_probe: Callable[[str, str, str, float], None] | None = None  # tests replace it
+
+
+def starts_paused(node: NodeSpec) -> bool:
+    """onAppStart nodes run unless paused; onSignal (and onDemand) nodes wait for RESUME."""
+    if node.signal is not None:
+        return node.signal == "PAUSE"
+    return node.launch != "onAppStart"
 
 
 def deploy_key(spec: ApplicationSpec) -> str:
@@ -131,8 +146,13 @@ class Instance:
         options: AppOptions,
         support: SandboxSupport,
         on_change: Callable[[], None],
+        *,
+        hdmi: Any = None,
+        app_logs: Any = None,
     ) -> None:
         self.folder = folder
+        self.hdmi = hdmi  # edge_agent.apps.hdmi.Hdmi: who shows on the appliance's output
+        self.app_logs = app_logs  # edge_agent.apps.applogs.AppLogs: ships the nodes' logs
         self.cache = cache
         self.options = options
         self.support = support
@@ -140,7 +160,11 @@ class Instance:
         self.spec: ApplicationSpec | None = None  # the spec that runs (None: nothing runs)
         self.nodes: dict[str, tuple[str, str]] = {}  # name → (NodeInstanceStatus, message)
         self._code: dict[str, CodeNode] = {}
-        self._cameras: dict[str, CameraNode] = {}
+        self._runtime: dict[str, RuntimeNode] = {}  # camera, model and display nodes
+        self._runtime_plan: RuntimePlan | None = None
+        self._paused: set[str] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.metrics: dict[str, dict[str, Any]] = {}  # node → its latest figures
         self._forwarders: list[PortForwarder] = []
         self._log: ConsoleLog | None = None
         self._busy: asyncio.Future[Any] | None = None
@@ -238,35 +262,112 @@ class Instance:
         code_nodes = [n for n in spec.nodes if n.kind == "code"]
         self._log = ConsoleLog(self.logs / "console_output.log", self.options.log_max_bytes)
         try:
+            runtime = await asyncio.to_thread(self._prepare_runtime, spec, staged)
+            # Model servers first: code nodes call them from their first frame on.
+            await self._start_runtime("model", list(runtime.models), self.options.model_start_s)
+            await self._start_runtime("display", list(runtime.displays), 30)
+            if runtime.displays and self.hdmi is not None:
+                first = next(iter(runtime.displays.values()))
+                self.hdmi.claim(spec.application_instance_id, runtime.folder / first.ring)
+            by_name = {n.name: n for n in spec.nodes}
+            cameras = [n for n in runtime.cameras if not starts_paused(by_name[n])]
+            for name in runtime.cameras:
+                if name not in cameras:
+                    self._paused.add(name)
+                    self._set_node(name, "PAUSED", "")
+            # Cameras report their first status (frames, or why not) within their timeout.
+            await self._start_runtime("camera", cameras, self.options.camera_timeout_s + 5)
             for node in code_nodes:
                 plan = self._plan(spec, node, staged / node.name, descriptors[node.name], sandboxed)
                 plan.own_netns = own_netns
                 runner = CodeNode(
                     node.name, plan, self._log, self._set_node, self.support,
                     self.options.policy, prefix=f"[{node.name}] " if len(code_nodes) > 1 else "",
+                    on_output=functools.partial(self._code_output, node.name),
                 )  # fmt: skip
                 self._code[node.name] = runner
                 try:
                     await runner.start()
                 except LaunchFailed as exc:
                     raise LaunchError(f"{node.name}: {exc}") from None
+                if self.app_logs is not None:
+                    self.app_logs.follow(spec.application_instance_id, node.name, plan.logs)
             await self._start_forwarders(spec, isolated=sandboxed or own_netns)
-            for node in spec.nodes:
-                if node.kind in ("model", "display"):
-                    self._set_node(node.name, "NOT_AVAILABLE", NOT_BUILT)
-                elif node.kind == "camera":
-                    probe = (
-                        {"probe": self.options.camera_probe} if self.options.camera_probe else {}
-                    )
-                    self._cameras[node.name] = CameraNode(
-                        node, self._set_node, check_s=self.options.camera_check_s,
-                        timeout_s=self.options.camera_timeout_s,
-                        **probe,
-                    )  # fmt: skip
-            await asyncio.gather(*(camera.start() for camera in self._cameras.values()))
         except BaseException:
             await self.stop()
             raise
+
+    def _prepare_runtime(self, spec: ApplicationSpec, staged: Path) -> RuntimePlan:
+        folder = graph.runtime_folder(self.folder, spec.application_instance_id)
+        try:
+            runtime = graph.plan(
+                spec, staged, folder, call_timeout_s=self.options.call_timeout_s,
+                model_threads=self.options.model_threads,
+                camera_timeout_s=self.options.camera_timeout_s,
+                display_size=self.options.display_size,
+            )  # fmt: skip
+        except PlanError as exc:
+            raise LaunchError(str(exc)) from None
+        graph.fresh_folder(folder)
+        runtime.create_rings()
+        runtime.write_configs()
+        self._runtime_plan = runtime
+        return runtime
+
+    async def _start_runtime(self, kind: str, names: list[str], wait_s: float) -> None:
+        """Start runtime nodes of one kind and wait (at most ``wait_s``) for their first status;
+        a model or display node that cannot start at all is a launch error."""
+        started = [self._runtime_node(kind, name) for name in names]
+        for node in started:
+            await node.start()
+        waits = [asyncio.create_task(n.first_status.wait()) for n in started]
+        if waits:
+            await asyncio.wait(waits, timeout=wait_s)
+        for node, wait in zip(started, waits, strict=True):
+            wait.cancel()
+            status, message = self.nodes.get(node.name, ("", ""))
+            if kind != "camera" and status != "RUNNING":
+                raise LaunchError(f"{node.name}: {message or f'the {kind} node did not start'}")
+
+    def _runtime_node(self, kind: str, name: str) -> RuntimeNode:
+        assert self._runtime_plan is not None
+        stdin = b""
+        if kind == "camera":
+            stdin = self._runtime_plan.cameras[name][1].model_dump_json().encode()
+        node = RuntimeNode(
+            name, kind, self._runtime_plan.config_path(kind, name), on_status=self._set_node,
+            on_log=functools.partial(self._runtime_log, kind),
+            on_metrics=self._node_metrics, policy=self.options.policy,
+            pid_file=self.folder / "run" / f"node-{name}.pid", stdin=stdin,
+        )  # fmt: skip
+        self._runtime[name] = node
+        return node
+
+    def _runtime_log(self, kind: str, node: str, level: str, message: str) -> None:
+        if self.app_logs is not None and self.spec is not None:
+            stream = LOG_STREAMS[kind]
+            self.app_logs.line(self.spec.application_instance_id, node, stream, level, message)
+
+    def _code_output(self, node: str, line: str, stderr: bool) -> None:
+        figures = self.metrics.setdefault(node, {"errors": 0})
+        error = stderr and ("Traceback (most recent call last)" in line or "ERROR" in line)
+        if error and "Traceback" in line:
+            figures["errors"] = figures.get("errors", 0) + 1
+        if self.app_logs is not None and self.spec is not None:
+            level = "ERROR" if error else ("WARNING" if stderr else "INFO")
+            iid = self.spec.application_instance_id
+            self.app_logs.line(iid, node, "console_output", level, line)
+
+    def _node_metrics(self, node: str, values: dict[str, Any]) -> None:
+        self.metrics[node] = values
+
+    def metrics_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every node's latest figures; code nodes: restarts and errors (tracebacks, crashes)."""
+        snapshot = {name: dict(values) for name, values in self.metrics.items()}
+        for name, runner in self._code.items():
+            figures = snapshot.setdefault(name, {"errors": 0})
+            figures["restarts"] = runner.restarts
+        return snapshot
 
     def _warn(self, spec: ApplicationSpec, sandboxed: bool, own_netns: bool) -> None:
         if not any(n.kind == "code" for n in spec.nodes):
@@ -310,11 +411,17 @@ class Instance:
         env.update({f"PANORAMA_{k.upper()}_DIR": v for k, v in paths.items()})
         env["VANTAGE_APPLICATION_INSTANCE_ID"] = spec.application_instance_id
         env["VANTAGE_NODE_NAME"] = node.name
+        runtime = self._runtime_plan.folder if self._runtime_plan else None
+        if runtime is not None:
+            inside = RUNTIME_DIR_IN_SANDBOX if sandboxed else str(runtime)
+            env["VANTAGE_RUNTIME_DIR"] = inside
+            env["VANTAGE_NODE_CONFIG"] = f"{inside}/code-{node.name}.json"
+            env["PYTHONPATH"] = PYTHON_DIR_IN_SANDBOX if sandboxed else sdk_path()
         return LaunchPlan(
             argv=argv, env=env, code=code, storage=self.storage, logs=self.logs / "code",
             sandboxed=sandboxed, hostname=node.name[:63],
             pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
-            pid_file=self.folder / "run" / f"node-{node.name}.pid",
+            pid_file=self.folder / "run" / f"node-{node.name}.pid", runtime=runtime,
         )  # fmt: skip
 
     async def _start_forwarders(self, spec: ApplicationSpec, *, isolated: bool) -> None:
@@ -344,12 +451,33 @@ class Instance:
 
     # --- while running ------------------------------------------------------------------------
     def update(self, spec: ApplicationSpec) -> None:
-        """A new generation that changes only PAUSE/RESUME signals."""
+        """A new generation that changes only PAUSE/RESUME signals: a paused camera node's
+        process stops (its consumers keep their last frame), a resumed one starts again."""
         self.spec = spec
+        cameras = self._runtime_plan.cameras if self._runtime_plan is not None else {}
         for node in spec.nodes:
-            camera = self._cameras.get(node.name)
-            if camera is not None:
-                camera.update(node)
+            if node.name not in cameras:
+                continue
+            if node.signal == "PAUSE" and node.name not in self._paused:
+                self._paused.add(node.name)
+                logger.info("Camera node %s paused.", node.name)
+                runner = self._runtime.pop(node.name, None)
+                self._background(self._pause(node.name, runner))
+            elif node.signal == "RESUME" and node.name in self._paused:
+                self._paused.discard(node.name)
+                logger.info("Camera node %s resumed.", node.name)
+                self._background(self._runtime_node("camera", node.name).start())
+
+    async def _pause(self, name: str, runner: RuntimeNode | None) -> None:
+        if runner is not None:
+            await runner.stop()
+        if name in self._paused:  # a RESUME may have come while it stopped
+            self._set_node(name, "PAUSED", "")
+
+    def _background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _set_node(self, name: str, status: str, message: str) -> None:
         if self.nodes.get(name) != (status, message):
@@ -361,12 +489,29 @@ class Instance:
         """Stop every node and forwarder of the generation that runs (files stay)."""
         for forwarder in self._forwarders:
             await forwarder.stop()
-        await asyncio.gather(*(camera.stop() for camera in self._cameras.values()))
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        iid = self.spec.application_instance_id if self.spec is not None else ""
+        if self.app_logs is not None and iid:
+            self.app_logs.unfollow(iid)
+        # Consumers first: a code node never sees its camera or model vanish under it.
         await asyncio.gather(*(runner.stop() for runner in self._code.values()))
-        self._forwarders, self._cameras, self._code = [], {}, {}
+        order = ("camera", "display", "model")
+        for kind in order:
+            await asyncio.gather(
+                *(node.stop() for node in self._runtime.values() if node.kind == kind)
+            )
+        if self.hdmi is not None and iid:
+            self.hdmi.release(iid)
+        self._forwarders, self._code, self._runtime = [], {}, {}
+        self._paused = set()
+        if self._runtime_plan is not None:
+            shutil.rmtree(self._runtime_plan.folder, ignore_errors=True)
+            self._runtime_plan = None
         if self._log is not None:
             self._log.close()
             self._log = None
+        self.metrics = {}
         self.spec = None
 
     def drop_other_generations(self, keep: int) -> None:

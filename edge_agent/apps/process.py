@@ -29,8 +29,9 @@ StatusCallback = Callable[[str, str, str], None]  # node name, NodeInstanceStatu
 class RestartPolicy:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
-    # More than this many exits within window_s is a crash loop: the node stays down (ERROR).
-    max_restarts: int = 5
+    # More than this many restarts within window_s is a crash loop (the fifth quick crash): the
+    # node stays down (ERROR).
+    max_restarts: int = 4
     window_s: float = 60.0
     stop_timeout_s: float = 10.0
 
@@ -66,6 +67,7 @@ class CodeNode:
         support: SandboxSupport,
         policy: RestartPolicy,
         prefix: str = "",
+        on_output: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.name = name
         self.plan = plan
@@ -74,7 +76,9 @@ class CodeNode:
         self.support = support
         self.policy = policy
         self.prefix = prefix.encode()
+        self.on_output = on_output  # each line of output (text, from stderr) as it comes
         self.last_stderr = ""
+        self.restarts = 0
         self._running: Running | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,7 +107,7 @@ class CodeNode:
                 if attempt == 2:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
-        self.on_status(self.name, "RUNNING", "")
+        self._started()
         self._task = asyncio.create_task(self._supervise(), name=f"node-{self.name}")
 
     async def stop(self) -> None:
@@ -140,7 +144,7 @@ class CodeNode:
                 exits.popleft()
             if len(exits) == 1:
                 delay = self.policy.backoff_base_s  # the first exit in a while: restart soon
-            logger.warning("Code node %s %s.", self.name, what)
+            logger.warning("%s %s %s.", self.what.capitalize(), self.name, what)
             if len(exits) > self.policy.max_restarts:
                 message = f"{what} {len(exits)} times in {self.policy.window_s:g} s"
                 if self.last_stderr:
@@ -163,7 +167,18 @@ class CodeNode:
             if self._stopping:  # stop() came while this process was being started
                 await self._terminate(self._running)
                 return
-            self.on_status(self.name, "RUNNING", "")
+            self.restarts += 1
+            self._restarted(what)
+
+    # --- what subclasses change ------------------------------------------------------------------
+    what = "code node"
+
+    def _started(self) -> None:
+        self.on_status(self.name, "RUNNING", "")
+
+    def _restarted(self, what: str) -> None:
+        # Reported on the node: it runs again, and the operator sees that it had to be restarted.
+        self.on_status(self.name, "RUNNING", f"restarted {self.restarts} time(s); it {what}")
 
     # --- starting -----------------------------------------------------------------------------
     async def _spawn(self) -> Running:
@@ -189,6 +204,8 @@ class CodeNode:
             if stderr and line.strip():
                 self.last_stderr = line.decode(errors="replace").strip()[-500:]
             self.log.write(self.prefix + line if self.prefix else line)
+            if self.on_output is not None:
+                self.on_output(line.decode(errors="replace").rstrip("\n"), stderr)
 
     # --- stopping -----------------------------------------------------------------------------
     async def _terminate(self, running: Running) -> None:

@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.runtime import PYTHON_DIR_IN_SANDBOX, RUNTIME_DIR_IN_SANDBOX
+
 logger = logging.getLogger("edge_agent.apps.sandbox")
 CLONE_NEWNET = 0x40000000
 SANDBOX_UID = 1000
@@ -103,6 +105,21 @@ def _python_dirs() -> list[Path]:
     return sorted(d for d in dirs if d.is_dir() and not str(d).startswith(system))
 
 
+def sdk_binds() -> list[tuple[Path, str]]:
+    """What a sandboxed code node needs to ``import panoramasdk``, and where it goes."""
+    root = Path(__file__).resolve().parents[2]
+    return [
+        (root / "panoramasdk", f"{PYTHON_DIR_IN_SANDBOX}/panoramasdk"),
+        (root / "edge_agent" / "__init__.py", f"{PYTHON_DIR_IN_SANDBOX}/edge_agent/__init__.py"),
+        (root / "edge_agent" / "runtime", f"{PYTHON_DIR_IN_SANDBOX}/edge_agent/runtime"),
+    ]
+
+
+def sdk_path() -> str:
+    """PYTHONPATH for an unsandboxed code node (the folder holding panoramasdk)."""
+    return str(Path(__file__).resolve().parents[2])
+
+
 def bwrap_argv(
     bwrap: str,
     *,
@@ -113,6 +130,7 @@ def bwrap_argv(
     info_fd: int,
     block_fd: int,
     command: list[str],
+    runtime: Path | None = None,
 ) -> list[str]:
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", hostname]
@@ -130,6 +148,12 @@ def bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (its own)
     argv += ["--ro-bind", str(code), CODE_DIR]
     argv += ["--bind", str(storage), STORAGE_DIR, "--bind", str(logs), LOGS_DIR]
+    if runtime is not None:
+        # The edge runtime: its shared-memory folder, and panoramasdk with the runtime modules it
+        # uses (nothing else of the agent: the sandbox sees no agent code, keys or settings).
+        argv += ["--bind", str(runtime), RUNTIME_DIR_IN_SANDBOX]
+        for source, target in sdk_binds():
+            argv += ["--ro-bind", str(source), target]
     # The root bwrap builds is a writable tmpfs: make it read-only once everything is bound,
     # so only storage, logs and the sandbox's own /tmp take writes.
     argv += ["--remount-ro", "/"]

@@ -69,6 +69,8 @@ class LaunchPlan:
     # Where the running process's PID is kept, so that a restarted agent can end a process a
     # crashed agent left behind (see ``kill_leftovers``).
     pid_file: Path | None = None
+    # The instance's runtime folder (rings, sockets), bound at /run/vantage in the sandbox.
+    runtime: Path | None = None
 
 
 @dataclass
@@ -113,6 +115,7 @@ async def _isolated(plan: LaunchPlan, support: SandboxSupport, bwrap: str | None
             argv = sandbox.bwrap_argv(
                 bwrap, code=plan.code, storage=plan.storage, logs=plan.logs,
                 hostname=plan.hostname, info_fd=info_w, block_fd=block_r, command=plan.argv,
+                runtime=plan.runtime,
             )  # fmt: skip
         else:
             argv = [sys.executable, "-c", NETNS_WRAPPER, str(info_w), str(block_r), *plan.argv]

@@ -1,0 +1,159 @@
+"""A camera, model or display node: one edge runtime process (``python -m edge_agent.runtime.*``),
+watched like a code node (restart with backoff, crash-loop guard, SIGTERM then kill), that tells
+its status and metrics on stdout and logs on stderr (``edge_agent/runtime/report.py``).
+
+These processes are the agent's own code, so they run unsandboxed, as the agent; a camera's
+credentials reach its process on stdin only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge_agent.apps.process import CodeNode, RestartPolicy, StatusCallback
+from edge_agent.apps.sandbox import SandboxSupport
+from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, _write_pid
+from edge_agent.runtime import report
+
+logger = logging.getLogger("edge_agent.apps.runtime")
+LogCallback = Callable[[str, str, str], None]  # node name, level, message
+MetricsCallback = Callable[[str, dict[str, Any]], None]
+MODULES = {"camera": "camera", "model": "modelserver", "display": "display"}
+# Totals that start again from 0 when the process restarts; the node's figures keep adding up.
+COUNTERS = ("frames", "dropped", "reconnects", "calls", "errors", "skipped", "wire_bytes")
+NO_SANDBOX = SandboxSupport(bwrap=None, pasta=None, can_enter_netns=False)
+
+
+class RuntimeNode(CodeNode):
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        config: Path,
+        *,
+        on_status: StatusCallback,
+        on_log: LogCallback,
+        on_metrics: MetricsCallback,
+        policy: RestartPolicy,
+        pid_file: Path | None = None,
+        stdin: bytes = b"",
+    ) -> None:
+        plan = LaunchPlan(
+            argv=[sys.executable, "-m", f"edge_agent.runtime.{MODULES[kind]}", "--config",
+                  str(config)],
+            env={}, code=config.parent, storage=config.parent, logs=config.parent,
+            sandboxed=False, pid_file=pid_file,
+        )  # fmt: skip
+        super().__init__(name, plan, _NoLog(), on_status, NO_SANDBOX, policy)
+        self.what = f"{kind} node"
+        self.kind = kind
+        self.on_log = on_log
+        self.on_metrics = on_metrics
+        self.stdin = stdin
+        self.metrics: dict[str, Any] = {}
+        self._base: dict[str, float] = {}
+        self._last: dict[str, Any] = {}
+        self._note = ""
+        self.first_status = asyncio.Event()
+
+    async def _spawn(self) -> Running:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.plan.argv, env=env, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise LaunchFailed(f"cannot start the {self.what}: {exc.strerror or exc}") from None
+        assert process.stdin is not None
+        process.stdin.write(self.stdin + b"\n")
+        with contextlib.suppress(ConnectionError):  # it died at once: supervision sees the exit
+            await process.stdin.drain()
+        process.stdin.close()
+        if self.plan.pid_file is not None:
+            _write_pid(self.plan.pid_file, process.pid)
+        # Counters of a process that ended are kept as the base of the next one's.
+        for key in COUNTERS:
+            if isinstance(self._last.get(key), int | float):
+                self._base[key] = self._base.get(key, 0) + self._last[key]
+        self._last = {}
+        running = Running(process)
+        running.readers = [
+            asyncio.create_task(self._events(process.stdout)),
+            asyncio.create_task(self._logs(process.stderr)),
+        ]
+        return running
+
+    def _started(self) -> None:
+        pass  # the process says when it runs
+
+    def _restarted(self, what: str) -> None:
+        self._note = f"restarted {self.restarts} time(s); it {what}"
+
+    async def _lines(self, stream: asyncio.StreamReader | None):  # type: ignore[no-untyped-def]
+        if stream is None:
+            return
+        while True:
+            try:
+                line = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as end:
+                line = end.partial
+            except asyncio.LimitOverrunError as over:
+                line = await stream.read(over.consumed)
+            if not line:
+                return
+            yield line.decode(errors="replace").rstrip("\n")
+
+    async def _events(self, stream: asyncio.StreamReader | None) -> None:
+        async for line in self._lines(stream):
+            event = report.parse(line)
+            if event is None:
+                if line.strip():
+                    self.on_log(self.name, "INFO", line)
+                continue
+            if "status" in event:
+                status, message = str(event["status"]), str(event.get("message") or "")
+                if status == "RUNNING" and not message:
+                    message = self._note
+                self.on_status(self.name, status, message)
+                self.first_status.set()
+            if isinstance(event.get("metrics"), dict):
+                self._last = event["metrics"]
+                merged = dict(self._last)
+                for key, base in self._base.items():
+                    if isinstance(merged.get(key), int | float):
+                        merged[key] = merged[key] + base
+                if self.restarts:
+                    merged["restarts"] = self.restarts
+                self.metrics = merged
+                self.on_metrics(self.name, merged)
+
+    async def _logs(self, stream: asyncio.StreamReader | None) -> None:
+        level = "INFO"
+        async for line in self._lines(stream):
+            if line.startswith(" "):  # the rest of a multi-line record (a traceback)
+                self.on_log(self.name, level, line[1:])
+                continue
+            level, message = report.parse_log(line)
+            if level in ("ERROR", "CRITICAL") or not self.last_stderr:
+                self.last_stderr = message[-500:]
+            self.on_log(self.name, level, message)
+
+
+class _NoLog:
+    """Runtime nodes ship their output as log entries, not into console_output.log."""
+
+    def write(self, line: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
