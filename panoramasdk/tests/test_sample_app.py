@@ -1,0 +1,202 @@
+"""Acceptance: the aws-panorama-sample application, as written for Panorama, runs on Vantage.
+
+Real processes all through: the camera node plays pedestrians.mp4 into its ring, the model
+server serves a stand-in SqueezeNet-shaped classifier as ``model_node``, and the sample runs as
+the code node with a configuration built from its own package.json interface and graph.json
+parameters. The test is the display: it binds the display socket and checks what arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.runtime.config import (
+    CodeNodeConfig,
+    MediaInput,
+    MediaOutput,
+    ModelRef,
+    ParameterInput,
+    PutRecord,
+    StreamInput,
+    TensorSpec,
+)
+from edge_agent.runtime.ring import FrameRing
+from edge_agent.tests import models
+from edge_agent.tests.runtime_support import Runtime
+
+SAMPLE = Path(__file__).parent / "fixtures" / "aws_panorama_sample"
+VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "media" / "pedestrians.mp4"
+CODE_NODE, CAMERA_NODE, MODEL_NODE, OUTPUT_NODE = (
+    "code_node",
+    "camera_node",
+    "model_node",
+    "output_node",
+)
+TEST_READER = 3  # the test's own reader index in the camera ring (the app's is 0)
+LABEL = re.compile(r"(?P<name>.+) \((?P<percent>-?\d+)%\)")
+
+
+def graph_config(runtime: Runtime, overrides: dict[str, object]) -> CodeNodeConfig:
+    """The code node's configuration as the agent derives it: ports from the package's
+    interface, parameter values from the graph's parameter nodes (with deploy-time overrides),
+    media edges to the camera and display nodes, model nodes from the graph."""
+    graph = json.loads((SAMPLE / "graph.json").read_text())["nodeGraph"]
+    [interface] = json.loads((SAMPLE / "package.json").read_text())["nodePackage"]["interfaces"]
+    descriptor = json.loads((SAMPLE / "model_descriptor.json").read_text())["mlModelDescriptor"]
+    nodes = {node["name"]: node for node in graph["nodes"]}
+    producers = {edge["consumer"]: edge["producer"] for edge in graph["edges"]}
+    inputs: dict[str, object] = {}
+    for port in interface["inputs"]:
+        producer = producers[f"{CODE_NODE}.{port['name']}"]
+        if port["type"] == "media":
+            camera = producer.split(".")[0]
+            inputs[port["name"]] = MediaInput(streams=[StreamInput(
+                camera=camera, stream_id=camera, stream_uri=VIDEO.as_uri(),
+                ring=f"cam-{camera}.ring", reader=0,
+            )])  # fmt: skip
+        else:
+            parameter = nodes[producer]
+            assert parameter["interface"] == port["type"]
+            value = overrides.get(producer, parameter["value"])
+            inputs[port["name"]] = ParameterInput(type=port["type"], value=value)
+    outputs = {}
+    for port in interface["outputs"]:
+        consumers = [c for c, p in producers.items() if p == f"{CODE_NODE}.{port['name']}"]
+        displays = [f"display-{c.split('.')[0]}.sock" for c in consumers]
+        outputs[port["name"]] = MediaOutput(displays=displays, ring=f"out-{CODE_NODE}.ring")
+    tensors = [TensorSpec(name=t["name"], shape=t["shape"]) for t in descriptor["inputs"]]
+    return CodeNodeConfig(
+        application_instance_id="applicationInstance-sample", node=CODE_NODE,
+        runtime_dir="/run/vantage", inputs=inputs, outputs=outputs,
+        models={MODEL_NODE: ModelRef(socket=f"model-{MODEL_NODE}.sock", inputs=tensors)},
+    )  # fmt: skip
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """The sample's own preprocessing, to predict what it should have classified."""
+    resized = cv2.resize(image, (224, 224)).astype(np.float32) / 255.0
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    return ((resized - mean) / std).transpose(2, 0, 1)[np.newaxis]
+
+
+@pytest.fixture
+def sample_running(tmp_path):
+    if not VIDEO.exists():
+        pytest.fail(f"{VIDEO} is missing (the shared test media)")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with Runtime() as runtime:
+        display = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        display.bind(str(runtime.path(f"display-{OUTPUT_NODE}.sock")))
+        display.settimeout(1)
+        runtime.create_ring(f"cam-{CAMERA_NODE}.ring")
+        runtime.create_ring(f"out-{CODE_NODE}.ring")
+        camera = runtime.start_camera(CAMERA_NODE, VIDEO.as_uri())
+        descriptor = json.loads((SAMPLE / "model_descriptor.json").read_text())
+        archive = models.make_archive(tmp_path / "squeezenet.tar.gz", models.classifier())
+        model = runtime.start_model_server(
+            MODEL_NODE, archive, [TensorSpec(name="data", shape=[1, 3, 224, 224])],
+            precision=descriptor["mlModelDescriptor"]["precisionMode"],
+        )  # fmt: skip
+        camera.wait_for_status("RUNNING")
+        model.wait_for_status("RUNNING")
+        # The stand-in's scores are a few units, not SqueezeNet's: the graph's overridable
+        # threshold is lowered at deploy time, as an operator would, so every frame is labelled.
+        config = graph_config(runtime, {"detection_threshold": -1000.0})
+        # No AWS account in a test: the sample must take its own "no credentials" branch.
+        no_aws = {
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE":
+            str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+        }  # fmt: skip
+        code = runtime.start_code_node(
+            config, [sys.executable, str(SAMPLE / "application.py")], cwd=Path("/"),
+            env={"PANORAMA_CODE_DIR": str(SAMPLE), "PANORAMA_LOG_DIR": str(logs), **no_aws},
+        )  # fmt: skip
+        try:
+            yield runtime, display, code, logs / "app.log"
+        finally:
+            display.close()
+
+
+def test_the_sample_classifies_frames_and_puts_them_out(sample_running):
+    runtime, display, code, app_log = sample_running
+    classes = json.loads((SAMPLE / "squeezenet_classes.json").read_text())
+    ring = FrameRing.open(runtime.path(f"cam-{CAMERA_NODE}.ring"))
+    records: list[PutRecord] = []
+    checked = 0
+    deadline = time.monotonic() + 30
+    while checked < 5 or len(records) < 30:
+        if time.monotonic() > deadline or code.popen.poll() is not None:
+            log = app_log.read_text() if app_log.exists() else ""
+            pytest.fail(f"{len(records)} records, {checked} checked\n{code.describe()}\n{log}")
+        try:
+            record = PutRecord.model_validate_json(display.recv(65536))
+        except TimeoutError:
+            continue
+        records.append(record)
+        [item] = record.media
+        assert (record.node, record.port) == (CODE_NODE, "video_out")
+        assert (item.ring, item.stream_id) == (f"cam-{CAMERA_NODE}.ring", CAMERA_NODE)
+        assert item.rects == [(0.0, 0.0, 1.0, 1.0)]
+        [(text, x, y)] = item.labels
+        assert (x, y) == (0.1, 0.1)
+        match = LABEL.fullmatch(text)
+        assert match and match["name"] in classes, text
+        # The frame the record points at, read in place as the display would: the sample's
+        # label must be the stand-in model's answer for exactly that frame.
+        frame = ring.hold(TEST_READER, item.slot, item.seq)
+        if frame is None:
+            continue  # the camera has moved on past that slot: the display would skip it too
+        scores, _ = models.classifier_reference(preprocess(frame.image))
+        top = int(scores[0].argmax())
+        ring.release(TEST_READER)
+        assert match["name"] == classes[top]
+        # int() of the score: onnxruntime and numpy may differ in the last bits at a boundary.
+        assert abs(int(match["percent"]) - scores[0][top]) < 1.001
+        checked += 1
+    seqs = [record.media[0].seq for record in records]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # each frame once, in order
+
+    log = app_log.read_text()
+    for line in ("INITIALIZING APPLICATION", "Configuring parameters.", "Initialization complete.",
+                 "PROCESSING STREAMS", "AWS SDK credentials are not available"):  # fmt: skip
+        assert line in log
+    assert "Error during initialization" not in log
+    assert "Exception during processing loop" not in log
+    assert "Traceback" not in code.stderr(), code.describe()
+    assert code.alive()
+
+
+def test_the_sample_logs_its_epoch_metrics(sample_running):
+    """150 frames is the sample's epoch: it logs its timings and, without CloudWatch, says so."""
+    _, display, code, app_log = sample_running
+
+    def logged() -> str:
+        text = app_log.read_text() if app_log.exists() else ""
+        if "Exception" in text or not code.alive():
+            pytest.fail(f"the sample failed:\n{text}\n{code.describe()}")
+        return text
+
+    deadline = time.monotonic() + 30
+    while "CloudWatch client is not available." not in logged():
+        assert time.monotonic() < deadline, f"no epoch in 30 s:\n{logged()}"
+        with contextlib.suppress(TimeoutError):
+            display.recv(65536)  # keep the socket drained, as a display does
+    text = logged()
+    fps = float(re.search(r"epoch length: [\d.]+ s \(([\d.]+) FPS\)", text)[1])
+    assert fps > 5, text
+    assert "avg inference time" in text and "max frame processing time" in text
+    assert os.path.getsize(app_log) > 0
