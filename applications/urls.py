@@ -27,6 +27,11 @@ urlpatterns = [
         name="application-signal",
     ),
     path(
+        "<str:application_instance_id>/logs.txt",
+        views.AppLogsDownloadView.as_view(),
+        name="application-logs-download",
+    ),
+    path(
         "<str:application_instance_id>/<str:filename>",
         views.PayloadDownloadView.as_view(),
         name="application-payload",

@@ -204,6 +204,7 @@ def up(args: argparse.Namespace) -> int:
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         manage("ensure_admin", env=env)
+        manage("load_sample", env=env)  # the people counter sample and its demo camera
 
     kids = children(args.host, args.port, args.concurrency)
     if args.appliance:

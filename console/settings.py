@@ -231,7 +231,10 @@ PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)
 VERSION_QUOTA = env.get_int("VERSION_QUOTA", 20, minimum=1)
 
 # Folders that file:// test sources may point into; nothing else on the host can be read.
-TEST_MEDIA_DIRS = env.get_list("TEST_MEDIA_DIRS", [str(VAR_DIR / "media")])
+# samples/ holds the sample applications' demo videos (manage.py load_sample).
+TEST_MEDIA_DIRS = env.get_list(
+    "TEST_MEDIA_DIRS", [str(VAR_DIR / "media"), str(BASE_DIR / "samples")]
+)
 
 # Seconds a stream check waits to connect, and then for data, before it calls the camera down.
 STREAM_CHECK_TIMEOUT_S = env.get_int("STREAM_CHECK_TIMEOUT_S", 8, minimum=1)

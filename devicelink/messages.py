@@ -7,15 +7,17 @@ Console → agent: ``welcome`` (answer to hello), ``heartbeat_ack``, ``ack`` (pe
 ``desired`` (the desired state, whenever it is newer than what the agent applied), ``revoked``
 (the device was deleted; the console closes the link with code 4403 right after),
 ``check_stream`` (test a camera stream from the appliance; answered by a ``stream_check``
-report).
+report), ``output_watch`` (someone looks at the HDMI output: the agent sends ``output_frame``
+messages, live, until the given time).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from devicelink.appmetrics import clean_app_metrics
 from devicelink.apps import ApplicationReport
 from devicelink.network import NetworkStatus
 
@@ -52,6 +54,14 @@ class Heartbeat(_Message):
     id: int
     time: float
     health: Health = Field(default_factory=Health)
+    # Per application instance id, per node name, its metrics (see devicelink/appmetrics.py):
+    # best effort, so what exceeds the bounds is dropped there instead of refusing the heartbeat.
+    applications: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+    @field_validator("applications", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> dict[str, dict[str, dict[str, Any]]]:
+        return clean_app_metrics(value)
 
 
 ReportKind = Literal[
@@ -86,6 +96,9 @@ class LogEntry(BaseModel):
     stream: str = Field(pattern=r"^[a-z_]{1,32}$")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     message: str = Field(max_length=8192)
+    # Set for an application's lines (streams code, console_output, stream, model, display).
+    application_instance_id: str = Field("", max_length=128)
+    node: str = Field("", max_length=128)
 
 
 class LogsBody(BaseModel):
@@ -114,6 +127,24 @@ class StreamCheckBody(BaseModel):
     snapshot_jpeg_b64: str = Field("", max_length=_MAX_SNAPSHOT_B64)
     error: str = Field("", max_length=500)
     hint: str = Field("", max_length=500)
+
+
+# "View output": live frames of the appliance's HDMI output, only while someone watches.
+MAX_OUTPUT_JPEG_BYTES = 2 * 1024 * 1024
+_MAX_OUTPUT_JPEG_B64 = 4 * -(-MAX_OUTPUT_JPEG_BYTES // 3)
+
+
+class OutputFrame(_Message):
+    """One JPEG of the HDMI output, sent live (never through the outbox: a frame the link
+    cannot carry now is dropped). An empty ``jpeg`` and ``application_instance_id`` mean no
+    application shows output."""
+
+    type: Literal["output_frame"] = "output_frame"
+    application_instance_id: str = Field("", max_length=128)
+    width: int = Field(0, ge=0, le=100_000)
+    height: int = Field(0, ge=0, le=100_000)
+    time: float
+    jpeg: str = Field("", max_length=_MAX_OUTPUT_JPEG_B64)  # base64
 
 
 REPORT_BODIES: dict[str, type[BaseModel]] = {
@@ -201,9 +232,18 @@ class CheckStream(_Message):
     timeout_s: float = Field(gt=0, le=MAX_TIMEOUT_S)
 
 
-AgentMessage = Annotated[Hello | Heartbeat | Report, Field(discriminator="type")]
+class OutputWatch(_Message):
+    """Someone watches the HDMI output: send ``output_frame`` messages until ``until`` (epoch
+    seconds, the console's clock), renewed every few seconds while the page stays open."""
+
+    type: Literal["output_watch"] = "output_watch"
+    until: float
+
+
+AgentMessage = Annotated[Hello | Heartbeat | Report | OutputFrame, Field(discriminator="type")]
 ConsoleMessage = Annotated[
-    Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream, Field(discriminator="type")
+    Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream | OutputWatch,
+    Field(discriminator="type"),
 ]
 _agent_adapter: TypeAdapter = TypeAdapter(AgentMessage)
 _console_adapter: TypeAdapter = TypeAdapter(ConsoleMessage)
@@ -222,11 +262,11 @@ def _decode(adapter: TypeAdapter, text: str | bytes) -> Any:
         raise ProtocolError(f"{where}: {error['msg']}") from None
 
 
-def decode_agent_message(text: str | bytes) -> Hello | Heartbeat | Report:
+def decode_agent_message(text: str | bytes) -> Hello | Heartbeat | Report | OutputFrame:
     return _decode(_agent_adapter, text)
 
 
 def decode_console_message(
     text: str | bytes,
-) -> Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream:
+) -> Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream | OutputWatch:
     return _decode(_console_adapter, text)

@@ -123,10 +123,21 @@ def on_heartbeat(pk: int, session: str, heartbeat: Heartbeat) -> HeartbeatResult
         live.device_updated(device, ["status", "health"])
     else:
         live.heartbeat_received(device)
+    if heartbeat.applications:
+        _record_metrics(device, heartbeat)
     return HeartbeatResult(
         HeartbeatAck(id=heartbeat.id, lease_expires=lease_end.timestamp()),
         device.desired_version,
     )
+
+
+def _record_metrics(device: Device, heartbeat: Heartbeat) -> None:
+    from applications.metrics import record
+
+    try:
+        record(device, heartbeat.applications)
+    except Exception:  # metrics are best effort: the lease was renewed, the ack must go out
+        logger.exception("storing the application metrics of %s failed", device.device_id)
 
 
 def desired_version(pk: int, session: str) -> int:
@@ -171,6 +182,8 @@ def on_report(pk: int, session: str, report: Report) -> None:
                     stream=entry.stream,
                     level=entry.level,
                     message=entry.message,
+                    application_instance_id=entry.application_instance_id,
+                    node=entry.node,
                 )
                 for entry in body.entries
             )

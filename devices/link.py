@@ -7,6 +7,8 @@ any WebSocket exists. One connection per device: a newer one replaces the older 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import logging
@@ -31,13 +33,15 @@ from devicelink.messages import (
     Ack,
     Heartbeat,
     Hello,
+    OutputFrame,
+    OutputWatch,
     ProtocolError,
     Report,
     Revoked,
     decode_agent_message,
     encode,
 )
-from devices import ingest
+from devices import ingest, output
 from devices.agent_auth import authenticate_device
 from devices.desired import build_desired, link_group
 from devices.models import Device
@@ -79,6 +83,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
     session = ""
     greeted = False
     sent_version = -1
+    output_owner: str | None = None  # of the last output frame on this connection
 
     async def websocket_connect(self, message: dict) -> None:
         headers = {key.decode("latin-1").lower(): value for key, value in self.scope["headers"]}
@@ -127,6 +132,8 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
                 await self._hello(message)
             elif not self.greeted:
                 raise ProtocolError("the first message must be hello")
+            elif isinstance(message, OutputFrame):
+                await self._output_frame(message)
             elif isinstance(message, Heartbeat):
                 result = await in_thread(ingest.on_heartbeat)(self.device_pk, self.session, message)
                 await self.send(encode(result.ack))
@@ -188,6 +195,28 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
     async def _send_stream_checks(self, check_id: int | None) -> None:
         for message in await in_thread(claim_for_link)(self.device_pk, self.session, check_id):
             await self.send(encode(message))
+
+    # --- "View output" (devices/output.py) -------------------------------------------------
+    async def link_output_watch(self, event: dict) -> None:
+        if self.greeted:
+            await self.send(encode(OutputWatch(until=float(event["until"]))))
+
+    async def _output_frame(self, frame: OutputFrame) -> None:
+        try:
+            jpeg = base64.b64decode(frame.jpeg, validate=True)
+        except binascii.Error:
+            jpeg = b""
+        if frame.jpeg and not jpeg.startswith(b"\xff\xd8"):
+            logger.info("device %s: an output frame that is not a JPEG was dropped", self.device_id)
+            return
+        owner = frame.application_instance_id if jpeg else output.NOBODY
+        await self.channel_layer.group_send(
+            output.output_group(self.device_id),
+            {"type": "output.frame", "jpeg": jpeg, "owner": owner},
+        )
+        if owner != self.output_owner:
+            self.output_owner = owner
+            await in_thread(output.owner_changed)(self.device_pk, owner)
 
     async def link_revoke(self, event: dict) -> None:
         await self._gone(str(event.get("reason", "revoked")), revoked=True)

@@ -278,6 +278,9 @@ def logs_added(device: Device, entries: list[DeviceLog]) -> None:
         "devices/partials/logs.html#log-append",
         {"device": device, "lines": lines[-LOG_LINES_SHOWN:]},
     )
+    from applications.observe import app_logs_added  # applications imports this module
+
+    app_logs_added(lines)
 
 
 def device_deleted(device_id: str, name: str) -> None:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from devices import views
+from devices.views.output import output_stream
 from devices.wizard import DeviceSetupWizard
 
 # Fixed paths first: a device id never is "add", "bulk" or "software".
@@ -16,6 +17,7 @@ urlpatterns = [
         name="software-delete",
     ),
     path("<str:device_id>/", views.DeviceDetailView.as_view(), name="device-detail"),
+    path("<str:device_id>/output.mjpeg", output_stream, name="device-output"),
     path("<str:device_id>/setup/", views.DeviceSetupView.as_view(), name="device-setup"),
     path(
         "<str:device_id>/setup/archive/",

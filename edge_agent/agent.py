@@ -22,6 +22,8 @@ from devicelink.messages import Desired
 from devicelink.network import NetworkPayload, NetworkStatus
 from devicelink.releases import MAX_BUNDLE_BYTES
 from edge_agent.apps import Supervisor
+from edge_agent.apps.applogs import AppLogs
+from edge_agent.apps.hdmi import Hdmi
 from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
 from edge_agent.console_http import ConsoleUnreachable, get_signed
 from edge_agent.health import HealthProvider
@@ -97,6 +99,8 @@ class Agent:
         self.link: LinkClient | None = None
         self.jobs: JobRunner | None = None
         self.apps: Supervisor | None = None
+        self.hdmi: Hdmi | None = None
+        self.app_logs: AppLogs | None = None
 
     async def run(self) -> int:
         lock = AgentLock(self.paths.lock)
@@ -200,6 +204,8 @@ class Agent:
             fetch=fetch,
         )
         checks = StreamChecker()
+        # The HDMI output; its frames go out live while the console's "View output" is open.
+        self.hdmi = hdmi = Hdmi(lambda message: link.send_live(message))
         self.link = link = CheckingLinkClient(
             on_check_stream=checks.handle,
             console_url=identity.console_url,
@@ -216,6 +222,8 @@ class Agent:
             backoff_base_s=self.options.backoff_base_s,
             backoff_cap_s=self.options.backoff_cap_s,
             on_change=self._link_changed,
+            app_metrics=self._app_metrics,
+            on_output_watch=hdmi.watch,
         )
         jobs.reporter = link
         checks.reporter = link
@@ -225,15 +233,21 @@ class Agent:
         link.queue_report("network", network.model_dump())
         jobs.resume()
         # Applications: restart those that ran before this start (from <data>/apps/state.json).
+        # The applications' logs and metrics (edge_agent/apps/applogs.py, metrics.py).
+        self.app_logs = app_logs = AppLogs(state_file=paths.apps / "log_positions.json")
         self.apps = apps = Supervisor(
             paths, key, identity.device_id, identity.console_url, context,
-            lambda body: link.queue_report("applications", body),
+            lambda body: link.queue_report("applications", body), app_logs=app_logs, hdmi=hdmi,
         )  # fmt: skip
         await apps.restore()
         self.status.update(state="connecting", queued_reports=outbox.count())
         ship = self.shipper.run(lambda entries: link.queue_report("logs", {"entries": entries}))
+        ship_apps = app_logs.run(
+            lambda entries: link.queue_report("logs", {"entries": entries}), outbox.count
+        )
         tasks = [
             asyncio.create_task(ship),
+            asyncio.create_task(ship_apps),
             asyncio.create_task(self._watch_network(link, network, servers)),
         ]
         link_task = asyncio.create_task(link.run())
@@ -253,6 +267,7 @@ class Agent:
             await asyncio.wait({link_task}, timeout=10)
             link_task.cancel()
             await apps.close()  # stops every node process; state.json stays
+            await asyncio.to_thread(hdmi.close)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -281,6 +296,10 @@ class Agent:
         await self.jobs.handle_desired(desired)
         if not self.jobs.restarted:
             await self.apps.apply_documents(desired.applications)
+
+    def _app_metrics(self) -> dict:
+        """The heartbeat's ``applications`` block: the metrics of every node."""
+        return self.apps.metrics() if self.apps is not None else {}
 
     def _link_changed(self, link: LinkClient) -> None:
         state = "revoked" if link.revoked else ("connected" if link.connected else "connecting")

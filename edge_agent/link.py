@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,7 @@ from devicelink.messages import (
     Heartbeat,
     HeartbeatAck,
     Hello,
+    OutputWatch,
     ProtocolError,
     Report,
     Revoked,
@@ -107,6 +109,8 @@ class LinkClient:
         backoff_cap_s: float = 60.0,
         open_timeout_s: float = 10.0,
         on_change: Callable[[LinkClient], None] | None = None,
+        app_metrics: Callable[[], dict[str, Any]] | None = None,
+        on_output_watch: Callable[[float], None] | None = None,
     ) -> None:
         self.console_url = console_url
         self.device_id = device_id
@@ -133,6 +137,12 @@ class LinkClient:
         self._ssl = ssl_context
         self._on_desired = on_desired
         self._health = health
+        self._app_metrics = app_metrics
+        self._on_output_watch = on_output_watch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._live_in_flight = 0  # live messages handed to the loop, not yet sent
+        self._live_lock = threading.Lock()
+        self._live_tasks: set[asyncio.Task[None]] = set()
         self._applied_getter = applied_version
         self._open_timeout = open_timeout_s
         self._on_change = on_change
@@ -155,6 +165,7 @@ class LinkClient:
     # --- public API -------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, and reconnect after every failure, until ``stop()`` or revocation."""
+        self._loop = asyncio.get_running_loop()
         try:
             while not self._stopping and not self.revoked:
                 established = await self._attempt()
@@ -198,6 +209,44 @@ class LinkClient:
         seq = self.outbox.append(kind, body)
         self._wake.set()
         return seq
+
+    def send_live(self, message: dict[str, Any]) -> bool:
+        """Send a message now, from any thread, bypassing the outbox (live video for "View
+        output"); False, and nothing sent, when the link is down or still busy with the last
+        ones: such messages are worth nothing later."""
+        ws, loop = self._ws, self._loop
+        if ws is None or loop is None or not self.connected:
+            return False
+        with self._live_lock:
+            if self._live_in_flight >= 2:
+                return False
+            self._live_in_flight += 1
+        text = json.dumps(message, separators=(",", ":"))
+
+        def done() -> None:
+            with self._live_lock:
+                self._live_in_flight -= 1
+
+        async def send() -> None:
+            try:
+                await ws.send(text)
+            except ConnectionClosed:
+                pass
+            finally:
+                done()
+
+        def start() -> None:
+            # Keep a reference: the loop holds tasks only weakly.
+            task = loop.create_task(send())
+            self._live_tasks.add(task)
+            task.add_done_callback(self._live_tasks.discard)
+
+        try:
+            loop.call_soon_threadsafe(start)
+        except RuntimeError:  # the loop closed: the agent stops
+            done()
+            return False
+        return True
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the console acknowledged everything in the outbox; False on timeout."""
@@ -346,9 +395,25 @@ class LinkClient:
             # An unanswered heartbeat must not pile up forever on a half-dead connection.
             for stale in [i for i in self._heartbeats_in_flight if i < self._heartbeat_id - 10]:
                 del self._heartbeats_in_flight[stale]
-            await ws.send(encode(Heartbeat(id=self._heartbeat_id, time=time.time(), health=health)))
+            heartbeat = Heartbeat(
+                id=self._heartbeat_id,
+                time=time.time(),
+                health=health,
+                applications=self._applications(),
+            )
+            await ws.send(encode(heartbeat))
             self.stats.heartbeats_sent += 1
             await asyncio.sleep(interval)
+
+    def _applications(self) -> dict[str, Any]:
+        # Metrics are best effort: a failing provider must not stop the heartbeats.
+        if self._app_metrics is None:
+            return {}
+        try:
+            return self._app_metrics()
+        except Exception:
+            logger.debug("application metrics failed", exc_info=True)
+            return {}
 
     def _handle(self, raw: str | bytes) -> None:
         self._last_received = time.monotonic()
@@ -375,6 +440,13 @@ class LinkClient:
             self._desired(message)
         elif isinstance(message, Revoked):
             self._set_revoked(message.reason)
+        elif isinstance(message, OutputWatch) and self._on_output_watch is not None:
+            # ``until`` is on the console's clock; the welcome's server_time, taken as we
+            # connected, tells how far ours is off.
+            offset = 0.0
+            if self.welcome is not None and self.connected_since is not None:
+                offset = self.welcome.server_time - self.connected_since
+            self._on_output_watch(message.until - offset)
 
     # --- desired state ----------------------------------------------------------------------
     def _desired(self, desired: Desired) -> None:

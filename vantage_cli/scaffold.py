@@ -115,10 +115,19 @@ def add_panorama_package(args: argparse.Namespace) -> int:
 
 def import_application(args: argparse.Namespace) -> int:
     app = App.here()
-    graph_path, graph = app.read_graph()
+    app.read_graph()  # fail before asking the console
     # Always the console's own account ID (VANTAGE_ACCOUNT_ID is for offline create-package).
     account = load_settings().console().account_id()
     print(f"Account ID of this console: {account}")
+    import_into_account(app, account)
+    print("Successfully imported application")
+    return 0
+
+
+def import_into_account(app: App, account: str) -> None:
+    """Rename the package folders and rewrite graph.json for ``account`` (the console's own
+    loader of sample applications uses this too)."""
+    graph_path, graph = app.read_graph()
     moves: list[tuple[Path, Path]] = []
     for folder in app.package_dirs():
         if not is_package_dir(folder.name):
@@ -145,8 +154,6 @@ def import_application(args: argparse.Namespace) -> int:
             node["interface"] = f"{account}::{rest}"
     write_json(graph_path, graph)
     print(f"Updated {graph_path.relative_to(app.root)} (override files are left as they are)")
-    print("Successfully imported application")
-    return 0
 
 
 # --- the parsers ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from applications.models.instances import (
     RuntimeRole,
     active_q,
 )
+from applications.models.metrics import InstanceMetricSample
 from applications.models.packages import (
     Asset,
     NodeFromTemplateJob,
@@ -29,6 +30,7 @@ __all__ = [
     "ApplicationInstance",
     "Asset",
     "InstanceEvent",
+    "InstanceMetricSample",
     "NodeFromTemplateJob",
     "NodeInstance",
     "NodeInterface",

@@ -8,6 +8,7 @@ from applications.views.instances import (
     NodeSignalView,
     PayloadDownloadView,
 )
+from applications.views.observe import AppLogsDownloadView
 from applications.views.packages import PackageDetailView, PackageListView, PatchDeregisterView
 from applications.views.roles import (
     RuntimeRoleCreateView,
@@ -17,6 +18,7 @@ from applications.views.roles import (
 )
 
 __all__ = [
+    "AppLogsDownloadView",
     "ApplicationInstanceDetailView",
     "ApplicationInstanceListView",
     "DeployWizard",

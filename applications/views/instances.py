@@ -19,6 +19,7 @@ from applications import deployments
 from applications.filters import ApplicationInstanceFilter
 from applications.live import instance_context
 from applications.models import ApplicationInstance
+from applications.observe import observe_context
 from applications.tables import ApplicationInstanceTable
 from console.access import PolicyMixin
 from console.roles import OPERATE_ONLY, READ_OPERATE, Role, has_role
@@ -67,6 +68,7 @@ class ApplicationInstanceDetailView(PolicyMixin, DetailView):
         context["can_operate"] = can_operate(self.request)
         context["removable"] = removable(self.object)
         context["replaced_by"] = list(self.object.replaced_by.order_by("-created"))
+        context.update(observe_context(self.object, self.request))
         return context
 
 

@@ -15,10 +15,17 @@ class DeviceLog(models.Model):
     message = models.TextField()
     # "link", or the file name of the log image it came from.
     source = models.CharField(max_length=100, default="link")
+    # An application's lines (streams code, console_output, stream, model, display) name the
+    # instance and node; the instance id is kept as text so lines outlive the instance.
+    application_instance_id = models.CharField(max_length=128, blank=True, default="")
+    node = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-time", "-id"]
-        indexes = [models.Index(fields=["device", "-time"])]
+        indexes = [
+            models.Index(fields=["device", "-time"]),
+            models.Index(fields=["application_instance_id", "-time"], name="devicelog_app_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.level} {self.stream}: {self.message[:80]}"

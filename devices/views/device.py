@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, UpdateView
 
+from applications.observe import device_metrics_context
 from console.access import PolicyMixin
 from console.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
 from devices import live
@@ -30,6 +31,7 @@ class DeviceDetailView(PolicyMixin, DetailView):
         # The same context the live updates render the panels with (devices/live.py).
         context.update(live.device_context(self.object))
         context.update(logs_context(self.object, self.request))
+        context.update(device_metrics_context(self.object, self.request))
         context["applications"] = list(self.object.application_instances.order_by("name"))
         context["can_operate"] = has_role(self.request.user, Role.OPERATOR)
         context["can_administer"] = has_role(self.request.user, Role.ADMINISTRATOR)

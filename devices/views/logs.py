@@ -30,8 +30,20 @@ def log_filter(request: HttpRequest) -> tuple[str, str]:
     return form.cleaned_data["level"], form.cleaned_data["source"]
 
 
-def filtered_logs(device: Device, level: str, source: str) -> QuerySet[DeviceLog]:
+def application_filter(request: HttpRequest, device: Device) -> str:
+    """An application instance id of the device, "-" for the device's own lines, or ""."""
+    value = request.GET.get("application", "")
+    if value == "-" or device.application_instances.filter(application_instance_id=value).exists():
+        return value
+    return ""
+
+
+def filtered_logs(
+    device: Device, level: str, source: str, application: str = ""
+) -> QuerySet[DeviceLog]:
     logs = DeviceLog.objects.filter(device=device)
+    if application:
+        logs = logs.filter(application_instance_id="" if application == "-" else application)
     if level:
         logs = logs.filter(level__in=DeviceLog.LEVELS[DeviceLog.LEVELS.index(level) :])
     if source:
@@ -41,12 +53,14 @@ def filtered_logs(device: Device, level: str, source: str) -> QuerySet[DeviceLog
 
 def logs_context(device: Device, request: HttpRequest) -> dict:
     level, source = log_filter(request)
+    application = application_filter(request, device)
     newest = list(
-        filtered_logs(device, level, source).order_by("-time", "-id")[: LOG_LINES_SHOWN + 1]
+        filtered_logs(device, level, source, application).order_by("-time", "-id")[
+            : LOG_LINES_SHOWN + 1
+        ]
     )
-    query = urlencode(
-        {key: value for key, value in (("level", level), ("source", source)) if value}
-    )
+    chosen = (("level", level), ("source", source), ("application", application))
+    query = urlencode({key: value for key, value in chosen if value})
     device_url = reverse("device-detail", args=[device.device_id])
     sources = list(
         DeviceLog.objects.filter(device=device)
@@ -61,6 +75,12 @@ def logs_context(device: Device, request: HttpRequest) -> dict:
         "source": source,
         "level_choices": LEVEL_CHOICES,
         "log_sources": sources,
+        "log_application": application,
+        "log_applications": list(
+            device.application_instances.order_by("name").values_list(
+                "application_instance_id", "name"
+            )
+        ),
         "device_url": device_url,
         "logs_url": f"{device_url}?{query}" if query else device_url,
         "logs_download_url": reverse("device-logs-download", args=[device.device_id])
@@ -76,11 +96,14 @@ class DeviceLogsDownloadView(PolicyMixin, View):
     def get(self, request: HttpRequest, device_id: str) -> StreamingHttpResponse:
         device = get_object_or_404(Device, device_id=device_id)
         level, source = log_filter(request)
-        logs = filtered_logs(device, level, source).order_by("time", "id")
+        application = application_filter(request, device)
+        logs = filtered_logs(device, level, source, application).order_by("time", "id")
 
         def lines() -> Iterator[str]:
             for log in logs.iterator(chunk_size=2000):
                 where = "" if log.source == "link" else f" [{log.source}]"
+                if log.application_instance_id:
+                    where += f" {log.application_instance_id}/{log.node or '-'}"
                 yield (
                     f"{log.time:%Y-%m-%d %H:%M:%S.%f}"[:-3]
                     + f" {log.level} {log.stream}{where}: {log.message}\n"

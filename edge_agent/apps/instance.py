@@ -32,6 +32,7 @@ from edge_agent.apps import graph, sandbox
 from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
 from edge_agent.apps.forward import PortForwarder
 from edge_agent.apps.graph import PlanError, RuntimePlan
+from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
 from edge_agent.apps.runtime_node import RuntimeNode
 from edge_agent.apps.sandbox import SandboxSupport, sdk_path
@@ -149,6 +150,7 @@ class Instance:
         *,
         hdmi: Any = None,
         app_logs: Any = None,
+        figures: AppMetrics | None = None,
     ) -> None:
         self.folder = folder
         self.hdmi = hdmi  # edge_agent.apps.hdmi.Hdmi: who shows on the appliance's output
@@ -164,7 +166,8 @@ class Instance:
         self._runtime_plan: RuntimePlan | None = None
         self._paused: set[str] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.metrics: dict[str, dict[str, Any]] = {}  # node → its latest figures
+        # The nodes' metrics (shared with the supervisor, which sends them with heartbeats).
+        self.figures = figures if figures is not None else AppMetrics()
         self._forwarders: list[PortForwarder] = []
         self._log: ConsoleLog | None = None
         self._busy: asyncio.Future[Any] | None = None
@@ -337,7 +340,8 @@ class Instance:
         node = RuntimeNode(
             name, kind, self._runtime_plan.config_path(kind, name), on_status=self._set_node,
             on_log=functools.partial(self._runtime_log, kind),
-            on_metrics=self._node_metrics, policy=self.options.policy,
+            on_metrics=self._node_metrics, on_restart=self._node_restarted,
+            policy=self.options.policy,
             pid_file=self.folder / "run" / f"node-{name}.pid", stdin=stdin,
         )  # fmt: skip
         self._runtime[name] = node
@@ -349,25 +353,30 @@ class Instance:
             self.app_logs.line(self.spec.application_instance_id, node, stream, level, message)
 
     def _code_output(self, node: str, line: str, stderr: bool) -> None:
-        figures = self.metrics.setdefault(node, {"errors": 0})
-        error = stderr and ("Traceback (most recent call last)" in line or "ERROR" in line)
-        if error and "Traceback" in line:
-            figures["errors"] = figures.get("errors", 0) + 1
-        if self.app_logs is not None and self.spec is not None:
-            level = "ERROR" if error else ("WARNING" if stderr else "INFO")
-            iid = self.spec.application_instance_id
-            self.app_logs.line(iid, node, "console_output", level, line)
+        if self.spec is None:
+            return
+        iid = self.spec.application_instance_id
+        if self.app_logs is not None:
+            self.app_logs.console_output(iid, node, line, stderr=stderr)  # counts its errors too
+        elif stderr and "Traceback (most recent call last)" in line:
+            self.figures.error(iid, node)
 
     def _node_metrics(self, node: str, values: dict[str, Any]) -> None:
-        self.metrics[node] = values
+        if self.spec is not None:
+            self.figures.add(self.spec.application_instance_id, node, values)
 
-    def metrics_snapshot(self) -> dict[str, dict[str, Any]]:
-        """Every node's latest figures; code nodes: restarts and errors (tracebacks, crashes)."""
-        snapshot = {name: dict(values) for name, values in self.metrics.items()}
+    def _node_restarted(self, node: str) -> None:
+        if self.spec is not None:
+            self.figures.restarted(self.spec.application_instance_id, node)
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Every node's figures; code nodes: restarts and errors (tracebacks, ERROR lines)."""
+        if self.spec is None:
+            return {}
+        iid = self.spec.application_instance_id
         for name, runner in self._code.items():
-            figures = snapshot.setdefault(name, {"errors": 0})
-            figures["restarts"] = runner.restarts
-        return snapshot
+            self.figures.add(iid, name, {"restarts": runner.restarts})
+        return self.figures.snapshot().get(iid, {})
 
     def _warn(self, spec: ApplicationSpec, sandboxed: bool, own_netns: bool) -> None:
         if not any(n.kind == "code" for n in spec.nodes):
@@ -511,7 +520,8 @@ class Instance:
         if self._log is not None:
             self._log.close()
             self._log = None
-        self.metrics = {}
+        if iid:
+            self.figures.drop(iid)
         self.spec = None
 
     def drop_other_generations(self, keep: int) -> None:

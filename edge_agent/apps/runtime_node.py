@@ -26,8 +26,6 @@ logger = logging.getLogger("edge_agent.apps.runtime")
 LogCallback = Callable[[str, str, str], None]  # node name, level, message
 MetricsCallback = Callable[[str, dict[str, Any]], None]
 MODULES = {"camera": "camera", "model": "modelserver", "display": "display"}
-# Totals that start again from 0 when the process restarts; the node's figures keep adding up.
-COUNTERS = ("frames", "dropped", "reconnects", "calls", "errors", "skipped", "wire_bytes")
 NO_SANDBOX = SandboxSupport(bwrap=None, pasta=None, can_enter_netns=False)
 
 
@@ -41,6 +39,7 @@ class RuntimeNode(CodeNode):
         on_status: StatusCallback,
         on_log: LogCallback,
         on_metrics: MetricsCallback,
+        on_restart: Callable[[str], None],
         policy: RestartPolicy,
         pid_file: Path | None = None,
         stdin: bytes = b"",
@@ -55,11 +54,9 @@ class RuntimeNode(CodeNode):
         self.what = f"{kind} node"
         self.kind = kind
         self.on_log = on_log
-        self.on_metrics = on_metrics
+        self.on_metrics = on_metrics  # each report, as the process counts (from 0 when started)
+        self.on_restart = on_restart
         self.stdin = stdin
-        self.metrics: dict[str, Any] = {}
-        self._base: dict[str, float] = {}
-        self._last: dict[str, Any] = {}
         self._note = ""
         self.first_status = asyncio.Event()
 
@@ -81,11 +78,6 @@ class RuntimeNode(CodeNode):
         process.stdin.close()
         if self.plan.pid_file is not None:
             _write_pid(self.plan.pid_file, process.pid)
-        # Counters of a process that ended are kept as the base of the next one's.
-        for key in COUNTERS:
-            if isinstance(self._last.get(key), int | float):
-                self._base[key] = self._base.get(key, 0) + self._last[key]
-        self._last = {}
         running = Running(process)
         running.readers = [
             asyncio.create_task(self._events(process.stdout)),
@@ -98,6 +90,7 @@ class RuntimeNode(CodeNode):
 
     def _restarted(self, what: str) -> None:
         self._note = f"restarted {self.restarts} time(s); it {what}"
+        self.on_restart(self.name)
 
     async def _lines(self, stream: asyncio.StreamReader | None):  # type: ignore[no-untyped-def]
         if stream is None:
@@ -127,15 +120,7 @@ class RuntimeNode(CodeNode):
                 self.on_status(self.name, status, message)
                 self.first_status.set()
             if isinstance(event.get("metrics"), dict):
-                self._last = event["metrics"]
-                merged = dict(self._last)
-                for key, base in self._base.items():
-                    if isinstance(merged.get(key), int | float):
-                        merged[key] = merged[key] + base
-                if self.restarts:
-                    merged["restarts"] = self.restarts
-                self.metrics = merged
-                self.on_metrics(self.name, merged)
+                self.on_metrics(self.name, {**event["metrics"], "restarts": self.restarts})
 
     async def _logs(self, stream: asyncio.StreamReader | None) -> None:
         level = "INFO"

@@ -25,8 +25,11 @@ from pydantic import ValidationError
 
 from devicelink.apps import ApplicationReport, ApplicationSpec, NodeReport
 from devicelink.auth import sign_request
+from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.assets import AssetCache
+from edge_agent.apps.hdmi import Hdmi
 from edge_agent.apps.instance import AppOptions, InstallError, Instance, LaunchError, signals_only
+from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.sandbox import SandboxSupport, probe_support
 from edge_agent.apps.spawn import kill_leftovers
 from edge_agent.config import AgentPaths, read_json, write_json
@@ -49,8 +52,15 @@ class Supervisor:
         *,
         options: AppOptions | None = None,
         support: SandboxSupport | None = None,
+        app_logs: AppLogs | None = None,
+        hdmi: Hdmi | None = None,
     ) -> None:
         self.folder = paths.apps
+        self.hdmi = hdmi  # the HDMI output: instances with an output node claim it
+        self.app_logs = app_logs
+        # The nodes' metrics, for the heartbeats: the log shipper's (it counts the code nodes'
+        # errors as it reads their output) or the supervisor's own.
+        self.figures = app_logs.metrics if app_logs is not None else AppMetrics()
         self.report = report
         self.options = options or AppOptions()
         self._support = support
@@ -222,7 +232,8 @@ class Supervisor:
             support = await asyncio.to_thread(lambda: self.support)  # probes bwrap the 1st time
             instance = Instance(
                 self.folder / iid, self.cache, self.options, support,
-                lambda: self._nodes_changed(iid),
+                lambda: self._nodes_changed(iid), hdmi=self.hdmi, app_logs=self.app_logs,
+                figures=self.figures,
             )  # fmt: skip
             self.instances[iid] = instance
         self._emit(iid, generation, "INSTALL_IN_PROGRESS")
@@ -269,6 +280,14 @@ class Supervisor:
         self._emit(iid, generation, "STOPPED")
         logger.info("Application instance %s was removed.", iid)
         self.last.pop(iid, None)
+
+    def metrics(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per running instance, per node, its latest figures (sent with heartbeats)."""
+        return {
+            iid: figures
+            for iid, instance in list(self.instances.items())
+            if (figures := instance.metrics())
+        }
 
     # --- state and reports --------------------------------------------------------------------
     def _save(self) -> None:

@@ -174,6 +174,11 @@ def match_inputs(specs: list[TensorSpec], model_inputs: list[Any]) -> list[tuple
     return [matched[node.name] for node in model_inputs]
 
 
+def default_threads() -> int:
+    """Half the CPUs: the other half decodes the cameras and runs the code nodes."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def load_session(
     model: Path, config: ModelServerConfig, threads: int
 ) -> tuple[Any, list[str], str]:
@@ -485,7 +490,7 @@ def _remove_stale_buffers(runtime_dir: Path, node: str) -> None:
 def start(config: ModelServerConfig) -> ModelServer:
     runtime_dir = Path(config.runtime_dir)
     model = unpack(Path(config.model_archive), runtime_dir / f"model-{config.node}")
-    threads = config.threads or max(1, (os.cpu_count() or 2) // 2)
+    threads = config.threads or default_threads()
     session, providers, precision = load_session(model, config, threads)
     inputs = match_inputs(config.inputs, session.get_inputs())
     _remove_stale_buffers(runtime_dir, config.node)

@@ -13,9 +13,11 @@ Metric names per kind:
 - camera: ``frames`` (received), ``dropped`` (never taken by a consumer), ``reconnects``,
   ``fps`` (over the last interval);
 - model: ``calls``, ``errors``, ``inference_ms_p50``, ``inference_ms_p99`` (last interval),
-  ``providers`` (list of execution providers in use);
-- display: ``frames`` (composed), ``fps``, ``latency_ms_p50``, ``latency_ms_p99`` (frame decoded
-  → composed, last interval).
+  ``providers`` (list of execution providers in use), ``wire_bytes`` (bytes the socket carried:
+  requests and answers only, never tensors);
+- display: ``frames`` (canvases composed), ``media`` (stream frames shown), ``fps``,
+  ``latency_ms_p50``, ``latency_ms_p99`` (each shown frame, decoded → composed, last interval),
+  ``skipped`` (frames overwritten before the display got to them).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -15,6 +16,7 @@ import pytest
 from devicelink.apps import ApplicationSpec
 from edge_agent.apps import RestartPolicy
 from edge_agent.apps.sandbox import probe_support
+from edge_agent.tests.models import classifier, make_archive
 from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
@@ -248,19 +250,33 @@ def closed_rtsp() -> str:
     return f"rtsp://127.0.0.1:{free_port()}/stream1"
 
 
-def test_camera_nodes_signals_and_nodes_of_the_edge_runtime(tmp_path, server, caplog):
+def model_asset(server: AssetServer, tmp_path, model: bytes) -> dict[str, Any]:
+    archive = make_archive(tmp_path / "model.tar.gz", model)
+    descriptor = {
+        "mlModelDescriptor": {
+            "envelopeVersion": "2021-01-01",
+            "framework": "PYTORCH",
+            "inputs": [{"name": "data", "shape": [1, 3, 224, 224]}],
+        }
+    }
+    return {"name": "model_asset", **server.add(archive.read_bytes()),
+            "implementation_type": "model", "descriptor": descriptor}  # fmt: skip
+
+
+def test_camera_model_and_display_nodes_run_and_follow_signals(tmp_path, server, caplog):
     if not MEDIA.is_file():
         pytest.skip(f"{MEDIA} (the shared test video) is not here")
     code = code_node(server.add(container()))
     model = {"name": "model_node", "kind": "model",
-             "assets": [{"name": "model", **server.add(b"onnx bytes")}]}  # fmt: skip
+             "assets": [model_asset(server, tmp_path, classifier())]}  # fmt: skip
     nodes = [
         code,
         camera("front_door", f"file://{MEDIA}", launch="onSignal"),
         camera("back_door", closed_rtsp(), creds={"username": "cam", "password": "hunter2"}),
         model,
-        {"name": "output_node", "kind": "display", "interface": "hdmi0"},
-    ]
+        {"name": "output_node", "kind": "display", "interface": "hdmi0",
+         "inputs": [{"name": "video_in", "type": "media"}]},
+    ]  # fmt: skip
     reports = Reports()
 
     def spec(generation: int, signal: str | None) -> ApplicationSpec:
@@ -276,10 +292,16 @@ def test_camera_nodes_signals_and_nodes_of_the_edge_runtime(tmp_path, server, ca
             assert reports.node("front_door")["status"] == "PAUSED"  # onSignal: waits
             await supervisor.apply([spec(2, "RESUME")])
             await eventually(lambda: reports.node("front_door")["status"] == "RUNNING", 30)
+
+            def frames() -> int:
+                return supervisor.metrics()[IID].get("front_door", {}).get("frames", 0)
+
+            await eventually(lambda: frames() > 0, 10)
             await supervisor.apply([spec(3, "PAUSE")])
             await eventually(lambda: reports.node("front_door")["status"] == "PAUSED", 10)
             await supervisor.settle(10)
             assert app_pid(supervisor) == pid  # signals do not redeploy
+            assert supervisor.metrics()[IID]["model_node"]["providers"] == ["CPUExecutionProvider"]
         finally:
             await supervisor.close()
 
@@ -288,17 +310,40 @@ def test_camera_nodes_signals_and_nodes_of_the_edge_runtime(tmp_path, server, ca
     assert first_running["generation"] == 1
     assert {n["name"]: n["status"] for n in first_running["nodes"]} == {
         "code_node": "RUNNING", "front_door": "PAUSED", "back_door": "ERROR",
-        "model_node": "NOT_AVAILABLE", "output_node": "NOT_AVAILABLE",
+        "model_node": "RUNNING", "output_node": "RUNNING",
     }  # fmt: skip
     nodes_now = {n["name"]: n for n in reports.last()["nodes"]}
     assert nodes_now["back_door"]["message"] == (
         "Failed to get SDP description: Connection to server failed: Connection refused (-111)"
     )
-    assert nodes_now["model_node"]["message"] == "runs with the edge runtime (not built yet)"
+    assert nodes_now["model_node"]["message"].startswith("CPUExecutionProvider, FP32, ")
     assert reports.last()["generation"] == 3
-    staged = tmp_path / "apps" / IID / "gen-1" / "model_node" / "model"
-    assert staged.read_bytes() == b"onnx bytes"  # downloaded, verified and staged
     assert "hunter2" not in caplog.text and "hunter2" not in json.dumps(list(reports))
+    # The runtime folder (rings and sockets in shared memory) goes with the instance's nodes.
+    assert not list(Path("/dev/shm").glob(f"vantage-*-{IID}"))  # noqa: S108
+
+
+def test_a_broken_model_is_a_launch_error(tmp_path, server):
+    model = {"name": "model_node", "kind": "model",
+             "assets": [{"name": "model_asset", **server.add(b"onnx bytes"),
+                         "implementation_type": "model",
+                         "descriptor": {"inputs": [{"name": "data", "shape": [1, 3]}]}}],
+             }  # fmt: skip
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply([make_spec(1, [code_node(server.add(container())), model])])
+            await supervisor.settle(60)
+        finally:
+            await supervisor.close()
+
+    run(main)
+    assert reports.last()["status"] == "LAUNCH_ERROR"
+    assert reports.last()["message"].startswith("model_node: ")
+    staged = tmp_path / "apps" / IID / "gen-1" / "model_node" / "model_asset"
+    assert staged.read_bytes() == b"onnx bytes"  # downloaded, verified and staged
 
 
 def test_without_bubblewrap_the_agent_warns(tmp_path, server, caplog):

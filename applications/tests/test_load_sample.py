@@ -1,0 +1,343 @@
+"""``manage.py load_sample``: the people counter sample, loaded into a fresh installation."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import shutil
+import sys
+import tarfile
+import types
+from pathlib import Path
+
+import av
+import numpy as np
+import onnxruntime
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from applications.assets import open_asset
+from applications.models import Asset, NodePackage, PatchVersion
+from applications.registry import register_patch
+from applications.resolve import resolve
+from applications.samples import SAMPLES, load
+from applications.wizard import analyse, build_override, manifest_errors
+from console.models import Installation
+from datasources.models import DataSource
+from datasources.streams import validate_stream_url
+from vantage_cli import validate
+
+SAMPLE = Path(django_settings.BASE_DIR) / "samples" / "people_counter"
+CODE = SAMPLE / "packages/123456789012-PEOPLE_COUNTER_CODE-1.0"
+MODEL = SAMPLE / "model/ssdlite_mobilenet_v2_person.onnx"
+VIDEO = SAMPLE / "media/pedestrians.mp4"
+# The converted model's sha256, as the shared media README records it.
+MODEL_SHA256 = "f73ecc1244b3a9c2a4cf7c350a94f0261a810c33cbb265e06edd5186c03ae21f"
+
+
+@pytest.fixture
+def installation(settings, tmp_path, asset_store):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.TEST_MEDIA_DIRS = [str(Path(settings.BASE_DIR) / "samples")]
+    return Installation.get().account_id
+
+
+def _latest(account: str, name: str) -> PatchVersion:
+    return PatchVersion.objects.get(
+        package_version__package__account_id=account,
+        package_version__package__name=name,
+        is_latest=True,
+    )
+
+
+def _stored(patch: PatchVersion, asset_name: str, uri: str = "assetUri") -> bytes:
+    """The bytes of a file that the patch's package.json names, from the asset store."""
+    [asset] = [a for a in json.loads(patch.manifest_text)["nodePackage"]["assets"]
+               if a["name"] == asset_name]  # fmt: skip
+    sha = asset["implementations"][0][uri].split(".")[0]
+    stored = patch.assets.get(patchasset__name=asset_name, sha256=sha)
+    with open_asset(stored) as stream:
+        data = stream.read()
+    assert hashlib.sha256(data).hexdigest() == sha
+    return data
+
+
+def _members(archive: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def _snapshot() -> dict[str, object]:
+    return {
+        "assets": sorted(Asset.objects.values_list("sha256", flat=True)),
+        "patches": sorted(PatchVersion.objects.values_list("patch", "is_latest", "status")),
+        "packages": sorted(NodePackage.objects.values_list("name", flat=True)),
+        "sources": list(DataSource.objects.values_list("name", "url", "updated")),
+    }
+
+
+@pytest.mark.django_db
+def test_load_registers_both_packages_the_model_asset_and_the_demo_camera(installation):
+    account = installation
+    outcome = load("people_counter")
+    assert outcome.notes == []
+
+    packages = set(NodePackage.objects.filter(account_id=account).values_list("name", flat=True))
+    assert packages == {"PEOPLE_COUNTER_CODE", "PERSON_DETECTOR", "demo_camera"}
+
+    code = _latest(account, "PEOPLE_COUNTER_CODE")
+    assert code.status == "REGISTER_COMPLETED"
+    assert hashlib.sha256(code.manifest_text.encode()).hexdigest() == code.patch
+    interface = code.interfaces.get()
+    assert (interface.name, interface.category, interface.asset_name) == (
+        "interface",
+        "BUSINESS_LOGIC",
+        "code_asset",
+    )
+    assert {"name": "threshold", "type": "float32"}.items() <= interface.inputs[1].items()
+    container = _members(_stored(code, "code_asset"))
+    application = (CODE / "src/application.py").read_bytes()
+    assert container["panorama/application.py"] == application
+    descriptor = json.loads(container["descriptor.json"])
+    assert descriptor["runtimeDescriptor"]["entry"]["name"] == "/panorama/application.py"
+
+    detector = _latest(account, "PERSON_DETECTOR")
+    assert detector.status == "REGISTER_COMPLETED"
+    assert detector.interfaces.get().category == "ML_MODEL"
+    model = _members(_stored(detector, "model_asset"))
+    assert list(model) == ["ssdlite_mobilenet_v2_person.onnx"]
+    assert hashlib.sha256(model["ssdlite_mobilenet_v2_person.onnx"]).hexdigest() == MODEL_SHA256
+    model_descriptor = json.loads(_stored(detector, "model_asset", "descriptorUri"))
+    model_descriptor = model_descriptor["mlModelDescriptor"]
+    assert model_descriptor["framework"] == "ONNX"
+    assert model_descriptor["inputs"] == [
+        {"name": "image_tensor", "shape": [1, 300, 300, 3], "type": "uint8"}
+    ]
+
+    source = DataSource.objects.get(name="demo_camera")
+    assert source.description == "Demo camera (pedestrians)"
+    assert source.url == VIDEO.resolve().as_uri()
+    assert source.url.startswith("file:///") and source.url.endswith(
+        "/samples/people_counter/media/pedestrians.mp4"
+    )
+    validate_stream_url(source.url)  # a test source the console may play
+    camera = _latest(account, "demo_camera")
+    assert camera.interfaces.get().category == "MEDIA_SOURCE"
+
+    # The imported manifest deploys: the wizard accepts it, and with the demo camera chosen
+    # for its camera node the console resolves every node to the registered packages.
+    text = outcome.graph.read_text()
+    assert "123456789012" not in text and f"{account}::PEOPLE_COUNTER_CODE" in text
+    assert manifest_errors(text) == []
+    graph = analyse(text)
+    assert [slot.name for slot in graph.cameras] == ["camera_node"]
+    assert [(p.name, p.type, p.value) for p in graph.parameters] == [
+        ("confidence_threshold", "float32", 0.5)
+    ]
+    override = build_override(
+        graph,
+        account=account,
+        cameras={"camera_node": [("demo_camera", "onAppStart")]},
+        parameters={},
+        routes=[],
+    )
+    resolved = resolve(text, json.dumps(override), "people-counter", "applicationInstance-test")
+    assert {node.name for node in resolved.spec.nodes} >= {"code_node", "model_node", "demo_camera"}
+
+
+@pytest.mark.django_db
+def test_loading_again_changes_nothing_and_says_so(installation):
+    out = io.StringIO()
+    call_command("load_sample", stdout=out)
+    assert "registered PERSON_DETECTOR 1.0" in out.getvalue()
+    before = _snapshot()
+    out = io.StringIO()
+    call_command("load_sample", "people_counter", stdout=out)
+    assert out.getvalue().strip() == "Sample people_counter is loaded already: nothing changed."
+    assert _snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_newer_sample_replaces_the_loaders_patch_but_never_a_developers(
+    installation, settings, tmp_path
+):
+    account = installation
+    checkout = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("*.mp4")
+    shutil.copytree(SAMPLE, checkout / "samples/people_counter", ignore=ignore)
+    (checkout / "samples/people_counter/media/pedestrians.mp4").symlink_to(VIDEO)
+    settings.BASE_DIR = checkout
+    settings.TEST_MEDIA_DIRS = [str(checkout / "samples")]
+    load("people_counter")
+    first = _latest(account, "PEOPLE_COUNTER_CODE")
+
+    code = checkout / "samples/people_counter" / CODE.relative_to(SAMPLE) / "src/application.py"
+    code.write_text(code.read_text() + "\n# a later version of the sample\n")
+    outcome = load("people_counter")
+    second = _latest(account, "PEOPLE_COUNTER_CODE")
+    assert second.patch != first.patch
+    assert not PatchVersion.objects.filter(patch=first.patch).exists()
+    assert any("deregistered the previous patch" in change for change in outcome.changes)
+
+    # A developer registers their own build of the package: the loader leaves it alone.
+    document = json.loads(second.manifest_text)
+    document["nodePackage"]["description"] = "my own people counter"
+    mine = register_patch(
+        account_id=account,
+        name="PEOPLE_COUNTER_CODE",
+        version="1.0",
+        manifest_bytes=json.dumps(document, indent=4).encode(),
+    )
+    code.write_text(code.read_text() + "# and another\n")
+    outcome = load("people_counter")
+    assert _latest(account, "PEOPLE_COUNTER_CODE").patch == mine.patch.patch
+    assert any("PEOPLE_COUNTER_CODE 1.0" in note for note in outcome.notes)
+
+
+@pytest.mark.django_db
+def test_a_data_source_of_the_same_name_is_left_alone(installation):
+    DataSource.objects.create(
+        name="demo_camera", url="rtsp://192.0.2.10:554/stream1", description="someone's camera"
+    )
+    outcome = load("people_counter")
+    source = DataSource.objects.get(name="demo_camera")
+    assert source.url == "rtsp://192.0.2.10:554/stream1"
+    assert any("demo_camera exists with another URL" in note for note in outcome.notes)
+
+
+def test_the_sample_project_validates(capsys):
+    assert validate.run(argparse.Namespace(paths=[SAMPLE])) == 0
+    out = capsys.readouterr().out
+    assert "6 valid, 0 invalid" in out
+    assert "valid graph" in out and "valid override" in out
+
+
+def test_the_demo_video_is_a_20_second_cut_of_the_test_video():
+    with av.open(str(VIDEO)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 768, 576)
+        assert 19.5 <= container.duration / 1e6 <= 21
+        first = next(container.demux(stream))
+        assert first.is_keyframe
+
+
+# --- the application itself, on a stand-in for the SDK and the real model ---------------------
+
+
+class FakeMedia:
+    def __init__(self, image: np.ndarray, stream_id: str, is_cached: bool = False) -> None:
+        self.image, self.stream_id, self.is_cached = image, stream_id, is_cached
+        self.rects: list[tuple[float, ...]] = []
+        self.labels: list[tuple[str, float, float]] = []
+
+    def add_rect(self, *corners: float) -> None:
+        assert all(0.0 <= c <= 1.0 for c in corners) and len(corners) == 4
+        self.rects.append(corners)
+
+    def add_label(self, text: str, x: float, y: float) -> None:
+        self.labels.append((text, x, y))
+
+
+class EndOfTest(Exception):
+    pass
+
+
+@pytest.fixture
+def application_module(monkeypatch, tmp_path):
+    """application.py imported with a stand-in panoramasdk; logs go to tmp_path."""
+    sdk = types.ModuleType("panoramasdk")
+    sdk.node = type("node", (), {})
+    monkeypatch.setitem(sys.modules, "panoramasdk", sdk)
+    monkeypatch.setenv("PANORAMA_LOGS_DIR", str(tmp_path / "logs"))
+    spec = importlib.util.spec_from_file_location("people_counter_app", CODE / "src/application.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    for handler in module.logger.handlers[:]:
+        module.logger.removeHandler(handler)
+        handler.close()
+    logging.getLogger("people_counter").handlers.clear()
+
+
+def _frame() -> np.ndarray:
+    with av.open(str(VIDEO)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="bgr24")
+
+
+def _application(module, threshold: float, put: list):
+    session = onnxruntime.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    app = module.Application.__new__(module.Application)
+    frames = iter([[FakeMedia(_frame(), "demo_camera"), FakeMedia(_frame(), "lobby", True)]])
+
+    def get():
+        try:
+            return next(frames)
+        except StopIteration:
+            raise EndOfTest from None
+
+    def call(inputs, name):
+        assert name == "model_node" and list(inputs) == ["image_tensor"]
+        assert inputs["image_tensor"].shape == (1, 300, 300, 3)
+        return tuple(session.run(None, {"image_tensor:0": inputs["image_tensor"]}))
+
+    app.inputs = types.SimpleNamespace(
+        threshold=types.SimpleNamespace(get=lambda: threshold),
+        video_in=types.SimpleNamespace(get=get),
+    )
+    app.outputs = types.SimpleNamespace(video_out=types.SimpleNamespace(put=put.append))
+    app.call = call
+    app.__init__()
+    return app
+
+
+def test_the_application_boxes_and_counts_the_people(application_module, tmp_path, capsys):
+    put: list = []
+    app = _application(application_module, 0.5, put)
+    with pytest.raises(EndOfTest):
+        app.run()
+    [streams] = put
+    fresh, cached = streams
+    count = len(fresh.rects)
+    assert count >= 1
+    assert fresh.labels == [(f"People: {count}", 0.05, 0.1)]
+    assert cached.rects == [] and cached.labels == []  # a cached frame is not processed again
+    assert f"demo_camera: {count} people" in capsys.readouterr().out.splitlines()
+    log = (tmp_path / "logs/people_counter.log").read_text()
+    assert f"demo_camera: {count} people" in log and "confidence threshold 0.50" in log
+
+
+def test_a_stricter_threshold_counts_fewer(application_module):
+    counts = []
+    for threshold in (0.05, 0.5, 0.999):
+        put: list = []
+        with pytest.raises(EndOfTest):
+            _application(application_module, threshold, put).run()
+        counts.append(len(put[0][0].rects))
+    assert counts[0] > counts[1] >= 1 and counts[2] == 0
+
+
+def test_a_failing_frame_is_logged_and_the_application_goes_on(application_module, tmp_path):
+    put: list = []
+    app = _application(application_module, 0.5, put)
+
+    def broken(inputs, name):
+        raise RuntimeError("the model node is gone")
+
+    app.call = broken
+    with pytest.raises(EndOfTest):
+        app.run()
+    assert len(put) == 1 and put[0][0].labels == []
+    log = (tmp_path / "logs/people_counter.log").read_text()
+    assert "Could not process a frame from demo_camera" in log
+    assert "RuntimeError: the model node is gone" in log
+
+
+def test_application_py_compiles():
+    source = (CODE / "src/application.py").read_text()
+    compile(source, "application.py", "exec")
+    assert set(SAMPLES) == {"people_counter"}

@@ -1,0 +1,317 @@
+"""The edge pipeline: camera → model → display, end to end, against the bounds of this machine.
+
+    .venv/bin/python bench/pipeline.py [--streams 1 2 4] [--seconds 10] [--bound-seconds 4]
+
+It runs the people counter sample (``samples/people_counter``: its real code, the real SSDLite
+person detector) on the agent's own runtime (``edge_agent.apps.Instance``: camera processes,
+a model server, the code node, the display), with the test video served by the real RTSP server
+(GStreamer's rtsp-server under Debian's Python) as 1, 2 and 4 cameras. For each it prints the
+frames per second that came out annotated at the display, and the latency from a frame being
+decoded to its annotated frame being on the display (p50 and p99).
+
+Next to them, measured in the same run on the same machine, the three bounds the pipeline cannot
+beat, and the ratio of its frames per second to the lowest:
+
+- ``camera``: the frames per second the cameras send (RTSP packets read, no decoding);
+- ``decode``: PyAV decoding the video alone, one process per stream, as fast as it can;
+- ``inference``: onnxruntime alone on 300x300 frames, with the threads and workers the model
+  server uses (``edge_agent.runtime.modelserver``).
+
+The last line is the summary:
+``fps_1=<x> bound_1=<x> ratio_1=<x> fps_4=<x> bound_4=<x> ratio_4=<x> latency_p99_ms_1=<x>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from bench.common import free_port, wait_until  # noqa: E402
+
+SAMPLE = BASE_DIR / "samples" / "people_counter"
+CODE_PACKAGE = SAMPLE / "packages" / "123456789012-PEOPLE_COUNTER_CODE-1.0"
+MODEL = SAMPLE / "model" / "ssdlite_mobilenet_v2_person.onnx"
+VIDEO = SAMPLE / "media" / "pedestrians.mp4"
+RTSP_SERVER = BASE_DIR / "tests" / "support" / "rtsp_server.py"
+IID = "applicationInstance-benchpipeline00000000000000"
+
+
+# --- the RTSP server ------------------------------------------------------------------------------
+def start_rtsp(folder: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    log = folder / "rtsp.log"
+    process = subprocess.Popen(
+        ["/usr/bin/python3", str(RTSP_SERVER), "--port", str(port), "--h264", str(VIDEO),
+         "--h265", str(VIDEO)],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: the RTSP server exited:\n{log.read_text()}")
+        return "READY" in log.read_text()
+
+    wait_until(ready, 30, "the RTSP server")
+    return process, port
+
+
+def camera_urls(port: int, count: int) -> list[str]:
+    # One URL per camera, so each is its own RTSP session as with real cameras.
+    return [f"rtsp://127.0.0.1:{port}/open?camera={i}" for i in range(count)]
+
+
+# --- the bounds -----------------------------------------------------------------------------------
+def camera_bound(urls: list[str], seconds: float) -> float:
+    """Frames per second the cameras send, in total: packets read, nothing decoded."""
+    import av
+
+    rates = [0.0] * len(urls)
+
+    def read(index: int, url: str) -> None:
+        with av.open(url, options={"rtsp_transport": "tcp"}, timeout=10) as container:
+            stream = container.streams.video[0]
+            counted, first = 0, None
+            skip_until = time.monotonic() + 1  # past the burst of buffered frames at connect
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                now = time.monotonic()
+                if now < skip_until:
+                    continue
+                if first is None:
+                    first = now
+                    continue
+                counted += 1
+                if now - first >= seconds:
+                    rates[index] = counted / (now - first)
+                    return
+
+    threads = [threading.Thread(target=read, args=(i, u)) for i, u in enumerate(urls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(rates)
+
+
+def _decode(path: str, seconds: float, result: Any) -> None:
+    import av
+
+    frames = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                frame.to_ndarray(format="bgr24")
+                frames += 1
+                if time.monotonic() >= deadline:
+                    break
+    result.put(frames)
+
+
+def decode_bound(streams: int, seconds: float) -> float:
+    """Frames per second PyAV decodes (to BGR, as the camera node does), one process each."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [
+        context.Process(target=_decode, args=(str(VIDEO), seconds, results)) for _ in range(streams)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get(timeout=seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds
+
+
+def inference_bound(seconds: float, threads: int) -> float:
+    """Images per second onnxruntime infers alone, configured as the model server is."""
+    import av
+    import cv2
+    import numpy as np
+    import onnxruntime
+
+    with av.open(str(VIDEO)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    batch = np.ascontiguousarray(cv2.resize(frame, (300, 300))[None])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    session.run(None, {name: batch})
+    done = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        session.run(None, {name: batch})
+        done += 1
+    return done / (time.monotonic() - started)
+
+
+# --- the pipeline ---------------------------------------------------------------------------------
+def stage(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The people counter staged as the agent stages a deployed instance."""
+    from edge_agent.apps.instance import STAGED_MARK
+
+    staged = folder / "gen-1"
+    code = staged / "code_node" / "panorama"
+    shutil.copytree(CODE_PACKAGE / "src", code)
+    descriptor = json.loads((CODE_PACKAGE / "descriptor.json").read_text())
+    model_dir = staged / "model_node"
+    model_dir.mkdir(parents=True)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(MODEL, arcname=MODEL.name)
+    (model_dir / "model_asset").write_bytes(buffer.getvalue())
+    (staged / STAGED_MARK).write_text(json.dumps({"code_node": descriptor}))
+    return staged, descriptor
+
+
+def spec_for(urls: list[str], threshold: float = 0.5):  # type: ignore[no-untyped-def]
+    from devicelink.apps import ApplicationSpec
+
+    model_descriptor = json.loads(
+        (SAMPLE / "packages" / "123456789012-PERSON_DETECTOR-1.0" / "descriptor.json").read_text()
+    )
+    cameras = [f"camera_{i}" for i in range(len(urls))]
+    nodes: list[dict[str, Any]] = [
+        {
+            "name": "code_node", "kind": "code",
+            "inputs": [{"name": "video_in", "type": "media"},
+                       {"name": "threshold", "type": "float32"}],
+            "outputs": [{"name": "video_out", "type": "media"}],
+        },
+        {
+            "name": "model_node", "kind": "model",
+            "assets": [{"name": "model_asset", "sha256": "0" * 64, "size": 0, "path": "-",
+                        "implementation_type": "model", "descriptor": model_descriptor}],
+        },
+        {"name": "output_node", "kind": "display", "inputs": [{"name": "video_in",
+                                                               "type": "media"}]},
+        {"name": "threshold", "kind": "parameter", "parameter_type": "float32",
+         "value": threshold},
+        *({"name": n, "kind": "camera", "stream": {"url": u}}
+          for n, u in zip(cameras, urls, strict=True)),
+    ]  # fmt: skip
+    edges = [
+        *({"producer": f"{n}.video_out", "consumer": "code_node.video_in"} for n in cameras),
+        {"producer": "code_node.video_out", "consumer": "output_node.video_in"},
+        {"producer": "threshold", "consumer": "code_node.threshold"},
+    ]
+    return ApplicationSpec.model_validate(
+        {"application_instance_id": IID, "name": "people-counter-bench", "generation": 1,
+         "nodes": nodes, "edges": edges}
+    )  # fmt: skip
+
+
+async def run_pipeline(folder: Path, urls: list[str], warmup: float, seconds: float):
+    """(frames per second at the display, latency p50 ms, latency p99 ms, model threads)."""
+    from edge_agent.apps.instance import AppOptions, Instance
+    from edge_agent.apps.sandbox import probe_support
+
+    instance_dir = folder / f"instance-{len(urls)}"
+    staged, _ = stage(instance_dir)
+    options = AppOptions(camera_timeout_s=10)
+    instance = Instance(instance_dir, None, options, probe_support(), lambda: None)  # type: ignore[arg-type]
+    await instance.start(spec_for(urls), staged)
+    try:
+
+        def shown() -> float:
+            return float(instance.metrics().get("output_node", {}).get("media", 0))
+
+        deadline = time.monotonic() + 60
+        while shown() == 0:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: no frame reached the display; nodes: {instance.nodes}")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(warmup)
+        start_count, started = shown(), time.monotonic()
+        p50s: list[float] = []
+        p99s: list[float] = []
+        while time.monotonic() - started < seconds:
+            await asyncio.sleep(1.0)
+            display = instance.metrics().get("output_node", {})
+            if display.get("latency_ms_p50") is not None:
+                p50s.append(float(display["latency_ms_p50"]))
+                p99s.append(float(display["latency_ms_p99"]))
+        fps = (shown() - start_count) / (time.monotonic() - started)
+        errors = {n: s for n, s in instance.nodes.items() if s[0] == "ERROR"}
+        if errors:
+            print(f"  node errors: {errors}", flush=True)
+        # Per-second p99s: their maximum bounds the run's p99 from above.
+        return fps, statistics.median(p50s), max(p99s)
+    finally:
+        await instance.stop()
+
+
+def model_threads() -> int:
+    from edge_agent.runtime.modelserver import default_threads
+
+    return default_threads()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--seconds", type=float, default=10.0, help="pipeline measurement")
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--bound-seconds", type=float, default=4.0)
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="vantage-pipeline-bench-"))
+    rtsp, port = start_rtsp(folder)
+    threads = model_threads()
+    print(f"pipeline bench: {os.cpu_count()} CPUs, model server {threads} thread(s), 1 worker")
+    results: dict[int, dict[str, float]] = {}
+    try:
+        for count in args.streams:
+            urls = camera_urls(port, count)
+            bounds = {
+                "camera": camera_bound(urls, args.bound_seconds),
+                "decode": decode_bound(count, args.bound_seconds),
+                "inference": inference_bound(args.bound_seconds, threads),
+            }
+            fps, p50, p99 = asyncio.run(run_pipeline(folder, urls, args.warmup, args.seconds))
+            lowest = min(bounds.values())
+            results[count] = {"fps": fps, "bound": lowest, "ratio": fps / lowest, "p99": p99}
+            print(
+                f"streams={count} fps={fps:.1f} latency_p50_ms={p50:.1f} latency_p99_ms={p99:.1f}"
+                f" | camera={bounds['camera']:.1f} decode={bounds['decode']:.1f}"
+                f" inference={bounds['inference']:.1f} | ratio={fps / lowest:.2f}"
+                f" (of the {min(bounds, key=bounds.__getitem__)} bound)",
+                flush=True,
+            )
+    finally:
+        rtsp.kill()
+        rtsp.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    summary = []
+    for count in (1, 4):
+        if count in results:
+            r = results[count]
+            summary += [f"fps_{count}={r['fps']:.1f}", f"bound_{count}={r['bound']:.1f}",
+                        f"ratio_{count}={r['ratio']:.2f}"]  # fmt: skip
+    if 1 in results:
+        summary.append(f"latency_p99_ms_1={results[1]['p99']:.1f}")
+    print(" ".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""People counter: finds the people in every camera's frames and counts them.
+
+Each frame is resized to 300x300 RGB and given to the person detector (the graph's
+``model_node``, an SSDLite-MobileNetV2 in ONNX). Each person found with a score of at least
+``threshold`` gets a box on the HDMI output, and each camera's frame gets the count
+("People: 3"). When a camera's count changes, it goes to the application log
+(``/opt/aws/panorama/logs/people_counter.log``) and to stdout (the node's ``console_output``).
+
+The frames of several cameras are processed at the same time by a small thread pool: since SDK
+1.1 ``call()`` does not block other threads, so the model is kept busy.
+"""
+
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from logging.handlers import RotatingFileHandler
+
+import cv2
+import numpy as np
+
+import panoramasdk
+
+MODEL_NODE = "model_node"  # the model's node name in graph.json
+MODEL_INPUT = "image_tensor"  # the input name in the model's descriptor.json
+MODEL_SIZE = 300  # the model takes [1, 300, 300, 3] uint8 RGB
+PERSON = 1  # the detector's only class
+WORKERS = 4  # frames in flight at once, at most one per camera
+LOGS_DIR = os.environ.get("PANORAMA_LOGS_DIR", "/opt/aws/panorama/logs")
+
+
+def get_logger(name="people_counter"):
+    """A logger writing to the application log, which the device ships to the console."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    os.makedirs(LOGS_DIR, exist_ok=True)
+    handler = RotatingFileHandler(
+        os.path.join(LOGS_DIR, f"{name}.log"), maxBytes=10_000_000, backupCount=2
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+logger = get_logger()
+
+
+class Application(panoramasdk.node):
+    def __init__(self):
+        # Panorama applications do not call super().__init__(): the SDK has set up the node.
+        self.threshold = float(self.inputs.threshold.get())
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS)
+        self.counts = {}  # camera -> the last count reported
+        logger.info("People counter started, confidence threshold %.2f", self.threshold)
+
+    def run(self):
+        while True:
+            streams = self.inputs.video_in.get()
+            # A cached frame was handed out before: it has its boxes already.
+            fresh = [stream for stream in streams if not stream.is_cached]
+            # list() waits until every frame is done; each is drawn on in place.
+            list(self.pool.map(self.process_frame, fresh))
+            self.outputs.video_out.put(streams)
+
+    def process_frame(self, stream):
+        """Detect the people in one frame, draw them and the count, report a new count."""
+        try:
+            people = self.detect_people(stream.image)
+            for ymin, xmin, ymax, xmax in people:
+                stream.add_rect(xmin, ymin, xmax, ymax)
+            stream.add_label(f"People: {len(people)}", 0.05, 0.1)
+            self.report(stream.stream_id, len(people))
+        except Exception:
+            # One bad frame must not stop the application: log it and go on.
+            logger.exception("Could not process a frame from %s", stream.stream_id)
+
+    def detect_people(self, image):
+        """The boxes (ymin, xmin, ymax, xmax; fractions of the frame) of the people in a BGR
+        frame."""
+        resized = cv2.resize(image, (MODEL_SIZE, MODEL_SIZE))
+        batch = np.expand_dims(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), axis=0)
+        boxes, classes, scores, num = self.call({MODEL_INPUT: batch}, MODEL_NODE)
+        people = []
+        for i in range(int(num[0])):
+            if int(classes[0][i]) == PERSON and scores[0][i] >= self.threshold:
+                people.append(np.clip(boxes[0][i], 0.0, 1.0).tolist())
+        return people
+
+    def report(self, camera, count):
+        if self.counts.get(camera) == count:
+            return
+        self.counts[camera] = count
+        message = f"{camera}: {count} people"
+        logger.info(message)
+        print(message, flush=True)
+
+
+def main():
+    try:
+        Application().run()
+    except Exception:
+        logger.exception("The people counter stopped")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
