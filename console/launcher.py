@@ -72,6 +72,9 @@ def children(host: str, port: int, concurrency: int) -> list[Child]:
                 python, "-m", "uvicorn", "console.asgi:application",
                 "--host", host, "--port", str(port),
                 "--lifespan", "off", "--no-server-header", "--proxy-headers",
+                # Open streams (View output, live pages) never end by themselves: on Ctrl-C,
+                # give them 5 s, then close them.
+                "--timeout-graceful-shutdown", "5",
             ],
         ),
         Child(

@@ -25,7 +25,7 @@ from devicelink.auth import load_public_key
 
 FORMAT = "vantage-agent-release/1"
 MANIFEST_MEMBER = "vantage-release.json"
-AGENT_PACKAGES = ("edge_agent", "devicelink", "streamcheck", "manifests")
+AGENT_PACKAGES = ("edge_agent", "devicelink", "streamcheck", "manifests", "panoramasdk")
 MAX_BUNDLE_BYTES = 200 * 1024 * 1024
 _VERSION = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
 _INIT_VERSION = re.compile(r'^__version__ = "[^"]*"$', re.MULTILINE)

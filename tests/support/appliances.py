@@ -131,4 +131,12 @@ def provisioned_agent(make_agent, name: str, console_url: str):
     (agent.usb_dir / archive_name(name)).write_bytes(archive)
     agent.start()
     wait_online(device)
+    # Online on both sides: the console marks the device online before its welcome reaches the
+    # agent, and a test that cuts the network right away must not cut that welcome.
+    status = agent.data_dir / "status.json"
+    wait_for(
+        lambda: status.is_file() and json.loads(status.read_text()).get("state") == "connected",
+        30,
+        f"{name}'s agent to see its link up",
+    )
     return device, agent
