@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import io
 import json
-import logging
 import shutil
-import sys
 import tarfile
-import types
 from pathlib import Path
 
 import av
-import numpy as np
-import onnxruntime
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
@@ -25,7 +19,7 @@ from applications.assets import open_asset
 from applications.models import Asset, NodePackage, PatchVersion
 from applications.registry import register_patch
 from applications.resolve import resolve
-from applications.samples import SAMPLES, load
+from applications.samples import load
 from applications.wizard import analyse, build_override, manifest_errors
 from console.models import Installation
 from datasources.models import DataSource
@@ -224,120 +218,3 @@ def test_the_demo_video_is_a_20_second_cut_of_the_test_video():
         assert 19.5 <= container.duration / 1e6 <= 21
         first = next(container.demux(stream))
         assert first.is_keyframe
-
-
-# --- the application itself, on a stand-in for the SDK and the real model ---------------------
-
-
-class FakeMedia:
-    def __init__(self, image: np.ndarray, stream_id: str, is_cached: bool = False) -> None:
-        self.image, self.stream_id, self.is_cached = image, stream_id, is_cached
-        self.rects: list[tuple[float, ...]] = []
-        self.labels: list[tuple[str, float, float]] = []
-
-    def add_rect(self, *corners: float) -> None:
-        assert all(0.0 <= c <= 1.0 for c in corners) and len(corners) == 4
-        self.rects.append(corners)
-
-    def add_label(self, text: str, x: float, y: float) -> None:
-        self.labels.append((text, x, y))
-
-
-class EndOfTest(Exception):
-    pass
-
-
-@pytest.fixture
-def application_module(monkeypatch, tmp_path):
-    """application.py imported with a stand-in panoramasdk; logs go to tmp_path."""
-    sdk = types.ModuleType("panoramasdk")
-    sdk.node = type("node", (), {})
-    monkeypatch.setitem(sys.modules, "panoramasdk", sdk)
-    monkeypatch.setenv("PANORAMA_LOGS_DIR", str(tmp_path / "logs"))
-    spec = importlib.util.spec_from_file_location("people_counter_app", CODE / "src/application.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    for handler in module.logger.handlers[:]:
-        module.logger.removeHandler(handler)
-        handler.close()
-    logging.getLogger("people_counter").handlers.clear()
-
-
-def _frame() -> np.ndarray:
-    with av.open(str(VIDEO)) as container:
-        return next(container.decode(video=0)).to_ndarray(format="bgr24")
-
-
-def _application(module, threshold: float, put: list):
-    session = onnxruntime.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
-    app = module.Application.__new__(module.Application)
-    frames = iter([[FakeMedia(_frame(), "demo_camera"), FakeMedia(_frame(), "lobby", True)]])
-
-    def get():
-        try:
-            return next(frames)
-        except StopIteration:
-            raise EndOfTest from None
-
-    def call(inputs, name):
-        assert name == "model_node" and list(inputs) == ["image_tensor"]
-        assert inputs["image_tensor"].shape == (1, 300, 300, 3)
-        return tuple(session.run(None, {"image_tensor:0": inputs["image_tensor"]}))
-
-    app.inputs = types.SimpleNamespace(
-        threshold=types.SimpleNamespace(get=lambda: threshold),
-        video_in=types.SimpleNamespace(get=get),
-    )
-    app.outputs = types.SimpleNamespace(video_out=types.SimpleNamespace(put=put.append))
-    app.call = call
-    app.__init__()
-    return app
-
-
-def test_the_application_boxes_and_counts_the_people(application_module, tmp_path, capsys):
-    put: list = []
-    app = _application(application_module, 0.5, put)
-    with pytest.raises(EndOfTest):
-        app.run()
-    [streams] = put
-    fresh, cached = streams
-    count = len(fresh.rects)
-    assert count >= 1
-    assert fresh.labels == [(f"People: {count}", 0.05, 0.1)]
-    assert cached.rects == [] and cached.labels == []  # a cached frame is not processed again
-    assert f"demo_camera: {count} people" in capsys.readouterr().out.splitlines()
-    log = (tmp_path / "logs/people_counter.log").read_text()
-    assert f"demo_camera: {count} people" in log and "confidence threshold 0.50" in log
-
-
-def test_a_stricter_threshold_counts_fewer(application_module):
-    counts = []
-    for threshold in (0.05, 0.5, 0.999):
-        put: list = []
-        with pytest.raises(EndOfTest):
-            _application(application_module, threshold, put).run()
-        counts.append(len(put[0][0].rects))
-    assert counts[0] > counts[1] >= 1 and counts[2] == 0
-
-
-def test_a_failing_frame_is_logged_and_the_application_goes_on(application_module, tmp_path):
-    put: list = []
-    app = _application(application_module, 0.5, put)
-
-    def broken(inputs, name):
-        raise RuntimeError("the model node is gone")
-
-    app.call = broken
-    with pytest.raises(EndOfTest):
-        app.run()
-    assert len(put) == 1 and put[0][0].labels == []
-    log = (tmp_path / "logs/people_counter.log").read_text()
-    assert "Could not process a frame from demo_camera" in log
-    assert "RuntimeError: the model node is gone" in log
-
-
-def test_application_py_compiles():
-    source = (CODE / "src/application.py").read_text()
-    compile(source, "application.py", "exec")
-    assert set(SAMPLES) == {"people_counter"}

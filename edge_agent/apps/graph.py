@@ -35,7 +35,7 @@ from edge_agent.runtime.config import (
 from edge_agent.runtime.ring import DEFAULT_CAPACITY, FrameRing
 
 PARAMETER_TYPES = ("float32", "int32", "string", "boolean")
-SPARE_SLOTS = 4  # beyond one per reader: room for the writer to never wait
+SPARE_SLOTS = 3  # beyond the held ones: the latest, and room for the writer to never wait
 
 
 class PlanError(Exception):
@@ -64,11 +64,11 @@ class RuntimePlan:
 
     def create_rings(self) -> None:
         for ring in self.rings.values():
-            slots = max(ring.readers + SPARE_SLOTS, 4)
+            readers = max(ring.readers, 1)
             FrameRing.create(
                 self.folder / ring.name,
-                slots=slots,
-                readers=max(ring.readers, 1),
+                slots=2 * readers + SPARE_SLOTS,  # two held per reader
+                readers=readers,
                 capacity=ring.capacity,
             )
 
@@ -85,6 +85,21 @@ class RuntimePlan:
         for path, config in documents:
             path.write_text(config.model_dump_json(indent=1))
             path.chmod(0o644)  # the sandboxed code node reads its own
+
+
+def cpu_sets(model_threads: int | None) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """(the model servers' CPUs, everyone else's): on a CPU-only appliance inference is what
+    limits the frame rate, so the model servers get CPUs of their own, where decoding and the
+    applications cannot preempt an inference; the other nodes share the rest. (None, None)
+    with fewer than two CPUs."""
+    from edge_agent.runtime.modelserver import default_threads
+
+    allowed = sorted(os.sched_getaffinity(0))
+    threads = model_threads or default_threads()
+    if len(allowed) < 2:
+        return None, None
+    threads = min(max(threads, 1), len(allowed) - 1)
+    return frozenset(allowed[:threads]), frozenset(allowed[threads:])
 
 
 def runtime_folder(instance_folder: Path, application_instance_id: str) -> Path:

@@ -65,6 +65,8 @@ class AppOptions:
     model_threads: int | None = None  # CPU threads per inference (None: half the CPUs)
     call_timeout_s: float = 30.0  # call()'s limit when the application gives none
     display_size: tuple[int, int] = (1280, 720)
+    # Model servers on CPUs of their own, the other nodes on the rest (graph.cpu_sets).
+    pin_cpus: bool = True
     sandbox: bool | None = None  # None: use bubblewrap when it works; False: never
     # Unsandboxed nodes get a network namespace of their own when the agent is root (None) or
     # never (False): then they share the host's network.
@@ -166,6 +168,7 @@ class Instance:
         self._runtime_plan: RuntimePlan | None = None
         self._paused: set[str] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._cpus: tuple[frozenset[int] | None, frozenset[int] | None] = (None, None)
         # The nodes' metrics (shared with the supervisor, which sends them with heartbeats).
         self.figures = figures if figures is not None else AppMetrics()
         self._forwarders: list[PortForwarder] = []
@@ -315,6 +318,8 @@ class Instance:
         runtime.create_rings()
         runtime.write_configs()
         self._runtime_plan = runtime
+        if self.options.pin_cpus:
+            self._cpus = graph.cpu_sets(self.options.model_threads)
         return runtime
 
     async def _start_runtime(self, kind: str, names: list[str], wait_s: float) -> None:
@@ -343,6 +348,7 @@ class Instance:
             on_metrics=self._node_metrics, on_restart=self._node_restarted,
             policy=self.options.policy,
             pid_file=self.folder / "run" / f"node-{name}.pid", stdin=stdin,
+            cpus=self._cpus[0] if kind == "model" else self._cpus[1],
         )  # fmt: skip
         self._runtime[name] = node
         return node
@@ -431,6 +437,7 @@ class Instance:
             sandboxed=sandboxed, hostname=node.name[:63],
             pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
             pid_file=self.folder / "run" / f"node-{node.name}.pid", runtime=runtime,
+            cpus=self._cpus[1],
         )  # fmt: skip
 
     async def _start_forwarders(self, spec: ApplicationSpec, *, isolated: bool) -> None:

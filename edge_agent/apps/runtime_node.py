@@ -19,13 +19,14 @@ from typing import Any
 
 from edge_agent.apps.process import CodeNode, RestartPolicy, StatusCallback
 from edge_agent.apps.sandbox import SandboxSupport
-from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, _write_pid
+from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, _write_pid, pin
 from edge_agent.runtime import report
 
 logger = logging.getLogger("edge_agent.apps.runtime")
 LogCallback = Callable[[str, str, str], None]  # node name, level, message
 MetricsCallback = Callable[[str, dict[str, Any]], None]
 MODULES = {"camera": "camera", "model": "modelserver", "display": "display"}
+CAMERA_NICE = 5
 NO_SANDBOX = SandboxSupport(bwrap=None, pasta=None, can_enter_netns=False)
 
 
@@ -43,16 +44,20 @@ class RuntimeNode(CodeNode):
         policy: RestartPolicy,
         pid_file: Path | None = None,
         stdin: bytes = b"",
+        cpus: frozenset[int] | None = None,
     ) -> None:
         plan = LaunchPlan(
             argv=[sys.executable, "-m", f"edge_agent.runtime.{MODULES[kind]}", "--config",
                   str(config)],
             env={}, code=config.parent, storage=config.parent, logs=config.parent,
-            sandboxed=False, pid_file=pid_file,
+            sandboxed=False, pid_file=pid_file, cpus=cpus,
         )  # fmt: skip
         super().__init__(name, plan, _NoLog(), on_status, NO_SANDBOX, policy)
         self.what = f"{kind} node"
         self.kind = kind
+        # A camera decodes every frame, needed or not: when the CPU is short, the application
+        # and the display (what the operator waits for) go first, and frames are dropped.
+        self.nice = CAMERA_NICE if kind == "camera" else 0
         self.on_log = on_log
         self.on_metrics = on_metrics  # each report, as the process counts (from 0 when started)
         self.on_restart = on_restart
@@ -67,7 +72,7 @@ class RuntimeNode(CodeNode):
             process = await asyncio.create_subprocess_exec(
                 *self.plan.argv, env=env, stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=pin(self.plan.cpus, self.nice),
             )  # fmt: skip
         except OSError as exc:
             raise LaunchFailed(f"cannot start the {self.what}: {exc.strerror or exc}") from None

@@ -71,6 +71,7 @@ class LaunchPlan:
     pid_file: Path | None = None
     # The instance's runtime folder (rings, sockets), bound at /run/vantage in the sandbox.
     runtime: Path | None = None
+    cpus: frozenset[int] | None = None  # the CPUs it runs on (see graph.cpu_sets)
 
 
 @dataclass
@@ -104,7 +105,23 @@ async def _exec(argv: list[str], plan: LaunchPlan, fds: tuple[int, ...]):
         *argv, cwd=plan.code, env=plan.env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=fds,
         start_new_session=True,  # its own process group, for stopping it whole
+        preexec_fn=pin(plan.cpus),
     )  # fmt: skip
+
+
+def pin(cpus: frozenset[int] | None, nice: int = 0):  # type: ignore[no-untyped-def]
+    """A ``preexec_fn`` that runs the child on ``cpus`` (None: wherever the agent runs), ``nice``
+    levels below the agent's priority."""
+    if not cpus and not nice:
+        return None
+
+    def setup() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        if nice:
+            os.nice(nice)
+
+    return setup
 
 
 async def _isolated(plan: LaunchPlan, support: SandboxSupport, bwrap: str | None) -> Running:

@@ -89,6 +89,7 @@ def draw_overlays(area: np.ndarray, media: PutMedia) -> None:
 class Tile:
     image: np.ndarray  # the stream's last tile, at the cell size it was drawn for
     decoded_ns: int
+    shown: tuple[str, int] = ("", 0)  # the (ring, seq) of the frame it shows
 
 
 class Metrics:
@@ -102,7 +103,8 @@ class Metrics:
         self._latencies: list[float] = []
 
     def composed(self, latencies_ms: list[float]) -> None:
-        """One canvas published, showing one new frame per latency given."""
+        """One canvas published, showing one new frame per latency given (a frame put again,
+        as a cached one is, is not counted again)."""
         self.frames += 1
         self.media += len(latencies_ms)
         self._latencies.extend(latencies_ms)
@@ -210,6 +212,7 @@ class Display:
             cells[key] = canvas[y0 : y0 + cell_h, x0 : x0 + cell_w]
         newest = 0
         drawn: set[str] = set()
+        new_frames: list[str] = []  # drawn for the first time (a cached frame comes again)
         for key, item in wanted.items():
             # Hold, draw, release one at a time: a reader holds one slot per ring, and two
             # streams may share a ring (a code node's out ring).
@@ -221,6 +224,9 @@ class Display:
             finally:
                 self.rings[item.ring].release(self.config.readers[item.ring])
             tile = self.tiles[key]
+            if tile.shown != (item.ring, item.seq):
+                new_frames.append(key)
+            tile.shown = (item.ring, item.seq)
             tile.image = cells[key].copy()
             tile.decoded_ns = frame.decoded_ns or item.decoded_ns
             newest = max(newest, tile.decoded_ns)
@@ -243,7 +249,7 @@ class Display:
         decoded = newest or now
         self.output.publish(slot, self.width, self.height, ts_sec=int(time.time()), ts_usec=0,
                             decoded_ns=decoded)  # fmt: skip
-        self.metrics.composed([(now - self.tiles[key].decoded_ns) / 1e6 for key in drawn])
+        self.metrics.composed([(now - self.tiles[key].decoded_ns) / 1e6 for key in new_frames])
         return True
 
     def _draw(self, cell: np.ndarray, frame: Frame, media: PutMedia) -> None:

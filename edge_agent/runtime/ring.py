@@ -3,16 +3,18 @@
 A ring is one memory-mapped file (in ``/dev/shm`` normally, so it never reaches a disk):
 
 - a header page: layout, the latest published slot and sequence number, and per reader the
-  slot it *holds* and the last sequence number it *took*;
+  two slots it *holds* and the last sequence number it *took*;
 - one 64-byte header per slot: sequence number (0 empty, -1 being written), width, height,
   the source time stamp (sec, usec) and ``decoded_ns`` (``CLOCK_MONOTONIC``, comparable across
   processes, for latency);
 - the slots' pixels, BGR, each ``capacity`` bytes, page aligned.
 
 The writer never writes into the latest slot or into a slot a reader holds, so a reader can use
-the pixels of the slot it holds in place for as long as it holds it (numpy views, no copy); it
-holds one slot at a time and releases it by taking the next frame. Readers are numbered: each
-consumer of a ring is given its own reader index by whoever set the pipeline up. Claiming a slot
+the pixels of the slot it holds in place for as long as it holds it (numpy views, no copy). A
+reader holds the frame it took last and the one before (so an application may take its next
+frame while it still finishes the previous one); taking a frame releases the one before that.
+Readers are numbered: each consumer of a ring is given its own reader index by whoever set the
+pipeline up. Claiming a slot
 is validated seqlock-style on both sides (writer: mark the slot -1, then re-check the holds;
 reader: hold, then re-check the slot's sequence number), so neither side ever waits for the
 other.
@@ -46,6 +48,7 @@ DEFAULT_CAPACITY = MAX_PIXELS * 3
 _MAGIC, _VERSION, _SLOTS, _READERS, _CAPACITY, _LATEST_SLOT, _LATEST_SEQ, _WRITER_PID = range(8)
 _HOLDS = 16  # MAX_READERS words: the slot each reader holds, -1 none
 _TAKEN = _HOLDS + MAX_READERS  # MAX_READERS words: the last sequence number each reader took
+_HELD_BEFORE = _TAKEN + MAX_READERS  # MAX_READERS words: the slot each reader took before, -1
 # Slot header words (int64).
 _SEQ, _WIDTH, _HEIGHT, _TS_SEC, _TS_USEC, _DECODED_NS = range(6)
 
@@ -91,14 +94,15 @@ class FrameRing:
         cls,
         path: Path,
         *,
-        slots: int = 8,
+        slots: int | None = None,
         readers: int = 4,
         capacity: int = DEFAULT_CAPACITY,
     ) -> FrameRing:
         """Make a new empty ring file (replacing one of the same name). The file is sparse: memory
         is used only for the slots that have been written."""
-        if not 2 <= readers + 2 <= slots:
-            raise ValueError("a ring needs at least two slots more than it has readers")
+        slots = 2 * readers + 3 if slots is None else slots
+        if not 2 <= 2 * readers + 2 <= slots:
+            raise ValueError("a ring needs two slots per reader, and two more")
         if readers > MAX_READERS:
             raise ValueError(f"a ring has at most {MAX_READERS} readers")
         size = PAGE + _round_up(slots * SLOT_HEADER) + slots * _round_up(capacity)
@@ -112,6 +116,7 @@ class FrameRing:
             ]  # fmt: skip
             header[_LATEST_SLOT] = -1
             header[_HOLDS : _HOLDS + MAX_READERS] = -1
+            header[_HELD_BEFORE : _HELD_BEFORE + MAX_READERS] = -1
             os.pwrite(fd, header.tobytes(), 0)
         finally:
             os.close(fd)
@@ -143,7 +148,14 @@ class FrameRing:
         return int(self._header[_LATEST_SEQ])
 
     def holds(self) -> list[int]:
+        """The slot each reader holds (its latest frame), -1 for none."""
         return [int(s) for s in self._header[_HOLDS : _HOLDS + self.readers]]
+
+    def held(self) -> set[int]:
+        """Every slot some reader holds (its latest frame, or the one before)."""
+        current = self._header[_HOLDS : _HOLDS + self.readers]
+        before = self._header[_HELD_BEFORE : _HELD_BEFORE + self.readers]
+        return {int(s) for s in (*current, *before) if s >= 0}
 
     def taken(self, reader: int) -> int:
         return int(self._header[_TAKEN + reader])
@@ -163,11 +175,11 @@ class FrameRing:
         latest = int(self._header[_LATEST_SLOT])
         for step in range(1, self.slots + 1):
             slot = (self._next + step) % self.slots
-            if slot == latest or slot in self.holds():
+            if slot == latest or slot in self.held():
                 continue
             previous = int(self._slot_headers[slot, _SEQ])
             self._slot_headers[slot, _SEQ] = -1
-            if slot in self.holds():  # a reader took it between the two looks: leave it
+            if slot in self.held():  # a reader took it between the two looks: leave it
                 self._slot_headers[slot, _SEQ] = previous
                 continue
             self._next = slot
@@ -221,6 +233,7 @@ class FrameRing:
         if not 0 <= reader < self.readers:
             raise RingError(f"reader {reader} is not one of this ring's {self.readers}")
         previous = int(self._header[_HOLDS + reader])
+        before = int(self._header[_HELD_BEFORE + reader])
         for _ in range(8):
             slot = int(self._header[_LATEST_SLOT])
             if slot < 0 or int(self._header[_LATEST_SEQ]) <= newer_than:
@@ -229,8 +242,11 @@ class FrameRing:
             frame = self._frame(slot)
             if frame is not None and frame.seq > newer_than:
                 self._header[_TAKEN + reader] = frame.seq
+                # The frame taken before stays held; the one before that is released.
+                self._header[_HELD_BEFORE + reader] = previous if previous != slot else -1
                 return frame
             self._header[_HOLDS + reader] = previous  # the writer took it over; look again
+        self._header[_HELD_BEFORE + reader] = before
         return None
 
     def hold(self, reader: int, slot: int, seq: int) -> Frame | None:
@@ -246,6 +262,7 @@ class FrameRing:
 
     def release(self, reader: int) -> None:
         self._header[_HOLDS + reader] = -1
+        self._header[_HELD_BEFORE + reader] = -1
 
     def wait(self, newer_than: int, timeout: float | None) -> bool:
         """Wait until a frame newer than ``newer_than`` is published (polling, 1 ms)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -384,3 +386,60 @@ def test_the_supervisor_leaves_no_process_behind(tmp_path, server):
     run(main)
     log = (tmp_path / "apps" / IID / "logs" / "console_output.log").read_text()
     assert "[a] a  is up" in log and "[b] b  is up" in log
+
+
+def test_a_killed_code_node_is_restarted_and_reported(tmp_path, server):
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(
+            tmp_path, server, reports, policy=RestartPolicy(backoff_base_s=0.2)
+        )
+        try:
+            await supervisor.apply([make_spec(1, [code_node(server.add(container()))])])
+            await supervisor.settle(30)
+            first = app_pid(supervisor)
+            os.kill(first, signal.SIGKILL)
+            await eventually(lambda: reports.node("code_node")["message"].startswith("restarted"))
+            await eventually(lambda: app_pid(supervisor) not in (None, first))
+            assert supervisor.metrics()[IID]["code_node"]["restarts"] == 1
+        finally:
+            await supervisor.close()
+
+    run(main)
+    node = reports.node("code_node")
+    assert node == {
+        "name": "code_node", "status": "RUNNING",
+        "message": "restarted 1 time(s); it exited with status -9",
+    }  # fmt: skip
+
+
+def test_a_camera_node_follows_its_camera_going_away_and_coming_back(tmp_path, server):
+    from conftest import start_rtsp_server, stop_process
+
+    rtsp = start_rtsp_server(tmp_path)
+    nodes = [code_node(server.add(container())), camera("lobby", rtsp.url("open"))]
+    reports = Reports()
+
+    async def main() -> None:
+        nonlocal rtsp
+        supervisor = make_supervisor(tmp_path, server, reports, camera_timeout_s=2)
+        try:
+            await supervisor.apply([make_spec(1, nodes)])
+            await supervisor.settle(30)
+            await eventually(lambda: reports.node("lobby")["status"] == "RUNNING", 20)
+            stop_process(rtsp.process)
+            await eventually(lambda: reports.node("lobby")["status"] == "ERROR", 10)
+            # The same camera comes back: frames again, without a redeploy.
+            rtsp = await asyncio.to_thread(start_rtsp_server, tmp_path, rtsp.port)
+            await eventually(lambda: reports.node("lobby")["status"] == "RUNNING", 30)
+            assert reports.last()["generation"] == 1
+        finally:
+            await supervisor.close()
+            stop_process(rtsp.process)
+
+    run(main)
+    errors = [
+        n for r in reports for n in r["nodes"] if n["name"] == "lobby" and n["status"] == "ERROR"
+    ]
+    assert errors and errors[0]["message"], errors  # the reason, in words

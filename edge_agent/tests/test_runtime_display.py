@@ -33,7 +33,7 @@ BLUE, GREEN, RED, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 class DisplayProcess:
     def __init__(self, folder: Path, rings: list[str]) -> None:
         self.folder = folder
-        self.cams = {name: FrameRing.create(folder / name, slots=4, readers=2) for name in rings}
+        self.cams = {name: FrameRing.create(folder / name, slots=6, readers=2) for name in rings}
         self.out = FrameRing.create(folder / "display-out.ring", slots=4, readers=1,
                                     capacity=WIDTH * HEIGHT * 3)  # fmt: skip
         config = DisplayConfig(
@@ -186,7 +186,7 @@ def test_streams_are_tiled_and_each_keeps_its_last_tile(display):
 def test_overwritten_frames_and_invalid_records_are_skipped(display):
     slot, seq = display.write("cam-a.ring", BLUE, 320, 180)
     # The camera moves on, reusing every free slot: the frame the put names is gone.
-    for _ in range(4):
+    for _ in range(6):  # as many as the ring has slots
         display.write("cam-a.ring", GREEN, 320, 180)
     display.put(media("cam-a.ring", slot, seq, "a"))
     display.sock.sendto(b"{not json", str(display.folder / "display-out.sock"))
@@ -221,3 +221,12 @@ def test_a_stale_socket_is_replaced(runtime_dir):
         assert colour_at(process.next_frame().image, 90, 160) == GREEN
     finally:
         process.stop()
+
+
+def test_a_frame_put_again_is_shown_but_not_counted_again(display):
+    slot, seq = display.write("cam-a.ring", BLUE, 320, 180)
+    display.put(media("cam-a.ring", slot, seq, "a"))
+    display.next_frame()
+    display.put(media("cam-a.ring", slot, seq, "a"))  # a cached frame, put with the next batch
+    display.next_frame()
+    wait_until(lambda: any(m["frames"] == 2 and m["media"] == 1 for m in display.metrics()))

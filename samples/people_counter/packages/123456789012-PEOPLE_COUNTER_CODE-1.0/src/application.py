@@ -6,8 +6,9 @@ Each frame is resized to 300x300 RGB and given to the person detector (the graph
 ("People: 3"). When a camera's count changes, it goes to the application log
 (``/opt/aws/panorama/logs/people_counter.log``) and to stdout (the node's ``console_output``).
 
-The frames of several cameras are processed at the same time by a small thread pool: since SDK
-1.1 ``call()`` does not block other threads, so the model is kept busy.
+The frames of several cameras are processed at the same time by a small thread pool (since SDK
+1.1 ``call()`` does not block other threads), each goes out as soon as it is done, and the next
+frames are taken while the last ones are finished, so the model always has work.
 """
 
 import logging
@@ -25,7 +26,7 @@ MODEL_NODE = "model_node"  # the model's node name in graph.json
 MODEL_INPUT = "image_tensor"  # the input name in the model's descriptor.json
 MODEL_SIZE = 300  # the model takes [1, 300, 300, 3] uint8 RGB
 PERSON = 1  # the detector's only class
-WORKERS = 4  # frames in flight at once, at most one per camera
+WORKERS = 4  # frames given to the model at once
 LOGS_DIR = os.environ.get("PANORAMA_LOGS_DIR", "/opt/aws/panorama/logs")
 
 
@@ -54,16 +55,23 @@ class Application(panoramasdk.node):
         logger.info("People counter started, confidence threshold %.2f", self.threshold)
 
     def run(self):
+        previous = []  # the frames taken before, maybe still being processed
         while True:
             streams = self.inputs.video_in.get()
-            # A cached frame was handed out before: it has its boxes already.
-            fresh = [stream for stream in streams if not stream.is_cached]
-            # list() waits until every frame is done; each is drawn on in place.
-            list(self.pool.map(self.process_frame, fresh))
-            self.outputs.video_out.put(streams)
+            # A cached frame was handed out (and shown) before: only new frames are processed.
+            current = [
+                self.pool.submit(self.process_frame, stream)
+                for stream in streams
+                if not stream.is_cached
+            ]
+            # The model works on these while this loop goes on. A frame stays valid until the
+            # second get() after the one that returned it: finish the previous ones first.
+            for work in previous:
+                work.result()
+            previous = current
 
     def process_frame(self, stream):
-        """Detect the people in one frame, draw them and the count, report a new count."""
+        """Detect the people in one frame, draw them and the count, show the frame."""
         try:
             people = self.detect_people(stream.image)
             for ymin, xmin, ymax, xmax in people:
@@ -73,6 +81,9 @@ class Application(panoramasdk.node):
         except Exception:
             # One bad frame must not stop the application: log it and go on.
             logger.exception("Could not process a frame from %s", stream.stream_id)
+        # Each camera's frame goes out as soon as it is done; the HDMI output keeps showing the
+        # other cameras' last frames beside it.
+        self.outputs.video_out.put([stream])
 
     def detect_people(self, image):
         """The boxes (ymin, xmin, ymax, xmax; fractions of the frame) of the people in a BGR
