@@ -4,7 +4,8 @@ The sample is loaded as ``./vantage up`` loads it (``manage.py load_sample``); a
 real RTSP server (with credentials) is a data source. An operator deploys the sample's graph
 with the wizard to a provisioned edge agent. Then, on the instance page: every node instance
 RUNNING, *View output* shows the annotated frames (the people's red boxes, drawn by the display
-sink from the application's ``add_rect``), and the log shows the application's counts.
+sink from the application's ``add_rect``), and the log shows the application's counts. Also takes
+the operator guide's picture of *View output* (docs/images/view-output.png).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, sign_in, wait_for
+from conftest import BASE_DIR, PASSWORD, sign_in, wait_for
 from console.roles import Role
 from tests.support.appliances import provisioned_agent
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
+IMAGES = BASE_DIR / "docs" / "images"
 AGENT_MS = 120_000  # download, install, start the model server, the camera and the code
 NAME = "lobby-people"
 CAMERA = "lobby_camera"
@@ -109,6 +111,10 @@ def test_the_people_counter_deploys_and_shows_people(
         return image.evaluate(RED_PIXELS) > 200
 
     wait_for(boxes_shown, 60, "red boxes around people in the output")
+    # The operator guide's picture of it.
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.get_by_test_id("output-view").scroll_into_view_if_needed()
+    page.get_by_test_id("output-view").screenshot(path=str(IMAGES / "view-output.png"))
     expect(page.get_by_test_id("output-owner")).to_have_attribute(
         "data-owner", instance.application_instance_id, timeout=30_000
     )
