@@ -42,9 +42,11 @@ def register_models() -> None:
     from console.models import APIToken, User
     from datasources.models import DataSource
     from devices.models import Device
+    from panorama_api.models import AccessKey
 
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
+    auditlog.register(AccessKey, exclude_fields=["secret_encrypted", "last_used"])
     auditlog.register(Device)
     # Credential changes are logged as changes; the (encrypted) values never are.
     auditlog.register(

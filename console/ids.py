@@ -17,3 +17,7 @@ def new_device_id() -> str:
 
 def new_application_instance_id() -> str:
     return f"applicationInstance-{random_suffix()}"
+
+
+def new_package_id() -> str:
+    return f"package-{random_suffix()}"

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "devices",
     "datasources",
     "applications",
+    "panorama_api",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +226,13 @@ DEPLOYMENTS_PER_DEVICE_PER_DAY = env.get_int("DEPLOYMENTS_PER_DEVICE_PER_DAY", 2
 # How long an online device may take to install and start an application before the
 # deployment fails (time the device spends offline does not count).
 DEPLOYMENT_TIMEOUT_S = env.get_int("DEPLOYMENT_TIMEOUT_S", 600, minimum=5)
+
+# --- The Panorama API (panorama_api/): the region its ARNs and SigV4 signatures name, and its
+# rates (Panorama's defaults: 5 requests a second in all, 1 a second for calls that change
+# something), per account; 0 turns a limit off.
+PANORAMA_API_REGION = env.get_str("PANORAMA_API_REGION", "us-east-1")
+PANORAMA_API_REQUESTS_PER_S = env.get_int("PANORAMA_API_REQUESTS_PER_S", 5, minimum=0)
+PANORAMA_API_MUTATIONS_PER_S = env.get_int("PANORAMA_API_MUTATIONS_PER_S", 1, minimum=0)
 
 # Quotas of node packages (Panorama's: 50 packages, 20 versions each).
 PACKAGE_QUOTA = env.get_int("PACKAGE_QUOTA", 50, minimum=1)

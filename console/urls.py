@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from applications.urls import package_urlpatterns
 from console import live, views
+from panorama_api import views_keys
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
@@ -22,9 +23,24 @@ urlpatterns = [
     path(
         "settings/tokens/<int:pk>/revoke/", views.APITokenRevokeView.as_view(), name="token-revoke"
     ),
+    path("settings/access-keys/", views_keys.AccessKeyListView.as_view(), name="access-key-list"),
+    path(
+        "settings/access-keys/add/", views_keys.AccessKeyCreateView.as_view(), name="access-key-add"
+    ),
+    path(
+        "settings/access-keys/<int:pk>/enable/",
+        views_keys.AccessKeyEnableView.as_view(),
+        name="access-key-enable",
+    ),
+    path(
+        "settings/access-keys/<int:pk>/delete/",
+        views_keys.AccessKeyDeleteView.as_view(),
+        name="access-key-delete",
+    ),
     path("settings/audit/", views.AuditLogView.as_view(), name="audit-log"),
     path("api/", include("console.api.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("panorama/", include("panorama_api.urls")),
     path("agent/v1/", include("devices.agent_urls")),
     path(live.RELAY_PATH.lstrip("/"), live.relay_view, name="live-relay"),
 ]

@@ -11,9 +11,12 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from console.ids import new_package_id
 from console.status import (
     NodeCategory,
     NodeFromTemplateJobStatus,
+    PackageImportJobStatus,
+    PackageImportJobType,
     PackageVersionStatus,
     TemplateType,
 )
@@ -30,9 +33,14 @@ sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A sha256 is 64 lowercase h
 
 
 class NodePackage(models.Model):
+    # Panorama's PackageId (``package-<26 base32>``), in the API and the package's ARN.
+    package_id = models.CharField(
+        max_length=40, unique=True, default=new_package_id, editable=False
+    )
     account_id = models.CharField(max_length=12)
     name = models.CharField(max_length=128, validators=[package_name_validator])
     description = models.CharField(max_length=255, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -178,6 +186,8 @@ class NodeFromTemplateJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # JobTags as the API received them: [{"ResourceType": "PACKAGE", "Tags": {...}}].
+    job_tags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,3 +195,41 @@ class NodeFromTemplateJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_type} {self.output_package_name} ({self.status})"
+
+
+class PackageImportJob(models.Model):
+    """CreatePackageImportJob: a package.json read from the S3 asset store and registered."""
+
+    job_id = models.UUIDField(unique=True)
+    client_token = models.CharField(max_length=64, unique=True)
+    job_type = models.CharField(
+        max_length=40,
+        choices=PackageImportJobType.choices,
+        default=PackageImportJobType.NODE_PACKAGE_VERSION,
+    )
+    # InputConfig, OutputConfig and JobTags as the API received them (Describe returns them).
+    input_config = models.JSONField(default=dict)
+    output_config = models.JSONField(default=dict)
+    job_tags = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16,
+        choices=PackageImportJobStatus.choices,
+        default=PackageImportJobStatus.PENDING,
+    )
+    status_message = models.CharField(max_length=1000, blank=True)
+    patch = models.ForeignKey(
+        PatchVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Where the registered package.json is kept in the asset store: {"BucketName", "ObjectKey"}.
+    output_location = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} {self.job_id} ({self.status})"

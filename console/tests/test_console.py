@@ -105,6 +105,7 @@ def test_admin_cannot_lock_themselves_out(admin_client, administrator):
 @pytest.mark.parametrize(
     "url", ["/", "/devices/", "/datasources/", "/applications/", "/packages/", "/settings/",
             "/settings/users/", "/settings/tokens/", "/settings/tokens/add/", "/settings/audit/",
+            "/settings/access-keys/", "/settings/access-keys/add/",
             "/account/password/", "/api/", "/api/docs/", "/api/schema/"],
 )  # fmt: skip
 def test_pages_render(admin_client, url):

@@ -16,6 +16,8 @@ PUBLIC = {
     "agent-provision": "appliances; authenticated by the one-time provisioning credential",
     "agent-software": "appliances; authenticated by a request signed with the device key",
     "agent-asset": "appliances; authenticated by a request signed with the device key",
+    "panorama-api": "integrators; SigV4 with an access key, each operation's role checked by "
+    "panorama_api (see panorama_api/tests/test_protocol.py)",
 }
 
 

@@ -1,0 +1,47 @@
+"""boto3's real ``panorama`` client against the console, signed with a real access key.
+
+``panorama(role)`` gives a client for a new user with that role, talking to the live server
+(``live_server``: real HTTP) at ``<url>/panorama``; retries are off unless asked for, so every
+error reaches the test as boto3 raises it. Every body it receives is checked against the model
+(``wire.py``).
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from console.roles import Role
+from panorama_api.tests.wire import checked
+
+REGION = "us-west-2"
+
+
+@pytest.fixture
+def panorama(live_server, make_user, settings):
+    from panorama_api.models import AccessKey
+
+    settings.PANORAMA_API_REGION = REGION
+    # Tests call faster than Panorama's 5 a second; the throttling tests set the rates back.
+    settings.PANORAMA_API_REQUESTS_PER_S = 0
+    settings.PANORAMA_API_MUTATIONS_PER_S = 0
+    # An operation answering a member its output does not have, or leaving out a required one,
+    # fails the test instead of being dropped quietly.
+    settings.PANORAMA_API_STRICT = True
+
+    def client(role: Role = Role.ADMINISTRATOR, *, retries: dict | None = None, user=None):
+        user = user or make_user(role)
+        key, secret = AccessKey.make(user, "tests")
+        return checked(
+            boto3.client(
+                "panorama",
+                endpoint_url=f"{live_server.url}/panorama",
+                region_name=REGION,
+                aws_access_key_id=key.access_key_id,
+                aws_secret_access_key=secret,
+                config=Config(retries=retries or {"max_attempts": 1, "mode": "standard"}),
+            )
+        )
+
+    return client
