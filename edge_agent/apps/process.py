@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,22 @@ class RestartPolicy:
     max_restarts: int = 4
     window_s: float = 60.0
     stop_timeout_s: float = 10.0
+
+
+async def read_lines(stream: asyncio.StreamReader | None) -> AsyncIterator[bytes]:
+    """A process's output, line by line (with its newline), until it closes the stream."""
+    if stream is None:
+        return
+    while True:
+        try:
+            line = await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:
+            line = end.partial
+        except asyncio.LimitOverrunError as over:
+            line = await stream.read(over.consumed)  # a very long line: in parts
+        if not line:
+            return
+        yield line
 
 
 class ConsoleLog:
@@ -190,17 +206,7 @@ class CodeNode:
         return running
 
     async def _read(self, stream: asyncio.StreamReader | None, *, stderr: bool) -> None:
-        if stream is None:
-            return
-        while True:
-            try:
-                line = await stream.readuntil(b"\n")
-            except asyncio.IncompleteReadError as end:
-                line = end.partial
-            except asyncio.LimitOverrunError as over:
-                line = await stream.read(over.consumed)  # a very long line: write it in parts
-            if not line:
-                return
+        async for line in read_lines(stream):
             if stderr and line.strip():
                 self.last_stderr = line.decode(errors="replace").strip()[-500:]
             self.log.write(self.prefix + line if self.prefix else line)

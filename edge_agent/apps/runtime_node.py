@@ -13,11 +13,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.apps.process import CodeNode, RestartPolicy, StatusCallback
+from edge_agent.apps.process import CodeNode, RestartPolicy, StatusCallback, read_lines
 from edge_agent.apps.sandbox import SandboxSupport
 from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, _write_pid, pin
 from edge_agent.runtime import report
@@ -97,18 +97,8 @@ class RuntimeNode(CodeNode):
         self._note = f"restarted {self.restarts} time(s); it {what}"
         self.on_restart(self.name)
 
-    async def _lines(self, stream: asyncio.StreamReader | None):  # type: ignore[no-untyped-def]
-        if stream is None:
-            return
-        while True:
-            try:
-                line = await stream.readuntil(b"\n")
-            except asyncio.IncompleteReadError as end:
-                line = end.partial
-            except asyncio.LimitOverrunError as over:
-                line = await stream.read(over.consumed)
-            if not line:
-                return
+    async def _lines(self, stream: asyncio.StreamReader | None) -> AsyncIterator[str]:
+        async for line in read_lines(stream):
             yield line.decode(errors="replace").rstrip("\n")
 
     async def _events(self, stream: asyncio.StreamReader | None) -> None:
