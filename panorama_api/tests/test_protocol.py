@@ -224,3 +224,37 @@ def test_each_error_is_what_botocore_parses_into_its_modeled_exception(error):
         assert response["Retry-After"] == "3"
     for member in shape.required_members:
         assert member in error.body() or member == "Message", member
+
+
+def dummy(shape):
+    """A value of ``shape`` with its required members filled in (what botocore needs to send)."""
+    kind = shape.type_name
+    if kind == "structure":
+        names = shape.required_members or (list(shape.members)[:1] if shape.is_tagged_union else [])
+        return {name: dummy(shape.members[name]) for name in names}
+    if kind == "list":
+        return [dummy(shape.member)]
+    if kind == "map":
+        return {"k": dummy(shape.value)}
+    if kind in ("integer", "long"):
+        return 1
+    if kind == "boolean":
+        return False
+    if kind == "blob":
+        return b"x"
+    return shape.enum[0] if shape.enum else "x"
+
+
+def test_a_viewer_key_is_refused_every_mutating_operation(panorama):
+    from botocore import xform_name
+
+    from panorama_api.registry import OPERATIONS
+
+    viewer = panorama(Role.VIEWER)
+    mutating = sorted(name for name, op in OPERATIONS.items() if op.mutating)
+    assert len(mutating) == 15  # every POST, PUT and DELETE of the model
+    for name in mutating:
+        model = protocol.service_model().operation_model(name)
+        params = dummy(model.input_shape) if model.input_shape else {}
+        with pytest.raises(viewer.exceptions.AccessDeniedException, match="needs the"):
+            getattr(viewer, xform_name(name))(**params)
