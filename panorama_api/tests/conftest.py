@@ -8,6 +8,8 @@ error reaches the test as boto3 raises it. Every body it receives is checked aga
 
 from __future__ import annotations
 
+import uuid
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -45,3 +47,16 @@ def panorama(live_server, make_user, settings):
         )
 
     return client
+
+
+@pytest.fixture(autouse=True)
+def _tasks_wait_for_the_test():
+    """These tests run the deployment workflow's tasks themselves (what the worker would do);
+    a whole stack's worker, started by another test of the session and still serving its queue,
+    must not take them first: their tasks go to a queue of their own."""
+    from console.celery import app
+
+    before = app.conf.task_default_queue
+    app.conf.task_default_queue = f"panorama-api-tests-{uuid.uuid4().hex}"
+    yield
+    app.conf.task_default_queue = before
