@@ -36,6 +36,7 @@ def register_models() -> None:
         ApplicationInstance,
         NodeFromTemplateJob,
         NodePackage,
+        PackageImportJob,
         PatchVersion,
         RuntimeRole,
     )
@@ -64,3 +65,4 @@ def register_models() -> None:
     auditlog.register(NodePackage)
     auditlog.register(PatchVersion, exclude_fields=["manifest_text"])
     auditlog.register(NodeFromTemplateJob)
+    auditlog.register(PackageImportJob)
