@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 from devicelink.apps import ApplicationSpec, NodeSpec
 from edge_agent.apps import graph, sandbox
 from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
+from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env
 from edge_agent.apps.forward import PortForwarder
 from edge_agent.apps.graph import PlanError, RuntimePlan
 from edge_agent.apps.metrics import AppMetrics
@@ -43,14 +43,9 @@ logger = logging.getLogger("edge_agent.apps")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
 STAGED_MARK = ".staged.json"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class InstallError(Exception):
-    pass
-
-
-class LaunchError(Exception):
     pass
 
 
@@ -97,41 +92,6 @@ def signals_only(running: ApplicationSpec, new: ApplicationSpec) -> bool:
     no change at all is a redeploy: the operator asked for the application to start again)."""
     signals = [{n.name: n.signal for n in s.nodes} for s in (running, new)]
     return signals[0] != signals[1] and deploy_key(running) == deploy_key(new)
-
-
-def entry_argv(node: str, entry: dict[str, Any], code: Path) -> list[str]:
-    """The runtimeDescriptor entry as a command line, with Panorama's paths (``/panorama/...``).
-
-    ``python3`` (any ``python*``, or ``$default``) is the agent's own interpreter, so the
-    packages installed with the agent are importable; ``bash`` and ``sh`` are the system's.
-    """
-    name = entry.get("name")
-    if not isinstance(name, str) or not name:
-        raise LaunchError(f"{node}: the asset's descriptor has no runtimeDescriptor entry")
-    inside = name if name.startswith("/") else f"{sandbox.CODE_DIR}/{name}"
-    relative = os.path.relpath(inside, sandbox.CODE_DIR)
-    if relative.startswith("..") or not (code / relative).is_file():
-        raise LaunchError(f"{node}: the entry {name} is not in the container asset")
-    interpreter = str(entry.get("path") or "$default")
-    if interpreter == "$default" or interpreter.startswith("python"):
-        argv = [sys.executable]
-    elif interpreter in ("bash", "sh"):
-        argv = [shutil.which(interpreter) or f"/bin/{interpreter}"]
-    else:
-        argv = [interpreter]
-    return [*argv, inside, *[str(a) for a in entry.get("arguments") or []]]
-
-
-def entry_env(entry: dict[str, Any]) -> dict[str, str]:
-    """The entry's ``environment`` (``[{name, value}]``, or an ``env`` mapping)."""
-    described = entry.get("environment") or entry.get("env") or []
-    if isinstance(described, dict):
-        return {str(k): str(v) for k, v in described.items()}
-    return {
-        str(e["name"]): str(e["value"])
-        for e in described
-        if isinstance(e, dict) and "name" in e and "value" in e
-    }
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
