@@ -273,7 +273,7 @@ async def run_pipeline(folder: Path, urls: list[str], warmup: float, seconds: fl
 
 
 def model_threads() -> int:
-    from edge_agent.runtime.modelserver import default_threads
+    from edge_agent.runtime.modelload import default_threads
 
     return default_threads()
 

@@ -92,7 +92,7 @@ def cpu_sets(model_threads: int | None) -> tuple[frozenset[int] | None, frozense
     limits the frame rate, so the model servers get CPUs of their own, where decoding and the
     applications cannot preempt an inference; the other nodes share the rest. (None, None)
     with fewer than two CPUs."""
-    from edge_agent.runtime.modelserver import default_threads
+    from edge_agent.runtime.modelload import default_threads
 
     allowed = sorted(os.sched_getaffinity(0))
     threads = model_threads or default_threads()
