@@ -143,9 +143,11 @@ def bwrap_argv(
             argv += ["--ro-bind", top, top]
     for name in ETC_FILES:
         argv += ["--ro-bind-try", name, name]
+    # The sandbox's own /tmp comes before the interpreter's binds: an agent installed under /tmp
+    # (a checkout in /tmp/x) has its Python there, and a later tmpfs would hide it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (its own)
     for folder in _python_dirs():
         argv += ["--ro-bind", str(folder), str(folder)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (its own)
     argv += ["--ro-bind", str(code), CODE_DIR]
     argv += ["--bind", str(storage), STORAGE_DIR, "--bind", str(logs), LOGS_DIR]
     if runtime is not None:

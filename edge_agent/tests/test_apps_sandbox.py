@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,3 +196,38 @@ def test_a_down_sandboxed_node_never_exposes_the_hosts_own_port(tmp_path, server
             private.server_close()
 
     run(main)
+
+
+def test_an_agent_installed_under_tmp_runs_its_sandboxed_nodes(tmp_path):
+    """A checkout under /tmp (``git clone … /tmp/x``) has its virtualenv there: the sandbox's
+    own /tmp must not hide the interpreter the node runs with."""
+    venv = tmp_path / "venv"  # pytest's tmp_path is under /tmp
+    assert str(venv).startswith("/tmp/")  # noqa: S108
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    root = Path(__file__).resolve().parents[2]
+    # The agent's code and packages, imported by the venv's interpreter from where they are.
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    script = """
+import os, subprocess, sys
+from pathlib import Path
+from edge_agent.apps import sandbox
+code, data = Path(sys.argv[1]), Path(sys.argv[2])
+r, w = os.pipe()
+argv = sandbox.bwrap_argv(
+    sandbox.probe_support().bwrap, code=code, storage=data, logs=data, hostname="t",
+    info_fd=w, block_fd=r, command=[sys.executable, "-c", "import sys; print(sys.prefix)"],
+)
+argv = [a for a in argv if a not in ("--info-fd", "--block-fd", str(w), str(r))]
+done = subprocess.run(argv, capture_output=True, text=True)
+print(done.returncode, done.stdout.strip(), done.stderr.strip())
+"""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "data").mkdir()
+    env = {"PYTHONPATH": os.pathsep.join([str(root), *site]), "PATH": "/usr/bin:/bin"}
+    python = str(venv / "bin" / "python")
+    done = subprocess.run(
+        [python, "-c", script, str(tmp_path / "code"), str(tmp_path / "data")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", str(venv)], done.stdout
