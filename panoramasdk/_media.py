@@ -11,7 +11,7 @@ import numpy as np
 
 def _coordinate(method: str, argument: str, value: Any) -> float:
     # bool is a Real too, but True as a coordinate is always a mistake in the caller.
-    if isinstance(value, bool) or not isinstance(value, Real | np.number):
+    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
         raise TypeError(f"{method}(): {argument} must be a number in [0, 1], got {value!r}")
     number = float(value)
     if math.isnan(number) or not 0.0 <= number <= 1.0:

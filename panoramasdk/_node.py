@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.runtime.config import CodeNodeConfig, MediaInput, ModelRef, load
 from edge_agent.runtime.modelwire import ModelClient
+from edge_agent.runtime.records import CodeNodeConfig, MediaInput, ModelRef
 from panoramasdk._media import media
 from panoramasdk._ports import (
     _Context,
@@ -37,11 +37,11 @@ def _load_config() -> tuple[CodeNodeConfig, Path]:
             "of a Vantage application (the edge agent starts code nodes with it)"
         )
     try:
-        config = load(CodeNodeConfig, path)
+        config = CodeNodeConfig.model_validate_json(Path(path).read_bytes())
     except OSError as exc:
         message = f"panoramasdk: cannot read the node configuration {path}: {exc}"
         raise RuntimeError(message) from None
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+    except ValueError as exc:
         message = f"panoramasdk: the node configuration {path} is not valid: {exc}"
         raise RuntimeError(message) from None
     runtime_dir = Path(os.environ.get(RUNTIME_DIR_ENV) or config.runtime_dir)
@@ -192,7 +192,7 @@ class node:
             raise TypeError(f"call(): the model node name must be a str, not {type(name).__name__}")
         if isinstance(input, media):
             input = input.image
-        if not isinstance(input, dict | np.ndarray):
+        if not isinstance(input, (dict, np.ndarray)):
             raise ValueError(
                 "call(): input must be a dict {tensor name: numpy array}, a numpy array or a "
                 f"media, not {type(input).__name__}"

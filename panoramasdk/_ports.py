@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.runtime.config import MediaInput, MediaOutput, ParameterInput, PutMedia, PutRecord
+from edge_agent.runtime.records import MediaInput, MediaOutput, ParameterInput, PutMedia, PutRecord
 from edge_agent.runtime.ring import Frame, FrameRing, RingError
 from panoramasdk._errors import TimeoutException
 from panoramasdk._media import media
@@ -101,7 +101,7 @@ def _typed(name: str, kind: str, value: Any) -> Any:
         if kind == "boolean":
             if isinstance(value, bool):
                 return value
-            if isinstance(value, int | float) and value in (0, 1):
+            if isinstance(value, (int, float)) and value in (0, 1):
                 return bool(value)
             if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
                 return value.strip().lower() in _TRUE
@@ -203,7 +203,7 @@ class _MediaInputPort(port):
                     raise TimeoutException(f"{self.name}: no new frame within {timeout} s")
                 time.sleep(POLL_S)
             items = []
-            for stream, frame in zip(self._streams, fresh, strict=True):
+            for stream, frame in zip(self._streams, fresh):  # noqa: B905 (Python 3.8)
                 if frame is not None:
                     items.append(stream.media(frame, cached=False))
                 elif stream.last is not None:
@@ -252,7 +252,7 @@ class _MediaOutputPort(port):
         """Send the frames (with their overlays) to the display(s) this port feeds."""
         if isinstance(data, media):
             raise TypeError(f"{self.name}.put() takes a list of media, not a single media")
-        if not isinstance(data, list | tuple):
+        if not isinstance(data, (list, tuple)):
             raise TypeError(f"{self.name}.put() takes a list of media, not {type(data).__name__}")
         if not data:
             raise ValueError(f"{self.name}.put() needs at least one media, got an empty list")

@@ -76,6 +76,13 @@ class AssetCache:
     def path_of(self, sha256: str) -> Path:
         return self.folder / sha256
 
+    def discard(self, sha256: str) -> None:
+        """Remove a verified file that is kept elsewhere now (an unpacked container image)."""
+        with self._locks_lock:
+            lock = self._locks.setdefault(sha256, threading.Lock())
+        with lock:
+            self.path_of(sha256).unlink(missing_ok=True)
+
     def fetch(self, sha256: str, size: int, path: str) -> Path:
         """The verified file for ``sha256``, downloaded from ``path`` if not cached (blocking)."""
         with self._locks_lock:

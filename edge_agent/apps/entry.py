@@ -50,3 +50,78 @@ def entry_env(entry: dict[str, Any]) -> dict[str, str]:
         for e in described
         if isinstance(e, dict) and "name" in e and "value" in e
     }
+
+
+# --- in a container image -----------------------------------------------------------------------
+IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def resolve_in_image(rootfs: Path, path: str) -> Path | None:
+    """Where ``path`` (as the application sees it) is in the unpacked tree, following symbolic
+    links as they resolve inside the sandbox (an absolute target starts again at the image's
+    root); None if it is not there or leads nowhere."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    current: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if current:
+                current.pop()
+            continue
+        candidate = rootfs.joinpath(*current, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > 40:
+                return None
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        if not candidate.exists():
+            return None
+        current.append(part)
+    return rootfs.joinpath(*current)
+
+
+def _on_path(rootfs: Path, command: str) -> str | None:
+    """The image's own ``which``: the absolute path of ``command`` in the image, or None."""
+    if "/" in command:
+        found = resolve_in_image(rootfs, command)
+        return command if found is not None and found.is_file() else None
+    for folder in IMAGE_PATH.split(":"):
+        found = resolve_in_image(rootfs, f"{folder}/{command}")
+        if found is not None and found.is_file() and os.access(found, os.X_OK):
+            return f"{folder}/{command}"
+    return None
+
+
+def image_entry_argv(node: str, entry: dict[str, Any], rootfs: Path) -> tuple[list[str], str]:
+    """The runtimeDescriptor entry as a command line inside the image, and a note for the
+    operator ("" when none): ``<path> <name> [arguments…]``, as Panorama ran it.
+
+    ``$default`` is the image's ``python3``. A ``python3.X`` the image does not have (an
+    application written for Panorama's Python 3.8, on Vantage's base image) runs with the
+    image's ``python3``, and the note says so.
+    """
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise LaunchError(f"{node}: the asset's descriptor has no runtimeDescriptor entry")
+    inside = name if name.startswith("/") else f"{sandbox.CODE_DIR}/{name}"
+    found = resolve_in_image(rootfs, inside)
+    if found is None or not found.is_file():
+        raise LaunchError(f"{node}: the entry {name} is not in the image")
+    interpreter = str(entry.get("path") or "$default")
+    if interpreter == "$default":
+        interpreter = "python3"
+    note = ""
+    resolved = _on_path(rootfs, interpreter)
+    if resolved is None and interpreter.startswith("python3"):
+        fallback = _on_path(rootfs, "python3")
+        if fallback is not None:
+            note = f"the image has no {interpreter}: the entry runs with its python3"
+            resolved = fallback
+    if resolved is None:
+        raise LaunchError(f"{node}: the entry's interpreter {interpreter} is not in the image")
+    return [resolved, inside, *[str(a) for a in entry.get("arguments") or []]], note

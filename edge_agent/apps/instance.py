@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devicelink.apps import ApplicationSpec, NodeSpec
+from devicelink.apps import ApplicationSpec, AssetRef, NodeSpec
 from edge_agent.apps import graph, sandbox
 from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
-from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env
+from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env, image_entry_argv
 from edge_agent.apps.forward import PortForwarder
 from edge_agent.apps.graph import PlanError, RuntimePlan
+from edge_agent.apps.images import ImageCache, ImageError, is_image
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
 from edge_agent.apps.runtime_node import RuntimeNode
@@ -43,6 +44,8 @@ logger = logging.getLogger("edge_agent.apps")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
 STAGED_MARK = ".staged.json"
+# In a staged code node's folder: the sha256 of the container image it runs in (images.py).
+IMAGE_MARK = "image"
 
 
 class InstallError(Exception):
@@ -70,6 +73,12 @@ class AppOptions:
     forward_host: str = "0.0.0.0"  # noqa: S104 (confirmed host ports are meant to be reachable)
     # How long a host port still held (by an instance being replaced) is tried again.
     port_wait_s: float = 15.0
+    # Unpacked container images: the disk they may take together (images no application uses
+    # are removed to stay under it), and the most one image may unpack to.
+    image_cache_gib: float = field(
+        default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_IMAGE_CACHE_GIB", "20"))
+    )
+    max_image_gib: float = 8.0
 
 
 def starts_paused(node: NodeSpec) -> bool:
@@ -113,8 +122,14 @@ class Instance:
         hdmi: Any = None,
         app_logs: Any = None,
         figures: AppMetrics | None = None,
+        images: ImageCache | None = None,
     ) -> None:
         self.folder = folder
+        # Shared by the supervisor's instances; one of its own for an instance made alone.
+        self.images = images or ImageCache(
+            folder.parent / "images", int(options.image_cache_gib * 1024**3),
+            int(options.max_image_gib * 1024**3),
+        )  # fmt: skip
         self.hdmi = hdmi  # edge_agent.apps.hdmi.Hdmi: who shows on the appliance's output
         self.app_logs = app_logs  # edge_agent.apps.applogs.AppLogs: ships the nodes' logs
         self.cache = cache
@@ -160,6 +175,10 @@ class Instance:
         for node in spec.nodes:
             files[node.name] = []
             for asset in node.assets:
+                if node.kind == "code" and self.images.has(asset.sha256):
+                    # Unpacked already; its archive was dropped once it was.
+                    files[node.name].append((asset.name, self.images.rootfs(asset.sha256)))
+                    continue
                 try:
                     path = await self._in_thread(
                         self.cache.fetch, asset.sha256, asset.size, asset.path
@@ -207,10 +226,27 @@ class Instance:
             raise InstallError(f"{node.name}: a code node needs exactly one container asset")
         asset, path = containers[0]
         try:
+            if path.is_dir() or is_image(path):
+                return self._stage_image(node, asset, path, folder)
             inside = unpack_container(path, folder)
-        except AssetError as exc:
+        except (AssetError, ImageError) as exc:
             raise InstallError(f"{node.name}: asset {short(asset.sha256)}: {exc}") from None
         return asset.descriptor or inside
+
+    def _stage_image(self, node: NodeSpec, asset: AssetRef, path: Path, folder: Path):
+        """A container image (a docker export): unpacked once into the image cache; the staged
+        node names it. Its descriptor is the package's (descriptorUri), as an export has none."""
+        if not asset.descriptor:
+            raise ImageError(
+                "the container image has no descriptor: its package.json implementation needs "
+                "a descriptorUri with the runtimeDescriptor"
+            )
+        if not path.is_dir():
+            self.images.unpack(asset.sha256, path)
+            # The unpacked tree is what runs; the archive would only take the space twice.
+            self.cache.discard(asset.sha256)
+        (folder / IMAGE_MARK).write_text(asset.sha256)
+        return asset.descriptor
 
     # --- starting -----------------------------------------------------------------------------
     async def start(self, spec: ApplicationSpec, staged: Path) -> None:
@@ -370,7 +406,14 @@ class Instance:
     ) -> LaunchPlan:  # fmt: skip
         code = staged / "panorama"
         entry = (descriptor.get("runtimeDescriptor") or {}).get("entry") or {}
-        argv = entry_argv(node.name, entry, code)
+        rootfs = self._image_of(node, staged, sandboxed)
+        if rootfs is not None:
+            code = rootfs / "panorama"
+            argv, note = image_entry_argv(node.name, entry, rootfs)
+            if note:
+                logger.warning("Application %s, node %s: %s.", spec.name, node.name, note)
+        else:
+            argv = entry_argv(node.name, entry, code)
         paths = {"code": sandbox.CODE_DIR, "storage": sandbox.STORAGE_DIR, "logs": sandbox.LOGS_DIR}
         if not sandboxed:
             # The Panorama paths exist only in the sandbox: point the code at the real folders.
@@ -379,6 +422,8 @@ class Instance:
             prefix = sandbox.CODE_DIR + "/"
             argv = [str(code / a[len(prefix) :]) if a.startswith(prefix) else a for a in argv]
         env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}  # noqa: S108 (the sandbox's own)
+        if rootfs is not None:
+            env["container"] = "podman"  # as Panorama's runtime sets it
         env.update(entry_env(entry))
         env.update(spec.environment)
         env.setdefault("AWS_REGION", self.options.aws_region)
@@ -397,8 +442,24 @@ class Instance:
             sandboxed=sandboxed, hostname=node.name[:63],
             pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
             pid_file=self.folder / "run" / f"node-{node.name}.pid", runtime=runtime,
-            cpus=self._cpus[1],
+            cpus=self._cpus[1], rootfs=rootfs,
         )  # fmt: skip
+
+    def _image_of(self, node: NodeSpec, staged: Path, sandboxed: bool) -> Path | None:
+        """The unpacked image a staged code node runs in; None for a code-only node."""
+        mark = staged / IMAGE_MARK
+        if not mark.is_file():
+            return None
+        sha256 = mark.read_text().strip()
+        if not self.images.has(sha256):
+            raise LaunchError(f"{node.name}: its container image {short(sha256)} is not unpacked")
+        if not sandboxed:
+            raise LaunchError(
+                f"{node.name}: a container image runs only in the sandbox, and bubblewrap is not "
+                "available here (Debian package bubblewrap)"
+            )
+        self.images.touch(sha256)
+        return self.images.rootfs(sha256)
 
     async def _start_forwarders(self, spec: ApplicationSpec, *, isolated: bool) -> None:
         """One forwarder per rule; ``isolated``: the nodes listen in their own namespaces."""

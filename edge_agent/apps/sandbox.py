@@ -105,14 +105,22 @@ def _python_dirs() -> list[Path]:
     return sorted(d for d in dirs if d.is_dir() and not str(d).startswith(system))
 
 
+# The runtime modules panoramasdk imports: plain Python 3.8 with NumPy, as they run under the
+# application image's own interpreter (panoramasdk/tests/test_portable.py checks both).
+SDK_RUNTIME_MODULES = ("__init__.py", "records.py", "ring.py", "modelwire.py")
+
+
 def sdk_binds() -> list[tuple[Path, str]]:
     """What a sandboxed code node needs to ``import panoramasdk``, and where it goes."""
     root = Path(__file__).resolve().parents[2]
-    return [
+    inside = f"{PYTHON_DIR_IN_SANDBOX}/edge_agent"
+    binds = [
         (root / "panoramasdk", f"{PYTHON_DIR_IN_SANDBOX}/panoramasdk"),
-        (root / "edge_agent" / "__init__.py", f"{PYTHON_DIR_IN_SANDBOX}/edge_agent/__init__.py"),
-        (root / "edge_agent" / "runtime", f"{PYTHON_DIR_IN_SANDBOX}/edge_agent/runtime"),
+        (root / "edge_agent" / "__init__.py", f"{inside}/__init__.py"),
     ]
+    for name in SDK_RUNTIME_MODULES:
+        binds.append((root / "edge_agent" / "runtime" / name, f"{inside}/runtime/{name}"))
+    return binds
 
 
 def sdk_path() -> str:
@@ -131,10 +139,38 @@ def bwrap_argv(
     block_fd: int,
     command: list[str],
     runtime: Path | None = None,
+    rootfs: Path | None = None,
 ) -> list[str]:
+    """bwrap's command line: the host's system with the node's code at /panorama, or, given
+    ``rootfs`` (an unpacked container image, images.py), that tree as ``/``."""
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", hostname]
-    argv += ["--ro-bind", "/usr", "/usr"]
+    if rootfs is not None:
+        argv += _image_root(rootfs)
+    else:
+        argv += _host_root(code)
+    argv += ["--bind", str(storage), STORAGE_DIR, "--bind", str(logs), LOGS_DIR]
+    if runtime is not None:
+        # The edge runtime: its shared-memory folder, and panoramasdk with the runtime modules it
+        # uses (nothing else of the agent: the sandbox sees no agent code, keys or settings).
+        # In an image they go on a tmpfs of their own, as the image's tree is read-only.
+        if rootfs is not None:
+            argv += ["--tmpfs", PYTHON_DIR_IN_SANDBOX]
+        argv += ["--bind", str(runtime), RUNTIME_DIR_IN_SANDBOX]
+        for source, target in sdk_binds():
+            argv += ["--ro-bind", str(source), target]
+    if rootfs is None:
+        # The root bwrap builds is a writable tmpfs: make it read-only once everything is
+        # bound, so only storage, logs and the sandbox's own /tmp take writes.
+        argv += ["--remount-ro", "/"]
+    # Panorama starts an image's entry in /, and Vantage's code-only nodes in their code.
+    argv += ["--chdir", "/" if rootfs is not None else CODE_DIR]
+    argv += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
+    return [*argv, "--", *command]
+
+
+def _host_root(code: Path) -> list[str]:
+    argv = ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         path = Path(top)
         if path.is_symlink():  # merged /usr: /bin -> usr/bin
@@ -148,19 +184,15 @@ def bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (its own)
     for folder in _python_dirs():
         argv += ["--ro-bind", str(folder), str(folder)]
-    argv += ["--ro-bind", str(code), CODE_DIR]
-    argv += ["--bind", str(storage), STORAGE_DIR, "--bind", str(logs), LOGS_DIR]
-    if runtime is not None:
-        # The edge runtime: its shared-memory folder, and panoramasdk with the runtime modules it
-        # uses (nothing else of the agent: the sandbox sees no agent code, keys or settings).
-        argv += ["--bind", str(runtime), RUNTIME_DIR_IN_SANDBOX]
-        for source, target in sdk_binds():
-            argv += ["--ro-bind", str(source), target]
-    # The root bwrap builds is a writable tmpfs: make it read-only once everything is bound,
-    # so only storage, logs and the sandbox's own /tmp take writes.
-    argv += ["--remount-ro", "/"]
-    argv += ["--chdir", CODE_DIR, "--info-fd", str(info_fd), "--block-fd", str(block_fd)]
-    return [*argv, "--", *command]
+    return [*argv, "--ro-bind", str(code), CODE_DIR]
+
+
+def _image_root(rootfs: Path) -> list[str]:
+    # The tree is read-only, and every mount point below exists in it (images.MOUNT_DIRS).
+    argv = ["--ro-bind", str(rootfs), "/", "--proc", "/proc", "--dev", "/dev"]
+    argv += ["--tmpfs", "/tmp", "--tmpfs", "/run"]  # noqa: S108 (its own)
+    # Name resolution as the appliance has it (the image's own files are placeholders).
+    return [*argv, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
 
 
 def _in_netns(pid: int, action):  # type: ignore[no-untyped-def]

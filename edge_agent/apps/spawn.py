@@ -72,6 +72,8 @@ class LaunchPlan:
     # The instance's runtime folder (rings, sockets), bound at /run/vantage in the sandbox.
     runtime: Path | None = None
     cpus: frozenset[int] | None = None  # the CPUs it runs on (see graph.cpu_sets)
+    # An unpacked container image the node runs in, as its / (sandboxed only; images.py).
+    rootfs: Path | None = None
 
 
 @dataclass
@@ -132,7 +134,7 @@ async def _isolated(plan: LaunchPlan, support: SandboxSupport, bwrap: str | None
             argv = sandbox.bwrap_argv(
                 bwrap, code=plan.code, storage=plan.storage, logs=plan.logs,
                 hostname=plan.hostname, info_fd=info_w, block_fd=block_r, command=plan.argv,
-                runtime=plan.runtime,
+                runtime=plan.runtime, rootfs=plan.rootfs,
             )  # fmt: skip
         else:
             argv = [sys.executable, "-c", NETNS_WRAPPER, str(info_w), str(block_r), *plan.argv]

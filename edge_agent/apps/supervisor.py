@@ -28,7 +28,15 @@ from devicelink.auth import sign_request
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.assets import AssetCache
 from edge_agent.apps.hdmi import Hdmi
-from edge_agent.apps.instance import AppOptions, InstallError, Instance, LaunchError, signals_only
+from edge_agent.apps.images import ImageCache
+from edge_agent.apps.instance import (
+    IMAGE_MARK,
+    AppOptions,
+    InstallError,
+    Instance,
+    LaunchError,
+    signals_only,
+)
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.sandbox import SandboxSupport, probe_support
 from edge_agent.apps.spawn import kill_leftovers
@@ -36,7 +44,7 @@ from edge_agent.config import AgentPaths, read_json, write_json
 
 logger = logging.getLogger("edge_agent.apps")
 INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-RESERVED = {"assets"}
+RESERVED = {"assets", "images"}
 Report = Callable[[dict[str, Any]], None]
 
 
@@ -70,6 +78,12 @@ class Supervisor:
             lambda path: sign_request(key, device_id, "GET", path),
             ssl_context,
         )
+        self.images = ImageCache(
+            self.folder / "images",
+            budget_bytes=int(self.options.image_cache_gib * 1024**3),
+            max_image_bytes=int(self.options.max_image_gib * 1024**3),
+        )
+        self.images.set_in_use(self._images_in_use)
         self.specs: dict[str, ApplicationSpec] = {}  # desired, by instance id
         # Instances state.json knows whose secrets it does not hold: kept (folders, storage)
         # until the console's desired state says what to do with them.
@@ -233,7 +247,7 @@ class Supervisor:
             instance = Instance(
                 self.folder / iid, self.cache, self.options, support,
                 lambda: self._nodes_changed(iid), hdmi=self.hdmi, app_logs=self.app_logs,
-                figures=self.figures,
+                figures=self.figures, images=self.images,
             )  # fmt: skip
             self.instances[iid] = instance
         self._emit(iid, generation, "INSTALL_IN_PROGRESS")
@@ -280,6 +294,15 @@ class Supervisor:
         self._emit(iid, generation, "STOPPED")
         logger.info("Application instance %s was removed.", iid)
         self.last.pop(iid, None)
+        await asyncio.to_thread(self.images.collect)
+
+    def _images_in_use(self) -> set[str]:
+        """The images the staged generations of every instance on disk run in."""
+        return {
+            path.read_text().strip()
+            for path in self.folder.glob(f"*/gen-*/*/{IMAGE_MARK}")
+            if path.is_file()
+        }
 
     def metrics(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per running instance, per node, its latest figures (sent with heartbeats)."""

@@ -9,11 +9,41 @@ reach its process on stdin (``CameraSecrets``), the runtime role in the code nod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-ParameterType = Literal["float32", "int32", "string", "boolean"]
+# The code node reads its configuration with its own interpreter, inside its image: those
+# records are plain dataclasses (records.py), re-exported here for the agent.
+from edge_agent.runtime.records import (
+    CodeNodeConfig,
+    MediaInput,
+    MediaOutput,
+    ModelRef,
+    ParameterInput,
+    PutMedia,
+    PutRecord,
+    Record,
+    StreamInput,
+    TensorSpec,
+)
+
+__all__ = [
+    "CameraConfig",
+    "CameraSecrets",
+    "CodeNodeConfig",
+    "DisplayConfig",
+    "MediaInput",
+    "MediaOutput",
+    "ModelRef",
+    "ModelServerConfig",
+    "ParameterInput",
+    "PutMedia",
+    "PutRecord",
+    "StreamInput",
+    "TensorSpec",
+    "load",
+]
 
 
 class _Config(BaseModel):
@@ -41,14 +71,6 @@ class CameraSecrets(_Config):
 
 
 # --- model server ---------------------------------------------------------------------------
-class TensorSpec(_Config):
-    """One input of the mlModelDescriptor: ``call()`` keys and what they must hold."""
-
-    name: str
-    shape: list[int]
-    type: str = "float32"  # int8 uint8 int16 uint16 int32 uint32 float16 float32 float64
-
-
 class ModelServerConfig(_Config):
     node: str
     runtime_dir: str
@@ -62,54 +84,6 @@ class ModelServerConfig(_Config):
     workers: int = 1  # inferences run at the same time
     hang_s: float = 30.0  # an inference running longer is abandoned: the server exits, reports
     metrics_interval_s: float = 1.0
-
-
-# --- code node (panoramasdk) ----------------------------------------------------------------
-class StreamInput(_Config):
-    camera: str  # the camera node's name
-    stream_id: str
-    stream_uri: str  # without credentials
-    ring: str
-    reader: int  # this code node's reader index in that ring
-
-
-class MediaInput(_Config):
-    kind: Literal["media"] = "media"
-    streams: list[StreamInput]
-
-
-class ParameterInput(_Config):
-    kind: Literal["parameter"] = "parameter"
-    type: ParameterType
-    value: Any
-
-
-class MediaOutput(_Config):
-    kind: Literal["media"] = "media"
-    # display-<node>.sock of each display node the port feeds ([]: put() checks and drops).
-    displays: list[str] = Field(default_factory=list)
-    # The code node's own ring for images an application assigned (media.image = new array):
-    # out-<code node>.ring, written by the code process, read by the display.
-    ring: str = ""
-    reader: int = 0  # the display's reader index in that ring
-
-
-class ModelRef(_Config):
-    socket: str
-    inputs: list[TensorSpec]
-
-
-Input = Annotated[MediaInput | ParameterInput, Field(discriminator="kind")]
-
-
-class CodeNodeConfig(_Config):
-    application_instance_id: str
-    node: str
-    runtime_dir: str
-    inputs: dict[str, Input] = Field(default_factory=dict)
-    outputs: dict[str, MediaOutput] = Field(default_factory=dict)
-    models: dict[str, ModelRef] = Field(default_factory=dict)  # by model node name
-    call_timeout_s: float = 30.0  # call()'s limit when the application gives none
 
 
 # --- display --------------------------------------------------------------------------------
@@ -126,24 +100,5 @@ class DisplayConfig(_Config):
     metrics_interval_s: float = 1.0
 
 
-class PutMedia(_Config):
-    ring: str
-    slot: int
-    seq: int
-    stream_id: str = ""
-    decoded_ns: int = 0
-    labels: list[tuple[str, float, float]] = Field(default_factory=list)
-    rects: list[tuple[float, float, float, float]] = Field(default_factory=list)
-
-
-class PutRecord(_Config):
-    """One ``put()``: a datagram from the code node to a display (a few hundred bytes)."""
-
-    node: str
-    port: str
-    put_ns: int
-    media: list[PutMedia]
-
-
-def load(model: type[_Config], path: str | Path) -> Any:
+def load(model: type[_Config] | type[Record], path: str | Path) -> Any:
     return model.model_validate_json(Path(path).read_text())

@@ -29,7 +29,6 @@ from types import FrameType
 
 import cv2
 import numpy as np
-from pydantic import ValidationError
 
 from edge_agent.runtime import report
 from edge_agent.runtime.config import DisplayConfig, PutMedia, PutRecord, load
@@ -177,8 +176,8 @@ class Display:
         """Compose and publish the canvas for one datagram; False if nothing was published."""
         try:
             record = PutRecord.model_validate_json(data)
-        except ValidationError as exc:
-            logger.warning("Ignored an invalid put() record: %s", exc.errors()[0]["msg"])
+        except ValueError as exc:  # records.py names the field and what is wrong
+            logger.warning("Ignored an invalid put() record: %s", exc)
             return False
         return self.compose(record.media)
 

@@ -90,7 +90,7 @@ def match_inputs(specs: list[TensorSpec], model_inputs: list[Any]) -> list[tuple
         if dtype is None:
             problems.append(f"model input '{node.name}' has type {node.type}, which is unsupported")
             continue
-        if "type" in spec.model_fields_set and spec.type != dtype:
+        if spec.type is not None and spec.type != dtype:
             problems.append(
                 f"input '{spec.name}': the descriptor says type {spec.type}, the model says {dtype}"
             )

@@ -99,7 +99,8 @@ class InputSpec:
 
     def shape_fits(self, shape: tuple[int, ...]) -> bool:
         return len(shape) == len(self.shape) and all(
-            want < 0 or want == got for want, got in zip(self.shape, shape, strict=True)
+            want < 0 or want == got
+            for want, got in zip(self.shape, shape)  # noqa: B905 (3.8)
         )
 
 
@@ -348,7 +349,7 @@ class _Connection:
         offsets, size = layout(shapes)
         self.inputs.ensure(size)
         described = []
-        for (spec, array), (dtype, shape), offset in zip(tensors, shapes, offsets, strict=True):
+        for (spec, array), (dtype, shape), offset in zip(tensors, shapes, offsets):  # noqa: B905
             # One copy into shared memory; a float64 → float32 cast happens in the same pass.
             np.copyto(self.inputs.view(dtype, shape, offset), array, casting="same_kind")
             described.append(

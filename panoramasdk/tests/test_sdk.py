@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -50,7 +51,7 @@ def test_a_missing_config_file_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_the_config_runtime_dir_serves_when_no_override_is_given(node_env, runtime, monkeypatch):
-    node_env(sample_config(runtime).model_copy(update={"runtime_dir": str(runtime.root)}))
+    node_env(dataclasses.replace(sample_config(runtime), runtime_dir=str(runtime.root)))
     monkeypatch.delenv("VANTAGE_RUNTIME_DIR")
     node = panoramasdk.node()
     camera(runtime).write(frame(8), ts_sec=1, ts_usec=0)
