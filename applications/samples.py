@@ -6,7 +6,8 @@ sample"), with vantage-cli's own code, so the result is the same:
 1. the project is copied to a temporary folder and moved to this installation's account
    (``import-application``);
 2. the model is packed into a ``.tar.gz`` and added to the model package (``add-raw-model``),
-   and the code is packed into the container asset (``build-container``);
+   and the code package's Dockerfile is built on the base image and exported into the
+   container asset (``build-container``; without buildah or root, its code is packed alone);
 3. every package is checked as ``package-application`` checks it, its files go into the asset
    store and its package.json is registered as the latest patch, through the registry that the
    API's ``/api/packages/register/`` uses;
@@ -15,7 +16,8 @@ sample"), with vantage-cli's own code, so the result is the same:
 5. the imported graph.json is kept at ``<var>/samples/<sample>/graph.json``, to paste into the
    deploy wizard.
 
-Every step is idempotent: the archives are reproducible, an asset is stored once and the same
+Every step is idempotent: the archives are reproducible (an image rebuilt from buildah's
+layer cache exports to the same bytes), an asset is stored once and the same
 package.json bytes are the same patch, so a second run changes nothing. A newer sample (a later
 checkout) replaces the patches that an earlier run registered, as ``package-application`` would;
 a patch registered by someone else (a developer's own build of the sample) is never replaced.
@@ -47,11 +49,16 @@ from console.status import NodeFromTemplateJobStatus
 from datasources.models import DataSource
 from datasources.packages import register_camera_package
 from datasources.streams import validate_stream_url
+from imagebuild.base import ensure_base_image
+from imagebuild.builder import Buildah, cannot_build
+from imagebuild.errors import ImageBuildError
 from vantage_cli.build import add_raw_model, build_container
 from vantage_cli.errors import CliError
 from vantage_cli.packaging import Plan, check_package
 from vantage_cli.project import App, is_package_dir, write_json
 from vantage_cli.scaffold import import_into_account
+
+Progress = Callable[[str], None]
 
 
 class SampleError(Exception):
@@ -153,7 +160,9 @@ def _ignore_built(folder: Path) -> Callable[[str, list[str]], set[str]]:
     return ignore
 
 
-def build(sample: Sample, account: str, workdir: Path, outcome: Outcome) -> App:
+def build(
+    sample: Sample, account: str, workdir: Path, outcome: Outcome, progress: Progress = print
+) -> App:
     """The sample's project in ``workdir``, imported into ``account``, its assets built."""
     model = sample.folder / sample.model_file
     if not model.is_file():
@@ -174,9 +183,24 @@ def build(sample: Sample, account: str, workdir: Path, outcome: Outcome) -> App:
         packages_path=[model_folder],
     )
     _cli(add_raw_model, project, outcome, arguments)
+    # The code runs in the image its Dockerfile builds on the base image, as on Panorama; the
+    # base image is the long part the first time, so its progress is shown as it goes.
+    reason = cannot_build()
+    if reason:
+        outcome.notes.append(
+            f"its code is packed without its Dockerfile and runs on the appliance's own Python: "
+            f"{reason}"
+        )
+    else:
+        try:
+            base = ensure_base_image(progress=progress)
+            Buildah().ensure_base(base, progress=progress)
+        except ImageBuildError as error:
+            raise SampleError(f"the base image: {error}") from None
     arguments = argparse.Namespace(
         command="build-container",
-        local_image=False,
+        local_image=True,
+        code_only=bool(reason),
         container_asset_name=sample.code_asset,
         package_path=f"packages/{account}-{sample.code_package}-1.0",
     )
@@ -320,7 +344,7 @@ def keep_graph(app: App, sample: Sample, outcome: Outcome) -> None:
     outcome.changes.append(f"wrote the application manifest {target}")
 
 
-def load(name: str) -> Outcome:
+def load(name: str, progress: Progress = print) -> Outcome:
     """Load sample ``name`` into this installation; what changed, and what was left alone."""
     sample = SAMPLES.get(name)
     if sample is None:
@@ -330,7 +354,7 @@ def load(name: str) -> Outcome:
     account = Installation.get().account_id
     outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix=f"vantage-sample-{name}-") as workdir:
-        app = build(sample, account, Path(workdir), outcome)
+        app = build(sample, account, Path(workdir), outcome, progress)
         register(app, account, sample, outcome)
         keep_graph(app, sample, outcome)
     ensure_camera(sample, account, outcome)

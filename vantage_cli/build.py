@@ -1,7 +1,9 @@
-"""``build-container`` and ``add-raw-model``: assets into assets/, then package.json and graph.
+"""``build-container``, ``export-container`` and ``add-raw-model``: assets into assets/, then
+package.json and graph.
 
-Without Docker, a container asset is the package's code: ``src/`` (or, for packages without one,
-the package folder minus package.json) under ``panorama/``, plus ``descriptor.json`` at the root,
+A package with a Dockerfile is built into an image and exported (``containers.py``). Without
+one, a container asset is the package's code: ``src/`` (or, for packages without one, the
+package folder minus package.json) under ``panorama/``, plus ``descriptor.json`` at the root,
 in a gzip tar that is byte-for-byte reproducible, so the same sources give the same sha256.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from manifests import validate_descriptor
-from vantage_cli import templates
+from vantage_cli import containers, templates
 from vantage_cli.errors import CliError
 from vantage_cli.project import (
     App,
@@ -186,12 +188,17 @@ def build_container(args: argparse.Namespace) -> int:
     app = App.here()
     if args.command == "build":
         print("build is deprecated, use build-container instead", file=sys.stderr)
-    if args.local_image:
-        print("Note: --local-image has no effect: vantage-cli packs the code without Docker")
     asset_name = args.container_asset_name
     folder = app.package_dir(args.package_path)
     package_path, package = _package_json(folder)
     descriptor = folder / "descriptor.json"
+    if (folder / "Dockerfile").is_file() and not args.code_only:
+        descriptor_uri = _copy_descriptor(app, descriptor)
+        archive = containers.build_image(app, folder, asset_name, pull=not args.local_image)
+        return _add_container_asset(app, folder, package_path, package, asset_name, archive,
+                                    descriptor_uri)  # fmt: skip
+    if args.local_image:
+        print("Note: --local-image has no effect: there is no Dockerfile to build")
     code, exclude = folder / "src", set()
     if not code.is_dir():
         code, exclude = folder, {folder / "package.json"}
@@ -214,7 +221,15 @@ def build_container(args: argparse.Namespace) -> int:
     finally:
         Path(temporary).unlink(missing_ok=True)
     print(f"Packed {code.relative_to(app.root)} into assets/{archive.name}")
+    return _add_container_asset(
+        app, folder, package_path, package, asset_name, archive, descriptor_uri
+    )
 
+
+def _add_container_asset(
+    app: App, folder: Path, package_path: Path, package: dict[str, Any], asset_name: str,
+    archive: Path, descriptor_uri: str,
+) -> int:  # fmt: skip
     new = templates.asset(asset_name, "container", archive.name, descriptor_uri)
     is_new = _replace_asset(app, package, new, prepend=False, keep_requirements=True)
     if is_new:
@@ -223,6 +238,18 @@ def build_container(args: argparse.Namespace) -> int:
     print(dump_json(new))
     print(f"Container asset for the package has been successfully built at {archive}")
     return 0
+
+
+def export_container(args: argparse.Namespace) -> int:
+    """panorama-cli's export-container: an existing image instead of a build."""
+    app = App.here()
+    folder = app.package_dir(args.package_path)
+    package_path, package = _package_json(folder)
+    descriptor_uri = _copy_descriptor(app, folder / "descriptor.json")
+    archive = containers.export_image(app, args.container_image_uri)
+    return _add_container_asset(
+        app, folder, package_path, package, args.container_asset_name, archive, descriptor_uri
+    )
 
 
 # --- add-raw-model ----------------------------------------------------------------------------
@@ -292,14 +319,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     for command in ("build-container", "build"):
         parser = sub.add_parser(
             command,
-            help="pack a container package's code into assets/ and add it to package.json"
+            help="build a container package into assets/ and add it to package.json"
             if command == "build-container"
             else "deprecated name of build-container",
-            description="Pack the package's src/ (under /panorama) and descriptor.json into a "
-            "reproducible assets/<sha256>.tar.gz, without Docker; copy descriptor.json to "
-            "assets/<sha256>.json; put the asset in package.json (replacing an asset of the "
-            "same name and keeping its requirements); for a new asset add interface "
-            "NAME_interface and graph node NAME_node. Run in the application folder.",
+            description="With a Dockerfile in the package: build it with buildah (FROM "
+            "public.ecr.aws/panorama/panorama-application is Vantage's base image) and export "
+            "the container's filesystem to assets/<sha256>.tar.gz, as panorama-cli does with "
+            "Docker. Without one (or with --code-only): pack the package's src/ (under "
+            "/panorama) and descriptor.json into a reproducible assets/<sha256>.tar.gz. Either "
+            "way, copy descriptor.json to assets/<sha256>.json and put the asset in "
+            "package.json (replacing an asset of the same name and keeping its requirements); "
+            "for a new asset add interface NAME_interface and graph node NAME_node. Run in the "
+            "application folder.",
         )
         parser.add_argument(
             "--container-asset-name", required=True, help="name of the container asset"
@@ -308,9 +339,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "--package-path", required=True, help="the package folder, e.g. packages/<acct>-X-1.0"
         )
         parser.add_argument(
-            "--local-image", action="store_true", help="accepted for panorama-cli; no effect"
-        )
+            "--local-image", action="store_true",
+            help="pull nothing: images other than the base image must be in buildah's store",
+        )  # fmt: skip
+        parser.add_argument(
+            "--code-only", action="store_true",
+            help="pack src/ without building the Dockerfile (Vantage only; runs on the "
+            "appliance's own Python)",
+        )  # fmt: skip
         parser.set_defaults(handler=build_container)
+
+    parser = sub.add_parser(
+        "export-container",
+        help="export an existing container image into assets/ and add it to package.json",
+        description="Export the filesystem of an image (buildah's store, a registry, or a "
+        "docker-archive:FILE / oci-archive:FILE) to assets/<sha256>.tar.gz, as "
+        "build-container does after building. Run in the application folder.",
+    )
+    parser.add_argument("--container-asset-name", required=True, help="name of the asset")
+    parser.add_argument("--container-image-uri", required=True, help="the image to export")
+    parser.add_argument(
+        "--package-path", required=True, help="the package folder, e.g. packages/<acct>-X-1.0"
+    )
+    parser.set_defaults(handler=export_container)
 
     parser = sub.add_parser(
         "add-raw-model",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from vantage_cli import __version__, build, packaging, scaffold, validate
 from vantage_cli.errors import CliError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "vantage-cli") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vantage-cli",
+        prog=prog,
         description="Build, package and check Panorama-compatible applications for Vantage. "
         "The commands and arguments are panorama-cli's; run them in the application folder.",
     )
@@ -25,15 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Also installed as panorama-cli, so that customers' build scripts run unchanged.
+    called = os.path.basename(sys.argv[0]) if argv is None else ""
+    prog = called if called in ("vantage-cli", "panorama-cli") else "vantage-cli"
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.handler(args)
     except CliError as error:
         sys.stdout.flush()
-        print(f"vantage-cli {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"vantage-cli {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import sys
 from pathlib import Path
@@ -124,4 +125,33 @@ def image_entry_argv(node: str, entry: dict[str, Any], rootfs: Path) -> tuple[li
             resolved = fallback
     if resolved is None:
         raise LaunchError(f"{node}: the entry's interpreter {interpreter} is not in the image")
+    binary = resolve_in_image(rootfs, resolved)
+    built_for = elf_machine(binary) if binary is not None else None
+    here = platform.machine()
+    if built_for is not None and built_for != here:
+        if not Path(f"/proc/sys/fs/binfmt_misc/qemu-{built_for}").exists():
+            raise LaunchError(
+                f"{node}: the image is built for {built_for} and this appliance is {here}: "
+                f"build the image for {here} (vantage-cli build-container on {here}), or "
+                f"install qemu-user-static to run {built_for} images under emulation"
+            )
+        note = f"the image is built for {built_for}: it runs under emulation (qemu), slowly"
     return [resolved, inside, *[str(a) for a in entry.get("arguments") or []]], note
+
+
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x28: "arm", 0x03: "i386"}
+
+
+def elf_machine(path: Path) -> str | None:
+    """The architecture an ELF executable is built for, as ``uname -m`` names it (None: not
+    ELF, e.g. a script)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return None
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    order = "little" if header[5] == 1 else "big"
+    machine = int.from_bytes(header[18:20], order)
+    return ELF_MACHINES.get(machine, f"machine {machine:#x}")

@@ -13,9 +13,11 @@ other top-level name makes it an image.
 The archive's sha256 was checked when it was downloaded, so the folder's name vouches for its
 content. Unpacking is the hostile part: an image comes from a customer's file. Members are
 checked before anything is written (absolute names, ``..``, hard links to what the image does
-not hold, device files, more bytes or files than allowed), extracted into a temporary folder
-with tarfile's ``tar`` filter (which also refuses any member that would land outside the
-folder through a symbolic link the image made), and set-user-id bits are dropped. Symbolic
+not hold, device files outside ``/dev``, more bytes or files than allowed; device nodes in
+``/dev``, which some builders export, are left out, as the sandbox mounts its own ``/dev``),
+extracted into a temporary folder with tarfile's ``tar`` filter (which also refuses any member
+that would land outside the folder through a symbolic link the image made), and set-user-id
+bits are dropped. Symbolic
 links may point anywhere, ``/usr/bin/python3`` included: they are resolved inside the sandbox,
 where ``/`` is the image. Images no staged generation uses are removed, oldest use first, to
 stay under a disk budget, and free space is checked before unpacking.
@@ -93,7 +95,7 @@ def _check(member: tarfile.TarInfo, seen_files: set[str]) -> str:
     parts = PurePosixPath(name).parts
     if ".." in parts:
         raise ImageError(f"the image holds {raw!r}, which leaves the image's root")
-    if member.ischr() or member.isblk():
+    if (member.ischr() or member.isblk()) and not _in_dev(name):
         kind = "character" if member.ischr() else "block"
         raise ImageError(f"the image holds {raw!r}, a {kind} device; images may not hold devices")
     if member.islnk():
@@ -109,6 +111,16 @@ def _check(member: tarfile.TarInfo, seen_files: set[str]) -> str:
     return name
 
 
+def _in_dev(name: str) -> bool:
+    return name.startswith("dev/")
+
+
+def _skipped(member: tarfile.TarInfo) -> bool:
+    """Device nodes under /dev (some builders export them) are never unpacked: the sandbox
+    mounts a /dev of its own there. Anywhere else a device node refuses the image."""
+    return (member.ischr() or member.isblk()) and _in_dev(_name(member))
+
+
 def scan(archive: Path, max_bytes: int, room_bytes: int | None = None) -> Scan:
     """Check every member before anything is written; stops at the first byte over the limit,
     so a decompression bomb costs no more than ``max_bytes`` of reading, and at the first over
@@ -119,6 +131,8 @@ def scan(archive: Path, max_bytes: int, room_bytes: int | None = None) -> Scan:
         with tarfile.open(archive, "r|*") as tar:
             for member in tar:
                 _check(member, seen)
+                if _skipped(member):
+                    continue
                 files += 1
                 total += member.size if member.isfile() else 0
                 setuid += bool(member.mode & 0o6000) and member.isfile()
@@ -144,8 +158,10 @@ def _gib(size: int) -> str:
 def _extract(archive: Path, dest: Path) -> None:
     seen: set[str] = set()
 
-    def keep(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    def keep(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         _check(member, seen)
+        if _skipped(member):
+            return None
         if member.islnk():
             # The file it links to must be a file inside, not a symbolic link made to point out.
             target = os.path.realpath(os.path.join(path, member.linkname))

@@ -11,15 +11,17 @@ import gzip
 import io
 import json
 import os
+import platform
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from edge_agent.apps.entry import LaunchError, image_entry_argv, resolve_in_image
+from edge_agent.apps.entry import LaunchError, elf_machine, image_entry_argv, resolve_in_image
 from edge_agent.apps.images import ImageCache, ImageError, is_image, scan
 from edge_agent.apps.sandbox import probe_support
 from edge_agent.tests.support import eventually
@@ -86,9 +88,9 @@ def test_an_export_is_an_image_and_a_code_archive_is_not(tmp_path):
 HOSTILE = {
     "absolute": ([(member("/etc/evil"), b"x")], "'/etc/evil', an absolute path"),
     "dotdot": ([(member("usr/../../evil"), b"x")], "which leaves the image's root"),
-    "device": ([(member("dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
-               "'dev/sda', a block device; images may not hold devices"),
-    "chardev": ([(member("dev/mem", tarfile.CHRTYPE, devmajor=1, devminor=1), None)],
+    "device": ([(member("panorama/sda", tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
+               "'panorama/sda', a block device; images may not hold devices"),
+    "chardev": ([(member("usr/mem", tarfile.CHRTYPE, devmajor=1, devminor=1), None)],
                 "a character device"),
     "hardlink_out": ([(member("usr/shadow", tarfile.LNKTYPE, linkname="/etc/shadow"), None)],
                      "hard link 'usr/shadow' points outside the image"),
@@ -162,6 +164,10 @@ def test_set_user_id_bits_are_dropped_and_owners_are_the_agent(tmp_path):
         (member("usr/bin/also", tarfile.LNKTYPE, linkname="usr/bin/su", mode=0o4755), None),
         (member("bin", tarfile.SYMTYPE, linkname="usr/bin"), None),
         (member("lib64", tarfile.SYMTYPE, linkname="/usr/lib64"), None),  # absolute: fine
+        (member("dev", tarfile.DIRTYPE), None),
+        # Some builders export /dev's nodes: left out, as the sandbox mounts its own /dev.
+        (member("dev/console", tarfile.CHRTYPE, devmajor=5, devminor=1), None),
+        (member("dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0), None),
     ]
     archive = write(tmp_path / "image.tar.gz", tarball(members))
     assert scan(archive, GIB).setuid == 2
@@ -172,6 +178,7 @@ def test_set_user_id_bits_are_dropped_and_owners_are_the_agent(tmp_path):
         assert (info.st_uid, info.st_gid) == (os.getuid(), os.getgid())
     assert (rootfs / "usr/bin/also").stat().st_ino == (rootfs / "usr/bin/su").stat().st_ino
     assert os.readlink(rootfs / "lib64") == "/usr/lib64"
+    assert os.listdir(rootfs / "dev") == []
     # The sandbox's mount points, and a hosts file in which localhost resolves.
     for folder in ("proc", "dev", "tmp", "run", "opt/aws/panorama/storage", "opt/vantage/python"):
         assert (rootfs / folder).is_dir() and not (rootfs / folder).is_symlink(), folder
@@ -216,6 +223,26 @@ def test_the_entry_resolves_inside_the_image(tmp_path):
         image_entry_argv("n", {"name": "/panorama/absent.py"}, rootfs)
     with pytest.raises(LaunchError, match="interpreter node is not in the image"):
         image_entry_argv("n", {"path": "node", "name": "/panorama/app.py"}, rootfs)
+
+
+def test_an_image_for_another_architecture_says_so(tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "usr" / "bin").mkdir(parents=True)
+    (rootfs / "panorama").mkdir()
+    (rootfs / "panorama" / "app.py").write_text("")
+    python = rootfs / "usr" / "bin" / "python3"
+    other = 0xB7 if platform.machine() != "aarch64" else 0x3E  # arm64 here, or x86-64
+    python.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + other.to_bytes(2, "little"))
+    python.chmod(0o755)
+    assert elf_machine(python) in ("aarch64", "x86_64")
+    assert elf_machine(Path(sys.executable).resolve()) == platform.machine()
+    binfmt = Path(f"/proc/sys/fs/binfmt_misc/qemu-{elf_machine(python)}")
+    if binfmt.exists():
+        _, note = image_entry_argv("n", {"name": "/panorama/app.py"}, rootfs)
+        assert "runs under emulation" in note
+    else:
+        with pytest.raises(LaunchError, match=f"the image is built for {elf_machine(python)}"):
+            image_entry_argv("n", {"name": "/panorama/app.py"}, rootfs)
 
 
 # --- running one ------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, sample: str, verbosity: int, **options):
         try:
-            outcome = load(sample)
+            # Building the base image the first time takes a minute or two: shown as it goes.
+            outcome = load(sample, progress=lambda line: self.stdout.write(line))
         except SampleError as error:
             raise CommandError(f"Cannot load the sample {sample}: {error}") from None
         if verbosity >= 2:
