@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/pipeline.py [--streams 1 2 4] [--seconds 10] [--bound-seconds 4]
 
-It runs the people counter sample (``samples/people_counter``: its real code, the real SSDLite
-person detector) on the agent's own runtime (``edge_agent.apps.Instance``: camera processes,
-a model server, the code node, the display), with the test video served by the real RTSP server
+It runs the people counter sample (``samples/people_counter``: its real code, in the container
+image its Dockerfile builds on the base image, unless ``--code-only``; the real SSDLite person
+detector) on the agent's own runtime (``edge_agent.apps.Instance``: camera processes, a model
+server, the code node, the display), with the test video served by the real RTSP server
 (GStreamer's rtsp-server under Debian's Python) as 1, 2 and 4 cameras. For each it prints the
 frames per second that came out annotated at the display, and the latency from a frame being
 decoded to its annotated frame being on the display (p50 and p99).
@@ -170,13 +171,37 @@ def inference_bound(seconds: float, threads: int) -> float:
 
 
 # --- the pipeline ---------------------------------------------------------------------------------
-def stage(folder: Path) -> tuple[Path, dict[str, Any]]:
-    """The people counter staged as the agent stages a deployed instance."""
-    from edge_agent.apps.instance import STAGED_MARK
+def build_image(folder: Path) -> Path:
+    """The people counter's Dockerfile built on the base image and exported, as
+    ``vantage-cli build-container`` builds it (base image and layers from the cache)."""
+    from imagebuild.base import ensure_base_image
+    from imagebuild.builder import Buildah, base_references
+
+    dockerfile = CODE_PACKAGE / "Dockerfile"
+    base = ensure_base_image()
+    buildah = Buildah()
+    buildah.ensure_base(base)
+    buildah.tag_base(base, base_references(dockerfile))
+    tag = "localhost/vantage-bench/people-counter"
+    buildah.build(CODE_PACKAGE, dockerfile, tag, pull=False, progress=lambda line: None)
+    return buildah.export(tag, folder)[1]
+
+
+def stage(folder: Path, image: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The people counter staged as the agent stages a deployed instance: in its image, unpacked
+    into the image cache the instance uses, or (``image`` None) its code alone."""
+    from edge_agent.apps.images import ImageCache
+    from edge_agent.apps.staging import IMAGE_MARK, STAGED_MARK
 
     staged = folder / "gen-1"
     code = staged / "code_node" / "panorama"
-    shutil.copytree(CODE_PACKAGE / "src", code)
+    if image is None:
+        shutil.copytree(CODE_PACKAGE / "src", code)
+    else:
+        code.parent.mkdir(parents=True)
+        sha = image.name.removesuffix(".tar.gz")
+        ImageCache(folder.parent / "images", 64 * 1024**3, 8 * 1024**3).unpack(sha, image)
+        (code.parent / IMAGE_MARK).write_text(sha)
     descriptor = json.loads((CODE_PACKAGE / "descriptor.json").read_text())
     model_dir = staged / "model_node"
     model_dir.mkdir(parents=True)
@@ -225,13 +250,15 @@ def spec_for(urls: list[str], threshold: float = 0.5):  # type: ignore[no-untype
     )  # fmt: skip
 
 
-async def run_pipeline(folder: Path, urls: list[str], warmup: float, seconds: float):
+async def run_pipeline(
+    folder: Path, urls: list[str], warmup: float, seconds: float, image: Path | None
+):  # fmt: skip
     """(frames per second at the display, latency p50 ms, latency p99 ms, model threads)."""
     from edge_agent.apps.instance import AppOptions, Instance
     from edge_agent.apps.sandbox import probe_support
 
     instance_dir = folder / f"instance-{len(urls)}"
-    staged, _ = stage(instance_dir)
+    staged, _ = stage(instance_dir, image)
     options = AppOptions(camera_timeout_s=10)
     instance = Instance(instance_dir, None, options, probe_support(), lambda: None)  # type: ignore[arg-type]
     await instance.start(spec_for(urls), staged)
@@ -284,11 +311,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="pipeline measurement")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--bound-seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--code-only", action="store_true",
+        help="run the code on the agent's Python instead of in its container image",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="vantage-pipeline-bench-"))
+    image = None if args.code_only else build_image(folder)
     rtsp, port = start_rtsp(folder)
     threads = model_threads()
-    print(f"pipeline bench: {os.cpu_count()} CPUs, model server {threads} thread(s), 1 worker")
+    where = "its code alone" if image is None else "its container image"
+    print(f"pipeline bench: {os.cpu_count()} CPUs, model server {threads} thread(s), 1 worker, "
+          f"the people counter in {where}")  # fmt: skip
     results: dict[int, dict[str, float]] = {}
     try:
         for count in args.streams:
@@ -298,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                 "decode": decode_bound(count, args.bound_seconds),
                 "inference": inference_bound(args.bound_seconds, threads),
             }
-            fps, p50, p99 = asyncio.run(run_pipeline(folder, urls, args.warmup, args.seconds))
+            fps, p50, p99 = asyncio.run(
+                run_pipeline(folder, urls, args.warmup, args.seconds, image)
+            )
             lowest = min(bounds.values())
             results[count] = {"fps": fps, "bound": lowest, "ratio": fps / lowest, "p99": p99}
             print(

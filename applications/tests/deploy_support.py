@@ -52,16 +52,22 @@ DESCRIPTOR = {
 }
 
 
-def register_inbound_network_package(app_py: str = APP_PY) -> str:
-    """Register the package (its latest patch); returns the patch version."""
+def register_inbound_network_package(app_py: str = APP_PY, image: Path | None = None) -> str:
+    """Register the package (its latest patch); returns the patch version. ``image``: a
+    container image's export (with ``/panorama/app.py``) as its code asset, instead of the
+    code-only archive."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "src").mkdir()
         (root / "src" / "app.py").write_text(app_py)
         descriptor = root / "descriptor.json"
         descriptor.write_text(json.dumps(DESCRIPTOR))
-        sha = pack_container(root / "src", descriptor, set(), root / "code.tar.gz")
-        store_asset(io.BytesIO((root / "code.tar.gz").read_bytes()), filename=f"{sha}.tar.gz")
+        if image is not None:
+            with image.open("rb") as stream:
+                sha = store_asset(stream, filename=image.name).asset.sha256
+        else:
+            sha = pack_container(root / "src", descriptor, set(), root / "code.tar.gz")
+            store_asset(io.BytesIO((root / "code.tar.gz").read_bytes()), filename=f"{sha}.tar.gz")
         descriptor_bytes = descriptor.read_bytes()
         descriptor_sha = store_asset(
             io.BytesIO(descriptor_bytes), filename="descriptor.json"

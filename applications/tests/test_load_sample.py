@@ -61,9 +61,13 @@ def _stored(patch: PatchVersion, asset_name: str, uri: str = "assetUri") -> byte
     return data
 
 
-def _members(archive: bytes) -> dict[str, bytes]:
+def _members(archive: bytes, names: set[str] | None = None) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        return {
+            m.name: tar.extractfile(m).read()
+            for m in tar
+            if m.isfile() and (names is None or m.name in names)
+        }
 
 
 def _snapshot() -> dict[str, object]:
@@ -94,10 +98,14 @@ def test_load_registers_both_packages_the_model_asset_and_the_demo_camera(instal
         "code_asset",
     )
     assert {"name": "threshold", "type": "float32"}.items() <= interface.inputs[1].items()
-    container = _members(_stored(code, "code_asset"))
+    # The Dockerfile's image on the base image, exported: the code in /panorama, as the
+    # Dockerfile's COPY put it, on the base image's filesystem.
+    marker = "etc/vantage-base-image.json"
+    container = _members(_stored(code, "code_asset"), {"panorama/application.py", marker})
     application = (CODE / "src/application.py").read_bytes()
     assert container["panorama/application.py"] == application
-    descriptor = json.loads(container["descriptor.json"])
+    assert json.loads(container[marker])["suite"] == "bookworm"
+    descriptor = json.loads(_stored(code, "code_asset", "descriptorUri"))
     assert descriptor["runtimeDescriptor"]["entry"]["name"] == "/panorama/application.py"
 
     detector = _latest(account, "PERSON_DETECTOR")

@@ -19,37 +19,29 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devicelink.apps import ApplicationSpec, AssetRef, NodeSpec
-from edge_agent.apps import graph, sandbox
-from edge_agent.apps.assets import AssetCache, AssetError, short, unpack_container
+from devicelink.apps import ApplicationSpec, NodeSpec
+from edge_agent.apps import graph, sandbox, staging
+from edge_agent.apps.assets import AssetCache, AssetError, short
 from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env, image_entry_argv
 from edge_agent.apps.forward import PortForwarder
 from edge_agent.apps.graph import PlanError, RuntimePlan
-from edge_agent.apps.images import ImageCache, ImageError, is_image
+from edge_agent.apps.images import ImageCache
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
 from edge_agent.apps.runtime_node import RuntimeNode
 from edge_agent.apps.sandbox import SandboxSupport, sdk_path
 from edge_agent.apps.spawn import LaunchFailed, LaunchPlan
+from edge_agent.apps.staging import IMAGE_MARK, SAFE_NAME, STAGED_MARK, InstallError
 from edge_agent.runtime import PYTHON_DIR_IN_SANDBOX, RUNTIME_DIR_IN_SANDBOX
 
 logger = logging.getLogger("edge_agent.apps")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
-STAGED_MARK = ".staged.json"
-# In a staged code node's folder: the sha256 of the container image it runs in (images.py).
-IMAGE_MARK = "image"
-
-
-class InstallError(Exception):
-    pass
 
 
 @dataclass
@@ -101,13 +93,6 @@ def signals_only(running: ApplicationSpec, new: ApplicationSpec) -> bool:
     no change at all is a redeploy: the operator asked for the application to start again)."""
     signals = [{n.name: n.signal for n in s.nodes} for s in (running, new)]
     return signals[0] != signals[1] and deploy_key(running) == deploy_key(new)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 class Instance:
@@ -186,7 +171,7 @@ class Instance:
                 except AssetError as exc:
                     raise InstallError(f"{node.name}: {exc}") from None
                 files[node.name].append((asset.name, path))
-        await self._in_thread(self._stage, spec, files, target)
+        await self._in_thread(staging.stage, spec, files, target, self.images, self.cache)
         return target
 
     async def idle(self) -> None:
@@ -198,55 +183,6 @@ class Instance:
         """Run blocking work in a thread; a cancellation leaves it running, and remembered."""
         self._busy = asyncio.ensure_future(asyncio.to_thread(function, *args))
         return await asyncio.shield(self._busy)
-
-    def _stage(self, spec: ApplicationSpec, files: dict[str, list[tuple[str, Path]]], target: Path):
-        temp = target.with_name(f".{target.name}.staging")
-        shutil.rmtree(temp, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)
-        descriptors: dict[str, dict[str, Any]] = {}
-        for node in spec.nodes:
-            folder = temp / node.name
-            folder.mkdir(parents=True)
-            if node.kind == "code":
-                descriptors[node.name] = self._stage_code(node, files[node.name], folder)
-            else:
-                for name, path in files[node.name]:
-                    if SAFE_NAME.match(name):
-                        _link_or_copy(path, folder / name)
-        (temp / STAGED_MARK).write_text(json.dumps(descriptors))
-        os.replace(temp, target)
-
-    def _stage_code(self, node: NodeSpec, files: list[tuple[str, Path]], folder: Path):
-        containers = [
-            (asset, path)
-            for asset, (_, path) in zip(node.assets, files, strict=True)
-            if asset.implementation_type in ("container", "")
-        ]
-        if len(containers) != 1:
-            raise InstallError(f"{node.name}: a code node needs exactly one container asset")
-        asset, path = containers[0]
-        try:
-            if path.is_dir() or is_image(path):
-                return self._stage_image(node, asset, path, folder)
-            inside = unpack_container(path, folder)
-        except (AssetError, ImageError) as exc:
-            raise InstallError(f"{node.name}: asset {short(asset.sha256)}: {exc}") from None
-        return asset.descriptor or inside
-
-    def _stage_image(self, node: NodeSpec, asset: AssetRef, path: Path, folder: Path):
-        """A container image (a docker export): unpacked once into the image cache; the staged
-        node names it. Its descriptor is the package's (descriptorUri), as an export has none."""
-        if not asset.descriptor:
-            raise ImageError(
-                "the container image has no descriptor: its package.json implementation needs "
-                "a descriptorUri with the runtimeDescriptor"
-            )
-        if not path.is_dir():
-            self.images.unpack(asset.sha256, path)
-            # The unpacked tree is what runs; the archive would only take the space twice.
-            self.cache.discard(asset.sha256)
-        (folder / IMAGE_MARK).write_text(asset.sha256)
-        return asset.descriptor
 
     # --- starting -----------------------------------------------------------------------------
     async def start(self, spec: ApplicationSpec, staged: Path) -> None:

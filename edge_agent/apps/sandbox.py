@@ -135,14 +135,15 @@ def bwrap_argv(
     storage: Path,
     logs: Path,
     hostname: str,
-    info_fd: int,
-    block_fd: int,
+    info_fd: int | None,
+    block_fd: int | None,
     command: list[str],
     runtime: Path | None = None,
     rootfs: Path | None = None,
 ) -> list[str]:
     """bwrap's command line: the host's system with the node's code at /panorama, or, given
-    ``rootfs`` (an unpacked container image, images.py), that tree as ``/``."""
+    ``rootfs`` (an unpacked container image, images.py), that tree as ``/``. ``info_fd`` and
+    ``block_fd``: bwrap's handshake (spawn.py); None to start at once."""
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", hostname]
     if rootfs is not None:
@@ -165,7 +166,8 @@ def bwrap_argv(
         argv += ["--remount-ro", "/"]
     # Panorama starts an image's entry in /, and Vantage's code-only nodes in their code.
     argv += ["--chdir", "/" if rootfs is not None else CODE_DIR]
-    argv += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
+    if info_fd is not None and block_fd is not None:
+        argv += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
     return [*argv, "--", *command]
 
 

@@ -29,17 +29,11 @@ from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.assets import AssetCache
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.apps.images import ImageCache
-from edge_agent.apps.instance import (
-    IMAGE_MARK,
-    AppOptions,
-    InstallError,
-    Instance,
-    LaunchError,
-    signals_only,
-)
+from edge_agent.apps.instance import AppOptions, Instance, LaunchError, signals_only
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.sandbox import SandboxSupport, probe_support
 from edge_agent.apps.spawn import kill_leftovers
+from edge_agent.apps.staging import IMAGE_MARK, InstallError
 from edge_agent.config import AgentPaths, read_json, write_json
 
 logger = logging.getLogger("edge_agent.apps")

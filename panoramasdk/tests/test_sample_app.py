@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -91,8 +92,59 @@ def preprocess(image: np.ndarray) -> np.ndarray:
     return ((resized - mean) / std).transpose(2, 0, 1)[np.newaxis]
 
 
-@pytest.fixture
-def sample_running(tmp_path):
+@pytest.fixture(scope="session")
+def sample_image(tmp_path_factory) -> Path:
+    """The sample in a container image built on the base image (``COPY . /panorama``, as its
+    panorama-cli Dockerfile does), exported and unpacked as an appliance unpacks it."""
+    from edge_agent.apps.images import ImageCache
+    from imagebuild.base import ensure_base_image
+    from imagebuild.builder import Buildah, base_references, cannot_build
+
+    if reason := cannot_build():
+        pytest.skip(f"cannot build the sample's image here: {reason}")
+    folder = tmp_path_factory.mktemp("sample-image")
+    context = folder / "context"
+    shutil.copytree(SAMPLE, context)
+    dockerfile = context / "Dockerfile"
+    dockerfile.write_text("FROM public.ecr.aws/panorama/panorama-application\nCOPY . /panorama\n")
+    base = ensure_base_image(progress=lambda line: None)
+    buildah = Buildah()
+    buildah.ensure_base(base, progress=lambda line: None)
+    buildah.tag_base(base, base_references(dockerfile))
+    tag = "localhost/vantage-test/aws-panorama-sample"
+    buildah.build(context, dockerfile, tag, pull=False, progress=lambda line: None)
+    sha, archive = buildah.export(tag, folder, progress=lambda line: None)
+    return ImageCache(folder / "images", 16 * 1024**3, 8 * 1024**3).unpack(sha, archive)
+
+
+def start_in_image(runtime: Runtime, config: CodeNodeConfig, rootfs: Path, logs: Path, env):
+    """The sample's entry (``python3 /panorama/application.py``) in its image under bubblewrap,
+    as the agent starts it: the runtime folder at /run/vantage, the SDK bound in."""
+    from edge_agent.apps import sandbox
+
+    support = sandbox.probe_support()
+    if not support.available:
+        pytest.skip("bubblewrap does not work here")
+    runtime.write_config(f"code-{config.node}", config)
+    storage = logs.parent / "storage"
+    storage.mkdir()
+    argv = sandbox.bwrap_argv(
+        support.bwrap, code=rootfs / "panorama", storage=storage, logs=logs, hostname=CODE_NODE,
+        info_fd=None, block_fd=None, runtime=runtime.root, rootfs=rootfs,
+        command=["python3", "/panorama/application.py"],
+    )  # fmt: skip
+    inside = {
+        "VANTAGE_NODE_CONFIG": f"/run/vantage/code-{config.node}.json",
+        "VANTAGE_RUNTIME_DIR": "/run/vantage", "PYTHONPATH": "/opt/vantage/python",
+        "PANORAMA_LOG_DIR": "/opt/aws/panorama/logs", "container": "podman", **env,
+    }  # fmt: skip
+    return runtime.spawn(f"code-{config.node}", argv, env=inside)
+
+
+@pytest.fixture(params=["agent_python", "image"])
+def sample_running(request, tmp_path):
+    """The sample as a code-only node on the agent's Python, and in its own container image on
+    the base image (Python 3.11, NumPy 1.24, OpenCV 4.10): the same results from both."""
     if not VIDEO.exists():
         pytest.fail(f"{VIDEO} is missing (the shared test media)")
     logs = tmp_path / "logs"
@@ -121,10 +173,14 @@ def sample_running(tmp_path):
             str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
         }  # fmt: skip
-        code = runtime.start_code_node(
-            config, [sys.executable, str(SAMPLE / "application.py")], cwd=Path("/"),
-            env={"PANORAMA_CODE_DIR": str(SAMPLE), "PANORAMA_LOG_DIR": str(logs), **no_aws},
-        )  # fmt: skip
+        if request.param == "image":
+            rootfs = request.getfixturevalue("sample_image")
+            code = start_in_image(runtime, config, rootfs, logs, no_aws)
+        else:
+            code = runtime.start_code_node(
+                config, [sys.executable, str(SAMPLE / "application.py")], cwd=Path("/"),
+                env={"PANORAMA_CODE_DIR": str(SAMPLE), "PANORAMA_LOG_DIR": str(logs), **no_aws},
+            )  # fmt: skip
         try:
             yield runtime, display, code, logs / "app.log"
         finally:
