@@ -27,12 +27,11 @@ import pytest
 
 from applications import deployments
 from conftest import wait_for
-from console.models import APIToken
-from console.roles import Role
 from devices.models import DeviceLog
 from imagebuild.base import ensure_base_image
 from imagebuild.builder import Buildah, base_references
 from tests.support.appliances import provisioned_agent, refreshed
+from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -44,19 +43,9 @@ needs_root = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def env(live_stack, make_user, tmp_path) -> dict[str, str]:
-    user = make_user(Role.OPERATOR)
-    _token, text = APIToken.issue(user=user, name="cli", read_only=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
-    env.update(VANTAGE_URL=live_stack.url, VANTAGE_TOKEN=text)
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config-home")
-    return env
-
-
-def cli(env: dict[str, str], project: Path, *args: str) -> str:
+def cli(environment: dict[str, str], project: Path, *args: str) -> str:
     done = subprocess.run(
-        [CLI, *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
+        [CLI, *args], cwd=project, env=environment, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, f"{args}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
@@ -66,16 +55,16 @@ def package_folder(project: Path) -> Path:
     return next(p for p in (project / "packages").iterdir() if p.is_dir())
 
 
-def prepared(env: dict[str, str], tmp_path: Path, name: str) -> Path:
+def prepared(environment: dict[str, str], tmp_path: Path, name: str) -> Path:
     project = tmp_path / name
     shutil.copytree(FIXTURES / name, project)
-    cli(env, project, "import-application")  # the console's account
+    cli(environment, project, "import-application")  # the console's account
     return project
 
 
-def build_with_the_cli(env: dict[str, str], project: Path) -> None:
+def build_with_the_cli(environment: dict[str, str], project: Path) -> None:
     folder = package_folder(project)
-    out = cli(env, project, "build-container", "--container-asset-name", "code_asset",
+    out = cli(environment, project, "build-container", "--container-asset-name", "code_asset",
               "--package-path", str(folder.relative_to(project)))  # fmt: skip
     assert "Container asset for the package has been successfully built" in out
 
@@ -127,7 +116,7 @@ def output_line(instance, prefix: str) -> str | None:
 
 
 @needs_root
-def test_applications_with_their_own_images_run_unchanged(make_agent, live_stack, env, tmp_path):
+def test_applications_with_their_own_images_run_unchanged(make_agent, live_stack, env, tmp_path):  # noqa: F811
     device, agent = provisioned_agent(make_agent, "images-1", live_stack.url)
     projects = {name: prepared(env, tmp_path, name) for name in
                 ("pip_and_apt", "numpy_one", "console_script", "exported")}  # fmt: skip
