@@ -160,6 +160,7 @@ def request_deployment(
             "STREAMS_PER_APPLICATION",
         )
     conflicts = _port_conflicts(device, spec, overrides_text, replaces)
+    conflicts += _hardware_missing(device, spec)
     if conflicts:
         raise DeployRefused(conflicts)
     with transaction.atomic():
@@ -206,6 +207,25 @@ def _port_conflicts(
         )
         for index, rule in enumerate(spec.network_routing_rules)
         if rule.host_port in used
+    ]
+
+
+def _hardware_missing(device: Device, spec: Any) -> list[PayloadError]:
+    """Nodes whose package asks for GPU access, on a device that reported no GPU."""
+    if device.accelerators:
+        return []
+    return [
+        PayloadError(
+            "device",
+            "",
+            f"Node {node.name} (package {node.package} {node.package_version}) asks for GPU "
+            f"access (hardware_access in its package.json requirements), and device "
+            f"{device.name} reports no GPU.",
+            "Deploy it to an appliance with an NVIDIA GPU or a Jetson module, or register the "
+            "package without that requirement.",
+        )
+        for node in spec.nodes
+        if any(asset.needs_gpu for asset in node.assets)
     ]
 
 

@@ -182,6 +182,9 @@ def _assets(patch: PatchVersion, interface: NodeInterface) -> list[AssetRef]:
                     path=ASSET_PATH.format(sha256=asset.sha256),
                     implementation_type=str(implementation.get("type", "")),
                     descriptor=descriptor,
+                    requirements=[
+                        r for r in implementation.get("requirements") or [] if isinstance(r, dict)
+                    ],
                 )
             )
     return refs

@@ -43,6 +43,26 @@ class AssetRef(BaseModel):
     path: str
     implementation_type: str = ""
     descriptor: dict[str, Any] = Field(default_factory=dict)
+    # The implementation's package.json requirements, as written (GPU access: needs_gpu()).
+    requirements: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def needs_gpu(self) -> bool:
+        return needs_gpu(self.requirements)
+
+
+def needs_gpu(requirements: Any) -> bool:
+    """Whether an implementation's ``requirements`` ask for GPU access: a ``hardware_access``
+    item with ``inferenceAccelerators`` (or ``nvAccelerators``, as three published Panorama
+    samples wrote it)."""
+    if not isinstance(requirements, list):
+        return False
+    return any(
+        isinstance(item, dict)
+        and item.get("type") == "hardware_access"
+        and bool(item.get("inferenceAccelerators") or item.get("nvAccelerators"))
+        for item in requirements
+    )
 
 
 class StreamSource(BaseModel):

@@ -38,6 +38,9 @@ class Hello(_Message):
     applied_version: int = 0
     serial_number: str = ""
     boot_id: str = ""
+    # The inference accelerators applications may be given (edge_agent/apps/gpu.py):
+    # "nvidia", "jetson"; empty when the appliance has none.
+    accelerators: list[str] = Field(default_factory=list, max_length=8)
 
 
 class Health(BaseModel):

@@ -84,6 +84,7 @@ def on_hello(pk: int, session: str, hello: Hello) -> tuple[Welcome, int]:
         device.last_heartbeat_at = now
         if hello.serial_number:
             device.serial_number = hello.serial_number[:20]
+        device.accelerators = [str(kind)[:20] for kind in hello.accelerators]
         software_changed = device.current_software != hello.software_version
         device.current_software = hello.software_version[:20]
         device.applied_version = min(hello.applied_version, device.desired_version)

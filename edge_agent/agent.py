@@ -21,7 +21,7 @@ from devicelink.logimage import encrypt_log_image, image_name
 from devicelink.messages import Desired
 from devicelink.network import NetworkPayload, NetworkStatus
 from devicelink.releases import MAX_BUNDLE_BYTES
-from edge_agent.apps import Supervisor
+from edge_agent.apps import Supervisor, gpu
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
@@ -219,6 +219,7 @@ class Agent:
             applied_version=jobs.applied_version,
             ssl_context=context,
             serial_number=identity.serial_number,
+            accelerators=gpu.accelerators(),
             backoff_base_s=self.options.backoff_base_s,
             backoff_cap_s=self.options.backoff_cap_s,
             on_change=self._link_changed,

@@ -105,6 +105,7 @@ class LinkClient:
         heartbeat_s: float | None = None,
         serial_number: str = "",
         boot_id: str | None = None,
+        accelerators: list[str] | None = None,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 60.0,
         open_timeout_s: float = 10.0,
@@ -120,6 +121,7 @@ class LinkClient:
         self.heartbeat_s = heartbeat_s
         self.serial_number = serial_number
         self.boot_id = boot_id or uuid.uuid4().hex
+        self.accelerators = accelerators or []
         self.backoff = Backoff(backoff_base_s, backoff_cap_s)
         self.stats = LinkStats()
         # Observable state (the agent mirrors it into status.json through on_change).
@@ -313,6 +315,7 @@ class LinkClient:
             applied_version=self.applied_version,
             serial_number=self.serial_number,
             boot_id=self.boot_id,
+            accelerators=self.accelerators,
         )
         await ws.send(encode(hello))
         first = decode_console_message(await asyncio.wait_for(ws.recv(), self._open_timeout))

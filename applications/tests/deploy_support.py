@@ -52,10 +52,12 @@ DESCRIPTOR = {
 }
 
 
-def register_inbound_network_package(app_py: str = APP_PY, image: Path | None = None) -> str:
+def register_inbound_network_package(
+    app_py: str = APP_PY, image: Path | None = None, requirements: list[Any] | None = None
+) -> str:
     """Register the package (its latest patch); returns the patch version. ``image``: a
     container image's export (with ``/panorama/app.py``) as its code asset, instead of the
-    code-only archive."""
+    code-only archive; ``requirements``: its implementation's (GPU access, …)."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "src").mkdir()
@@ -86,6 +88,7 @@ def register_inbound_network_package(app_py: str = APP_PY, image: Path | None = 
                             "type": "container",
                             "assetUri": f"{sha}.tar.gz",
                             "descriptorUri": f"{descriptor_sha}.json",
+                            **({"requirements": requirements} if requirements else {}),
                         }
                     ],
                 }

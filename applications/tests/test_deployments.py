@@ -241,3 +241,41 @@ def test_a_patch_in_use_cannot_be_deregistered_until_its_instance_is_removed(dev
     deployments.remove(instance)
     report(device, instance, "STOPPED")
     assert patch_users(patch) == []
+
+
+GPU = [{"type": "hardware_access",
+        "inferenceAccelerators": [{"deviceType": "nvhost_gpu",
+                                   "sharedResourcePolicy": {"policy": "allow_all"}}]}]  # fmt: skip
+
+
+def test_gpu_access_travels_to_the_device_and_needs_a_device_with_a_gpu(device, asset_store):
+    register_inbound_network_package(requirements=GPU)
+    graph, override = inbound_network_app()
+    with pytest.raises(DeployRefused) as refused:
+        deployments.request_deployment(
+            name="gpu", device=device, manifest_text=graph, overrides_text=override
+        )
+    [error] = refused.value.errors
+    assert error.document == "device"
+    assert error.message == (
+        "Node code_node (package inbound_network_code 1.0) asks for GPU access (hardware_access "
+        "in its package.json requirements), and device lobby-1 reports no GPU."
+    )
+    assert ApplicationInstance.objects.count() == 0  # nothing was stored
+    device.accelerators = ["nvidia"]
+    device.save()
+    instance = deploy(device, graph, override, name="gpu")
+    assert instance.status == "DEPLOYMENT_REQUESTED"
+    device.refresh_from_db()
+    [spec] = build_desired(device).applications
+    assert spec["nodes"][0]["assets"][0]["requirements"] == GPU
+
+
+def test_the_quirky_spelling_of_gpu_access_counts_too(device, asset_store):
+    quirk = [{"type": "hardware_access", "nvAccelerators": GPU[0]["inferenceAccelerators"]}]
+    register_inbound_network_package(requirements=quirk)
+    graph, override = inbound_network_app()
+    with pytest.raises(DeployRefused, match="asks for GPU access"):
+        deployments.request_deployment(
+            name="gpu", device=device, manifest_text=graph, overrides_text=override
+        )

@@ -43,7 +43,8 @@ class DeviceSerializer(serializers.ModelSerializer):
         model = Device
         fields = [
             "id", "device_id", "name", "description", "tags", "device_type", "brand",
-            "serial_number", "provisioning_status", "connection_status", "aggregated_status",
+            "serial_number", "accelerators", "provisioning_status", "connection_status",
+            "aggregated_status",
             "current_software", "latest_software", "update_needed", "networking",
             "network_status", "network_updated", "health", "last_heartbeat_at",
             "lease_expires_at", "provisioned_at", "application_count", "created", "updated",

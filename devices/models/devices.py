@@ -72,6 +72,9 @@ class Device(models.Model):
         max_length=20, choices=DeviceBrand.choices, default=DeviceBrand.AWS_PANORAMA
     )
     serial_number = models.CharField(max_length=20, blank=True)
+    # The inference accelerators the appliance reported in its last hello ("nvidia", "jetson"):
+    # applications whose packages ask for GPU access deploy only where there is one.
+    accelerators = models.JSONField(default=list, blank=True)
     provisioning_status = models.CharField(
         max_length=32, choices=DeviceStatus.choices, default=DeviceStatus.AWAITING_PROVISIONING
     )

@@ -81,6 +81,7 @@ def test_device_page_shows_what_the_appliance_reported(viewer_client):
         network_updated=timezone.now(),
         health={"cpu_percent": 23.4, "memory_percent": 61.0, "disk_percent": 12.0,
                 "temperature_c": 54.25, "uptime_s": 7500, "load_1m": 0.42},
+        accelerators=["nvidia"],
     )  # fmt: skip
     job = DeviceJob.objects.create(
         job_id=f"{device.device_id}-1", device=device, job_type="OTA", image_version="1.1.0",
@@ -94,7 +95,7 @@ def test_device_page_shows_what_the_appliance_reported(viewer_client):
     for expected in (
         "192.168.0.10/24", "8e:0f:aa:bb:cc:dd", "162.159.200.1", "time.example",
         "23 %", "61 %", "54.2 °C", "2 h 5 min", "0.42",
-        "123456789012", "Main entrance", "site: lobby",
+        "123456789012", "Main entrance", "site: lobby", "NVIDIA GPU",
         job.job_id, "The bundle's signature does not verify.", "Downloading", "Verifying",
         "agent started", "people-counter",
         "Status light: Solid green", "The appliance is operating normally.",

@@ -38,10 +38,16 @@ async def receive(communicator):
     return decode_console_message(await communicator.receive_from(timeout=5))
 
 
-async def hello(communicator, applied: int = 0):
+async def hello(communicator, applied: int = 0, accelerators: tuple[str, ...] = ()):
     await communicator.send_to(
         encode(
-            Hello(protocol=1, software_version="1.0.0", applied_version=applied, serial_number="42")
+            Hello(
+                protocol=1,
+                software_version="1.0.0",
+                applied_version=applied,
+                serial_number="42",
+                accelerators=list(accelerators),
+            )
         )
     )
     return await receive(communicator)
@@ -71,6 +77,23 @@ def test_hello_brings_the_device_online_and_succeeds_its_provisioning():
     assert device.connection_status == "ONLINE"
     assert device.serial_number == "42"
     assert device.lease_expires_at > timezone.now()
+    assert device.accelerators == []
+
+
+def test_the_hello_says_which_accelerators_applications_may_use():
+    device, key = provisioned_device()
+
+    async def scenario(accelerators):
+        communicator, _, _ = await connect(device, key)
+        await hello(communicator, accelerators=accelerators)
+        await communicator.disconnect()
+
+    async_to_sync(scenario)(("nvidia",))
+    device.refresh_from_db()
+    assert device.accelerators == ["nvidia"]
+    async_to_sync(scenario)(())  # the GPU is gone (a new appliance, a driver removed)
+    device.refresh_from_db()
+    assert device.accelerators == []
 
 
 def test_reports_are_stored_once_and_in_order():

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from devicelink.apps import ApplicationSpec, NodeSpec
-from edge_agent.apps import graph, sandbox, staging
+from edge_agent.apps import gpu, graph, sandbox, staging
 from edge_agent.apps.assets import AssetCache, AssetError, short
 from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env, image_entry_argv
 from edge_agent.apps.forward import PortForwarder
+from edge_agent.apps.gpu import GPU_LIB_DIR, GpuAccess
 from edge_agent.apps.graph import PlanError, RuntimePlan
 from edge_agent.apps.images import ImageCache
 from edge_agent.apps.metrics import AppMetrics
@@ -71,6 +72,7 @@ class AppOptions:
         default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_IMAGE_CACHE_GIB", "20"))
     )
     max_image_gib: float = 8.0
+    gpu_root: Path = Path("/")  # where /dev and the driver libraries are (gpu.py)
 
 
 def starts_paused(node: NodeSpec) -> bool:
@@ -110,6 +112,9 @@ class Instance:
         images: ImageCache | None = None,
     ) -> None:
         self.folder = folder
+        # Where GPU device nodes and driver libraries are looked for (tests use a tree of
+        # their own).
+        self.gpu_root = options.gpu_root
         # Shared by the supervisor's instances; one of its own for an instance made alone.
         self.images = images or ImageCache(
             folder.parent / "images", int(options.image_cache_gib * 1024**3),
@@ -367,6 +372,9 @@ class Instance:
         env.update({f"PANORAMA_{k.upper()}_DIR": v for k, v in paths.items()})
         env["VANTAGE_APPLICATION_INSTANCE_ID"] = spec.application_instance_id
         env["VANTAGE_NODE_NAME"] = node.name
+        access = self._gpu_for(node)
+        if access is not None and rootfs is not None and access.libraries:
+            env["LD_LIBRARY_PATH"] = GPU_LIB_DIR
         runtime = self._runtime_plan.folder if self._runtime_plan else None
         if runtime is not None:
             inside = RUNTIME_DIR_IN_SANDBOX if sandboxed else str(runtime)
@@ -378,8 +386,21 @@ class Instance:
             sandboxed=sandboxed, hostname=node.name[:63],
             pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
             pid_file=self.folder / "run" / f"node-{node.name}.pid", runtime=runtime,
-            cpus=self._cpus[1], rootfs=rootfs,
+            cpus=self._cpus[1], rootfs=rootfs, gpu=access,
         )  # fmt: skip
+
+    def _gpu_for(self, node: NodeSpec) -> GpuAccess | None:
+        """The GPU a node's package asks for (None: it asks for none); LaunchError when this
+        appliance has none to give."""
+        if not any(asset.needs_gpu for asset in node.assets):
+            return None
+        access = self.gpu_root and gpu.detect(self.gpu_root)
+        if not access:
+            raise LaunchError(
+                f"{node.name}: its package asks for GPU access (hardware_access), and this "
+                "appliance has no GPU (no /dev/nvidia* or /dev/nvhost-* device)"
+            )
+        return access
 
     def _image_of(self, node: NodeSpec, staged: Path, sandboxed: bool) -> Path | None:
         """The unpacked image a staged code node runs in; None for a code-only node."""

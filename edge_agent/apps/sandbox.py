@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.apps.gpu import GpuAccess
+from edge_agent.apps.gpu import bwrap_args as gpu_bwrap_args
 from edge_agent.runtime import PYTHON_DIR_IN_SANDBOX, RUNTIME_DIR_IN_SANDBOX
 
 logger = logging.getLogger("edge_agent.apps.sandbox")
@@ -140,6 +142,7 @@ def bwrap_argv(
     command: list[str],
     runtime: Path | None = None,
     rootfs: Path | None = None,
+    gpu: GpuAccess | None = None,
 ) -> list[str]:
     """bwrap's command line: the host's system with the node's code at /panorama, or, given
     ``rootfs`` (an unpacked container image, images.py), that tree as ``/``. ``info_fd`` and
@@ -151,6 +154,8 @@ def bwrap_argv(
     else:
         argv += _host_root(code)
     argv += ["--bind", str(storage), STORAGE_DIR, "--bind", str(logs), LOGS_DIR]
+    if gpu is not None:
+        argv += gpu_bwrap_args(gpu, image=rootfs is not None)
     if runtime is not None:
         # The edge runtime: its shared-memory folder, and panoramasdk with the runtime modules it
         # uses (nothing else of the agent: the sandbox sees no agent code, keys or settings).

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from edge_agent.apps import sandbox
+from edge_agent.apps.gpu import GpuAccess
 from edge_agent.apps.sandbox import SandboxSupport
 
 # Run by the agent's Python (as root) before the application: a network namespace with
@@ -74,6 +75,7 @@ class LaunchPlan:
     cpus: frozenset[int] | None = None  # the CPUs it runs on (see graph.cpu_sets)
     # An unpacked container image the node runs in, as its / (sandboxed only; images.py).
     rootfs: Path | None = None
+    gpu: GpuAccess | None = None  # the GPU bound into its sandbox, when its package asks
 
 
 @dataclass
@@ -134,7 +136,7 @@ async def _isolated(plan: LaunchPlan, support: SandboxSupport, bwrap: str | None
             argv = sandbox.bwrap_argv(
                 bwrap, code=plan.code, storage=plan.storage, logs=plan.logs,
                 hostname=plan.hostname, info_fd=info_w, block_fd=block_r, command=plan.argv,
-                runtime=plan.runtime, rootfs=plan.rootfs,
+                runtime=plan.runtime, rootfs=plan.rootfs, gpu=plan.gpu,
             )  # fmt: skip
         else:
             argv = [sys.executable, "-c", NETNS_WRAPPER, str(info_w), str(block_r), *plan.argv]
