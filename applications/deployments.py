@@ -120,6 +120,8 @@ def request_deployment(
     replaces: ApplicationInstance | None = None,
     tags: dict[str, str] | None = None,
     user=None,
+    memory_limit_mib: int | None = None,
+    cpu_limit: float | None = None,
 ) -> ApplicationInstance:
     """Validate and record a deployment; DeployRefused lists every problem, QuotaExceeded says
     which quota. The work itself continues in a Celery task."""
@@ -147,6 +149,7 @@ def request_deployment(
                 f"on device {device.name} can be.",
             )
         )
+    errors += limit_errors(memory_limit_mib, cpu_limit)
     errors += check_payloads(manifest_text, overrides_text)
     if errors:
         raise DeployRefused(errors)
@@ -176,6 +179,8 @@ def request_deployment(
             replaces=replaces,
             tags=tags or {},
             created_by=user,
+            memory_limit_mib=memory_limit_mib,
+            cpu_limit=cpu_limit,
         )
         record(instance, Status.DEPLOYMENT_PENDING, SCHEDULED, Health.NOT_AVAILABLE)
         # Open application lists and the device's page have no row for it yet.
@@ -208,6 +213,28 @@ def _port_conflicts(
         for index, rule in enumerate(spec.network_routing_rules)
         if rule.host_port in used
     ]
+
+
+MEMORY_LIMIT_MIB = (64, 1024 * 1024)
+CPU_LIMIT = (0.1, 256.0)
+
+
+def limit_errors(memory_limit_mib: int | None, cpu_limit: float | None) -> list[PayloadError]:
+    """Resource limits outside what an appliance can apply (None: the installation's default)."""
+    errors = []
+    low, high = MEMORY_LIMIT_MIB
+    if memory_limit_mib is not None and not low <= memory_limit_mib <= high:
+        errors.append(PayloadError(
+            "memory_limit_mib", "", f"The memory limit must be {low} to {high} MiB; "
+            f"{memory_limit_mib} was given.", "Leave it empty for the installation's default.",
+        ))  # fmt: skip
+    low_cpu, high_cpu = CPU_LIMIT
+    if cpu_limit is not None and not low_cpu <= cpu_limit <= high_cpu:
+        errors.append(PayloadError(
+            "cpu_limit", "", f"The CPU limit must be {low_cpu:g} to {high_cpu:g} CPUs; "
+            f"{cpu_limit:g} was given.", "Leave it empty for the installation's default.",
+        ))  # fmt: skip
+    return errors
 
 
 def _hardware_missing(device: Device, spec: Any) -> list[PayloadError]:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from applications.models import ApplicationInstance
 from console.status import ApplicationInstanceStatus as Status
 from console.status import DesiredState
-from devicelink.apps import ApplicationSpec, StreamSource
+from devicelink.apps import ApplicationSpec, ResourceLimits, StreamSource
+
+
+def resource_limits(instance: ApplicationInstance) -> ResourceLimits:
+    """The instance's own limits, or the installation's defaults (0: no limit)."""
+    memory = instance.memory_limit_mib or settings.APP_MEMORY_LIMIT_MIB
+    cpus = instance.cpu_limit or settings.APP_CPU_LIMIT
+    return ResourceLimits(memory_mib=memory or None, cpus=cpus or None)
 
 
 def device_applications(device) -> list[dict[str, Any]]:
@@ -36,5 +45,6 @@ def device_applications(device) -> list[dict[str, Any]]:
                 )
         if instance.runtime_role is not None:
             spec.environment = instance.runtime_role.environment()
+        spec.limits = resource_limits(instance)
         specs.append(spec.model_dump())
     return specs

@@ -117,6 +117,18 @@ class DetailsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Up to 255 characters.",
     )
+    memory_limit_mib = forms.IntegerField(
+        label="Memory limit, MiB (optional)", required=False, min_value=64,
+        max_value=1024 * 1024,
+        help_text="What the application's code may use on the appliance together. Empty: "
+        "this installation's default. An application that needs more is stopped and shown as "
+        "killed by its memory limit.",
+    )  # fmt: skip
+    cpu_limit = forms.FloatField(
+        label="CPU limit (optional)", required=False, min_value=0.1, max_value=256,
+        help_text="How many CPUs its code may keep busy, for example 1.5. Empty: this "
+        "installation's default.",
+    )  # fmt: skip
 
 
 class RuntimeRoleChoiceForm(forms.Form):

@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
 # application, 200 deployments per device per day) ----------------------------------------------
 APPLICATIONS_PER_DEVICE = env.get_int("APPLICATIONS_PER_DEVICE", 10, minimum=1)
 STREAMS_PER_APPLICATION = env.get_int("STREAMS_PER_APPLICATION", 8, minimum=1)
+# What an application's code may use on its appliance unless its deployment says otherwise:
+# memory in MiB (0: no limit) and CPUs (0: no limit).
+APP_MEMORY_LIMIT_MIB = env.get_int("APP_MEMORY_LIMIT_MIB", 2048, minimum=0)
+APP_CPU_LIMIT = env.get_int("APP_CPU_LIMIT", 0, minimum=0)
 DEPLOYMENTS_PER_DEVICE_PER_DAY = env.get_int("DEPLOYMENTS_PER_DEVICE_PER_DAY", 200, minimum=1)
 # How long an online device may take to install and start an application before the
 # deployment fails (time the device spends offline does not count).

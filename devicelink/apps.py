@@ -105,6 +105,13 @@ class RoutingRule(BaseModel):
     host_port: int = Field(ge=1, le=65535)
 
 
+class ResourceLimits(BaseModel):
+    """What an instance's code nodes may use together on the appliance; None: no limit."""
+
+    memory_mib: int | None = Field(default=None, ge=16)
+    cpus: float | None = Field(default=None, gt=0)
+
+
 class ApplicationSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -117,6 +124,7 @@ class ApplicationSpec(BaseModel):
     network_routing_rules: list[RoutingRule] = Field(default_factory=list)
     # The runtime role: environment variables the application's code nodes receive.
     environment: dict[str, str] = Field(default_factory=dict)
+    limits: ResourceLimits = Field(default_factory=ResourceLimits)
 
 
 class NodeReport(BaseModel):

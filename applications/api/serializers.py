@@ -52,6 +52,8 @@ class ApplicationInstanceSerializer(serializers.ModelSerializer):
             "runtime_role",
             "replaces",
             "tags",
+            "memory_limit_mib",
+            "cpu_limit",
             "manifest_payload",
             "overrides_payload",
             "node_instances",
@@ -83,6 +85,14 @@ class DeploySerializer(serializers.Serializer):
         allow_null=True,
     )
     tags = serializers.DictField(child=serializers.CharField(max_length=256), required=False)
+    memory_limit_mib = serializers.IntegerField(
+        required=False, allow_null=True, min_value=64, max_value=1024 * 1024,
+        help_text="Memory its code may use on the appliance, in MiB (default APP_MEMORY_LIMIT_MIB)",
+    )  # fmt: skip
+    cpu_limit = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.1, max_value=256,
+        help_text="CPUs its code may use on the appliance (default: APP_CPU_LIMIT, 0: no limit)",
+    )  # fmt: skip
 
 
 class NodeSignalSerializer(serializers.Serializer):

@@ -49,6 +49,8 @@ class ApplicationInstanceViewSet(
                 replaces=data.get("replaces"),
                 tags=data.get("tags"),
                 user=request.user,
+                memory_limit_mib=data.get("memory_limit_mib"),
+                cpu_limit=data.get("cpu_limit"),
             )
         except DeployRefused as refused:
             raise ValidationError(

@@ -91,6 +91,10 @@ class ApplicationInstance(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
     )
     tags = models.JSONField(default=dict, blank=True)
+    # Resource limits of its code on the appliance; None: the installation's default
+    # (APP_MEMORY_LIMIT_MIB, APP_CPU_LIMIT).
+    memory_limit_mib = models.PositiveIntegerField(null=True, blank=True)
+    cpu_limit = models.FloatField(null=True, blank=True)
     # The device side: what the console wants (RUNNING until removed), the resolved spec sent
     # (without camera credentials: those are added per device when the link sends it), its
     # generation, and what the device last reported.

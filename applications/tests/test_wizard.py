@@ -425,6 +425,27 @@ def test_deploying_the_inbound_app_confirms_its_port(operator_client, app, devic
     assert current_step(operator_client.get(URL)) == "manifest"
 
 
+def test_resource_limits_are_set_in_the_details_and_shown_in_the_review(
+    operator_client, app, device
+):
+    _, graph, _ = app
+    details = {"name": "limited", "description": "", "memory_limit_mib": "32"}
+    walk_to(operator_client, "details", graph, device)
+    response = post(operator_client, "details", details)
+    assert "Ensure this value is greater than or equal to 64." in str(
+        response.context["form"].errors["memory_limit_mib"]
+    )
+    response = walk_to(
+        operator_client, "review", graph, device,
+        details={**details, "memory_limit_mib": "512", "cpu_limit": "1.5"},
+        configure={"route0_on": "on", "route0": "8081"},
+    )  # fmt: skip
+    assert "memory 512 MiB, CPU 1.5" in response.content.decode()
+    assert post(operator_client, "review").status_code == 302
+    instance = ApplicationInstance.objects.get()
+    assert (instance.memory_limit_mib, instance.cpu_limit) == (512, 1.5)
+
+
 def test_a_refused_deployment_keeps_the_wizard_and_says_why(operator_client, app, device, settings):
     _, graph, _ = app
     walk_to(operator_client, "review", graph, device, configure={"route0": "8081"})

@@ -103,7 +103,10 @@ class DeployWizard(PolicyMixin, SessionWizardView):
         if step == "details":
             clone = self.storage.extra_data.get("mode") == "clone"
             name = f"{source.name}-copy"[:255] if clone else source.name
-            return {"name": name, "description": source.description}
+            return {
+                "name": name, "description": source.description,
+                "memory_limit_mib": source.memory_limit_mib, "cpu_limit": source.cpu_limit,
+            }  # fmt: skip
         if step == "role":
             return {"runtime_role": source.runtime_role_id}
         if step == "device":
@@ -230,6 +233,8 @@ class DeployWizard(PolicyMixin, SessionWizardView):
                 runtime_role=form_dict["role"].cleaned_data["runtime_role"],
                 replaces=self.replaced(),
                 user=self.request.user,
+                memory_limit_mib=details.get("memory_limit_mib"),
+                cpu_limit=details.get("cpu_limit"),
             )
         except DeployRefused as refused:
             return self._refused(

@@ -26,20 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from devicelink.apps import ApplicationSpec, NodeSpec
-from edge_agent.apps import gpu, graph, sandbox, staging
-from edge_agent.apps.assets import AssetCache, AssetError, short
-from edge_agent.apps.entry import PATH, LaunchError, entry_argv, entry_env, image_entry_argv
+from edge_agent.apps import cgroups, graph, launch, staging
+from edge_agent.apps.assets import AssetCache, AssetError
+from edge_agent.apps.entry import LaunchError
 from edge_agent.apps.forward import PortForwarder
-from edge_agent.apps.gpu import GPU_LIB_DIR, GpuAccess
 from edge_agent.apps.graph import PlanError, RuntimePlan
 from edge_agent.apps.images import ImageCache
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.process import CodeNode, ConsoleLog, RestartPolicy
 from edge_agent.apps.runtime_node import RuntimeNode
-from edge_agent.apps.sandbox import SandboxSupport, sdk_path
-from edge_agent.apps.spawn import LaunchFailed, LaunchPlan
-from edge_agent.apps.staging import IMAGE_MARK, SAFE_NAME, STAGED_MARK, InstallError
-from edge_agent.runtime import PYTHON_DIR_IN_SANDBOX, RUNTIME_DIR_IN_SANDBOX
+from edge_agent.apps.sandbox import SandboxSupport
+from edge_agent.apps.spawn import LaunchFailed
+from edge_agent.apps.staging import SAFE_NAME, STAGED_MARK, InstallError
 
 logger = logging.getLogger("edge_agent.apps")
 LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
@@ -73,6 +71,15 @@ class AppOptions:
     )
     max_image_gib: float = 8.0
     gpu_root: Path = Path("/")  # where /dev and the driver libraries are (gpu.py)
+    # Where the control groups for resource limits are: "detect" (from /proc/self/mounts),
+    # or None for no limits at all.
+    limits_hierarchy: cgroups.Hierarchy | str | None = "detect"
+
+    def cgroup_hierarchy(self) -> cgroups.Hierarchy | None:
+        if self.limits_hierarchy == "detect":
+            self.limits_hierarchy = cgroups.detect()
+        found = self.limits_hierarchy
+        return found if isinstance(found, cgroups.Hierarchy) else None
 
 
 def starts_paused(node: NodeSpec) -> bool:
@@ -112,9 +119,6 @@ class Instance:
         images: ImageCache | None = None,
     ) -> None:
         self.folder = folder
-        # Where GPU device nodes and driver libraries are looked for (tests use a tree of
-        # their own).
-        self.gpu_root = options.gpu_root
         # Shared by the supervisor's instances; one of its own for an instance made alone.
         self.images = images or ImageCache(
             folder.parent / "images", int(options.image_cache_gib * 1024**3),
@@ -137,6 +141,7 @@ class Instance:
         # The nodes' metrics (shared with the supervisor, which sends them with heartbeats).
         self.figures = figures if figures is not None else AppMetrics()
         self._forwarders: list[PortForwarder] = []
+        self._slot: cgroups.Slot | None = None
         self._log: ConsoleLog | None = None
         self._busy: asyncio.Future[Any] | None = None
 
@@ -220,9 +225,22 @@ class Instance:
                     self._set_node(name, "PAUSED", "")
             # Cameras report their first status (frames, or why not) within their timeout.
             await self._start_runtime("camera", cameras, self.options.camera_timeout_s + 5)
+            # The code nodes' resource limits: one control group for all of them.
+            self._slot = await asyncio.to_thread(
+                cgroups.slot_for, spec.application_instance_id, spec.limits.memory_mib,
+                spec.limits.cpus, self.options.cgroup_hierarchy(),
+            )  # fmt: skip
             for node in code_nodes:
-                plan = self._plan(spec, node, staged / node.name, descriptors[node.name], sandboxed)
+                place = launch.Place(
+                    folder=self.folder, options=self.options, images=self.images,
+                    runtime=self._runtime_plan.folder if self._runtime_plan else None,
+                    cpus=self._cpus[1],
+                )  # fmt: skip
+                plan = launch.code_plan(
+                    place, spec, node, staged / node.name, descriptors[node.name], sandboxed
+                )
                 plan.own_netns = own_netns
+                plan.cgroup = self._slot
                 runner = CodeNode(
                     node.name, plan, self._log, self._set_node, self.support,
                     self.options.policy, prefix=f"[{node.name}] " if len(code_nodes) > 1 else "",
@@ -341,83 +359,6 @@ class Instance:
                 "forwarded into its sandbox.", spec.name,
             )  # fmt: skip
 
-    def _plan(
-        self, spec: ApplicationSpec, node: NodeSpec, staged: Path, descriptor: dict[str, Any],
-        sandboxed: bool,
-    ) -> LaunchPlan:  # fmt: skip
-        code = staged / "panorama"
-        entry = (descriptor.get("runtimeDescriptor") or {}).get("entry") or {}
-        rootfs = self._image_of(node, staged, sandboxed)
-        if rootfs is not None:
-            code = rootfs / "panorama"
-            argv, note = image_entry_argv(node.name, entry, rootfs)
-            if note:
-                logger.warning("Application %s, node %s: %s.", spec.name, node.name, note)
-        else:
-            argv = entry_argv(node.name, entry, code)
-        paths = {"code": sandbox.CODE_DIR, "storage": sandbox.STORAGE_DIR, "logs": sandbox.LOGS_DIR}
-        if not sandboxed:
-            # The Panorama paths exist only in the sandbox: point the code at the real folders.
-            paths = {"code": str(code), "storage": str(self.storage)}
-            paths["logs"] = str(self.logs / "code")
-            prefix = sandbox.CODE_DIR + "/"
-            argv = [str(code / a[len(prefix) :]) if a.startswith(prefix) else a for a in argv]
-        env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}  # noqa: S108 (the sandbox's own)
-        if rootfs is not None:
-            env["container"] = "podman"  # as Panorama's runtime sets it
-        env.update(entry_env(entry))
-        env.update(spec.environment)
-        env.setdefault("AWS_REGION", self.options.aws_region)
-        env["PYTHONUNBUFFERED"] = "1"
-        env.update({f"PANORAMA_{k.upper()}_DIR": v for k, v in paths.items()})
-        env["VANTAGE_APPLICATION_INSTANCE_ID"] = spec.application_instance_id
-        env["VANTAGE_NODE_NAME"] = node.name
-        access = self._gpu_for(node)
-        if access is not None and rootfs is not None and access.libraries:
-            env["LD_LIBRARY_PATH"] = GPU_LIB_DIR
-        runtime = self._runtime_plan.folder if self._runtime_plan else None
-        if runtime is not None:
-            inside = RUNTIME_DIR_IN_SANDBOX if sandboxed else str(runtime)
-            env["VANTAGE_RUNTIME_DIR"] = inside
-            env["VANTAGE_NODE_CONFIG"] = f"{inside}/code-{node.name}.json"
-            env["PYTHONPATH"] = PYTHON_DIR_IN_SANDBOX if sandboxed else sdk_path()
-        return LaunchPlan(
-            argv=argv, env=env, code=code, storage=self.storage, logs=self.logs / "code",
-            sandboxed=sandboxed, hostname=node.name[:63],
-            pasta_pid_file=self.folder / "run" / f"pasta-{node.name}.pid",
-            pid_file=self.folder / "run" / f"node-{node.name}.pid", runtime=runtime,
-            cpus=self._cpus[1], rootfs=rootfs, gpu=access,
-        )  # fmt: skip
-
-    def _gpu_for(self, node: NodeSpec) -> GpuAccess | None:
-        """The GPU a node's package asks for (None: it asks for none); LaunchError when this
-        appliance has none to give."""
-        if not any(asset.needs_gpu for asset in node.assets):
-            return None
-        access = self.gpu_root and gpu.detect(self.gpu_root)
-        if not access:
-            raise LaunchError(
-                f"{node.name}: its package asks for GPU access (hardware_access), and this "
-                "appliance has no GPU (no /dev/nvidia* or /dev/nvhost-* device)"
-            )
-        return access
-
-    def _image_of(self, node: NodeSpec, staged: Path, sandboxed: bool) -> Path | None:
-        """The unpacked image a staged code node runs in; None for a code-only node."""
-        mark = staged / IMAGE_MARK
-        if not mark.is_file():
-            return None
-        sha256 = mark.read_text().strip()
-        if not self.images.has(sha256):
-            raise LaunchError(f"{node.name}: its container image {short(sha256)} is not unpacked")
-        if not sandboxed:
-            raise LaunchError(
-                f"{node.name}: a container image runs only in the sandbox, and bubblewrap is not "
-                "available here (Debian package bubblewrap)"
-            )
-        self.images.touch(sha256)
-        return self.images.rootfs(sha256)
-
     async def _start_forwarders(self, spec: ApplicationSpec, *, isolated: bool) -> None:
         """One forwarder per rule; ``isolated``: the nodes listen in their own namespaces."""
         for rule in spec.network_routing_rules:
@@ -505,6 +446,9 @@ class Instance:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._slot is not None:
+            self._slot.remove()
+            self._slot = None
         if iid:
             self.figures.drop(iid)
         self.spec = None

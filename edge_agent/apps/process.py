@@ -95,6 +95,8 @@ class CodeNode:
         self.on_output = on_output  # each line of output (text, from stderr) as it comes
         self.last_stderr = ""
         self.restarts = 0
+        # The instance group's OOM kills seen so far: one more means this node was killed.
+        self._oom_kills = plan.cgroup.oom_kills() if plan.cgroup else 0
         self._running: Running | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -149,7 +151,7 @@ class CodeNode:
             if running is not None:
                 status = await running.process.wait()
                 await self._cleanup(running)
-                what = f"exited with status {status}"
+                what = self._killed_for_memory() or f"exited with status {status}"
             else:
                 what = "could not be started"  # the last restart failed; why is in last_stderr
             if self._stopping:
@@ -185,6 +187,18 @@ class CodeNode:
                 return
             self.restarts += 1
             self._restarted(what)
+
+    def _killed_for_memory(self) -> str:
+        """ "was killed: memory limit 512 MiB reached" when the kernel's OOM killer ended it for
+        its instance's memory limit ("" otherwise)."""
+        slot = self.plan.cgroup
+        if slot is None:
+            return ""
+        kills = slot.oom_kills()
+        if kills <= self._oom_kills:
+            return ""
+        self._oom_kills = kills
+        return f"was killed: memory limit {slot.memory_mib} MiB reached"
 
     # --- what subclasses change ------------------------------------------------------------------
     what = "code node"

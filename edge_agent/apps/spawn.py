@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from edge_agent.apps import sandbox
+from edge_agent.apps.cgroups import Slot
 from edge_agent.apps.gpu import GpuAccess
 from edge_agent.apps.sandbox import SandboxSupport
 
@@ -76,6 +77,7 @@ class LaunchPlan:
     # An unpacked container image the node runs in, as its / (sandboxed only; images.py).
     rootfs: Path | None = None
     gpu: GpuAccess | None = None  # the GPU bound into its sandbox, when its package asks
+    cgroup: Slot | None = None  # the instance's control group, with its resource limits
 
 
 @dataclass
@@ -109,17 +111,19 @@ async def _exec(argv: list[str], plan: LaunchPlan, fds: tuple[int, ...]):
         *argv, cwd=plan.code, env=plan.env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=fds,
         start_new_session=True,  # its own process group, for stopping it whole
-        preexec_fn=pin(plan.cpus),
+        preexec_fn=pin(plan.cpus, join=plan.cgroup.enter() if plan.cgroup else None),
     )  # fmt: skip
 
 
-def pin(cpus: frozenset[int] | None, nice: int = 0):  # type: ignore[no-untyped-def]
+def pin(cpus: frozenset[int] | None, nice: int = 0, join=None):  # type: ignore[no-untyped-def]
     """A ``preexec_fn`` that runs the child on ``cpus`` (None: wherever the agent runs), ``nice``
-    levels below the agent's priority."""
-    if not cpus and not nice:
+    levels below the agent's priority, in a control group (``join``: cgroups.Slot.enter())."""
+    if not cpus and not nice and join is None:
         return None
 
     def setup() -> None:
+        if join is not None:
+            join()
         if cpus:
             os.sched_setaffinity(0, cpus)
         if nice:
