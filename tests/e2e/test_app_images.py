@@ -3,7 +3,7 @@
 Each fixture in ``tests/fixtures/app_images`` is a panorama-cli project in the shape of a real
 Panorama application. As a migrating developer would: ``panorama-cli import-application``,
 ``build-container`` (its Dockerfile built with buildah on the base image), ``package-application``
-to the console, then a deployment through the console's deployment API to a real agent, which
+to the console, then a deployment through the console's REST API to a real agent, which
 unpacks the image and runs the entry in it; the application's own output proves it ran in its
 image. The fourth is a ``docker export``-style tarball made by the builder itself, not by the
 CLI, put in the project's assets/ by hand as a customer brings their Panorama builds.
@@ -25,12 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from applications import deployments
+from applications.models import ApplicationInstance
 from conftest import wait_for
 from devices.models import DeviceLog
 from imagebuild.base import ensure_base_image
 from imagebuild.builder import Buildah, base_references
-from tests.support.appliances import provisioned_agent, refreshed
+from tests.support.appliances import provisioned_agent
+from vantage_cli.client import Console
 from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -97,9 +98,15 @@ def build_with_buildah_itself(project: Path) -> None:
     (folder / "package.json").write_text(json.dumps(package, indent=4))
 
 
-def deploy(device, project: Path, name: str):
+def deploy(environment: dict[str, str], device, project: Path, name: str):
+    """POST /api/application-instances/, as an integrator's script deploys."""
     graph = next((project / "graphs").glob("*/graph.json")).read_text()
-    return deployments.request_deployment(name=name, device=refreshed(device), manifest_text=graph)
+    console = Console(environment["VANTAGE_URL"], environment["VANTAGE_TOKEN"], token_source="test")
+    body = {"name": name, "device": device.device_id, "manifest_payload": graph}
+    created = console.request("POST", "/api/application-instances/", json_body=body).body
+    return ApplicationInstance.objects.get(
+        application_instance_id=created["application_instance_id"]
+    )
 
 
 def running(instance) -> bool:
@@ -127,7 +134,7 @@ def test_applications_with_their_own_images_run_unchanged(make_agent, live_stack
         assert "All packages uploaded and registered successfully" in cli(
             env, project, "package-application"
         )
-    instances = {name: deploy(device, project, name) for name, project in projects.items()}
+    instances = {name: deploy(env, device, project, name) for name, project in projects.items()}
     for name, instance in instances.items():
         wait_for(lambda i=instance: running(i), 300, f"{name} to run")
 
