@@ -20,8 +20,6 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import edge_agent
 from devicelink import auth
 from devicelink.apps import ApplicationSpec
@@ -157,15 +155,10 @@ class AssetServer:
 
 
 def asset_server() -> Iterator[AssetServer]:
-    """The ``server`` fixture of every test_apps* module."""
+    """The ``server`` fixture (conftest.py)."""
     server = AssetServer()
     yield server
     server.close()
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 # --- building specs ---------------------------------------------------------------------------

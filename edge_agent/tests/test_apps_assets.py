@@ -4,26 +4,16 @@ Real files and a real HTTP file server, as in test_apps.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-
-import pytest
 
 from edge_agent.apps.assets import AssetCache
 from edge_agent.tests.test_apps import (
-    AssetServer,
     Reports,
-    asset_server,
     code_node,
     container,
     make_spec,
     make_supervisor,
     run,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def test_a_wrong_sha256_is_an_install_error_naming_the_node(tmp_path, server):

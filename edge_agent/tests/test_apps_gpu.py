@@ -3,17 +3,12 @@ build (CI has no GPU): what is found, what is bound, and a clear refusal without
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from devicelink.apps import needs_gpu
 from edge_agent.apps import gpu, sandbox
 from edge_agent.tests.test_apps import (
-    AssetServer,
     Reports,
-    asset_server,
     code_node,
     container,
     make_spec,
@@ -22,11 +17,6 @@ from edge_agent.tests.test_apps import (
 )
 
 GPU = [{"type": "hardware_access", "inferenceAccelerators": [{"deviceType": "nvhost_gpu"}]}]
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def tree(root: Path, *files: str) -> Path:

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,7 @@ from edge_agent.apps.sandbox import probe_support
 from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
-    AssetServer,
     Reports,
-    asset_server,
     code_node,
     make_spec,
     make_supervisor,
@@ -38,11 +35,6 @@ from edge_agent.tests.test_apps import (
 
 GIB = 1024**3
 SHA = "ab" * 32
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def tarball(members: list[tuple[tarfile.TarInfo, bytes | None]], *, gz: bool = True) -> bytes:

@@ -8,18 +8,14 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import psutil
-import pytest
 
 from edge_agent.tests.support import eventually, wait_until
 from edge_agent.tests.test_apps import (
     IID,
-    AssetServer,
     Reports,
     app_pid,
-    asset_server,
     code_node,
     container,
     free_port,
@@ -28,11 +24,6 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def test_redeploy_replaces_the_processes_and_keeps_storage(tmp_path, server):

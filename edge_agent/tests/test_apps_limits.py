@@ -6,7 +6,6 @@ where this machine lets the agent make memory groups (root, a memory controller)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,13 @@ from edge_agent.apps.process import RestartPolicy
 from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
-    AssetServer,
     Reports,
-    asset_server,
     code_node,
     container,
     make_spec,
     make_supervisor,
     run,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def mounts(tmp_path: Path, *lines: str) -> Path:

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from edge_agent.tests.test_apps import (
     AssetServer,
     Reports,
     app_pid,
-    asset_server,
     code_node,
     container,
     free_port,
@@ -37,11 +35,6 @@ from edge_agent.tests.test_apps import (
 )
 
 OTHER = "applicationInstance-0000000000000000000000othr"
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
 
 
 def test_a_bash_entry_with_arguments_and_environment(tmp_path, server):

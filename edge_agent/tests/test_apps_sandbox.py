@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -22,10 +21,8 @@ from edge_agent.apps.sandbox import probe_support
 from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
-    AssetServer,
     Reports,
     app_pid,
-    asset_server,
     code_node,
     container,
     free_port,
@@ -34,12 +31,6 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[AssetServer]:
-    yield from asset_server()
-
 
 SUPPORT = probe_support()
 pytestmark = pytest.mark.skipif(

@@ -1,0 +1,15 @@
+"""Fixtures shared by the agent's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from edge_agent.tests.test_apps import AssetServer, asset_server
+
+
+@pytest.fixture
+def server() -> Iterator[AssetServer]:
+    """The signed-asset file server the application supervisor downloads from."""
+    yield from asset_server()
