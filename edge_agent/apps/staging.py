@@ -71,12 +71,25 @@ def _stage_code(
         raise InstallError(f"{node.name}: a code node needs exactly one container asset")
     asset, path = containers[0]
     try:
-        if path.is_dir() or is_image(path):
+        if _an_image(asset.sha256, path, images):
             return _stage_image(asset, path, folder, images, cache)
         inside = unpack_container(path, folder)
     except (AssetError, ImageError) as exc:
         raise InstallError(f"{node.name}: asset {short(asset.sha256)}: {exc}") from None
     return asset.descriptor or inside
+
+
+def _an_image(sha256: str, path: Path, images: ImageCache) -> bool:
+    """Whether the asset is a container image. Another instance may have unpacked the same
+    image (and dropped its archive) since this one's download: then it is one."""
+    if path.is_dir() or images.has(sha256):
+        return True
+    try:
+        return is_image(path)
+    except ImageError:
+        if images.has(sha256):
+            return True
+        raise
 
 
 def _stage_image(
@@ -89,7 +102,7 @@ def _stage_image(
             "the container image has no descriptor: its package.json implementation needs "
             "a descriptorUri with the runtimeDescriptor"
         )
-    if not path.is_dir():
+    if not images.has(asset.sha256):
         images.unpack(asset.sha256, path)
         # The unpacked tree is what runs; the archive would only take the space twice.
         cache.discard(asset.sha256)

@@ -334,6 +334,32 @@ def test_an_image_runs_as_the_nodes_root_read_only_with_its_entry_in_slash(tmp_p
 
 
 @needs_bwrap
+def test_two_instances_of_one_image_share_it(tmp_path, server):
+    image = server.add(tiny_image(tmp_path))
+    node = code_node(image)
+    node["assets"][0]["descriptor"] = {
+        "runtimeDescriptor": {"entry": {"path": "sh", "name": "/panorama/run.sh"}}
+    }
+    other = "applicationInstance-0000000000000000000000othr"
+    reports = Reports()
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path / "data", server, reports, sandbox=None)
+        try:
+            # Both at once: one unpacks (and drops the archive) while the other stages.
+            await supervisor.apply([make_spec(1, [node]), make_spec(1, [node], iid=other)])
+            await supervisor.settle(30)
+        finally:
+            await supervisor.close()
+
+    run(main)
+    assert reports.last()["status"] == "RUNNING", reports.last()
+    assert reports.last(other)["status"] == "RUNNING", reports.last(other)
+    images = tmp_path / "data" / "apps" / "images"
+    assert [p.name for p in images.iterdir()] == [image["sha256"]]
+
+
+@needs_bwrap
 def test_a_hostile_image_is_an_install_error_that_says_why(tmp_path, server):
     hostile = tarball([(member("usr", tarfile.DIRTYPE), None),
                        (member("/etc/cron.d/evil"), b"* * * * * root sh")])  # fmt: skip
