@@ -26,6 +26,9 @@ from datasources.models import DataSource
 from datasources.streams import validate_stream_url
 from vantage_cli import validate
 
+# Loading builds the sample's container image (buildah, from the layer cache after the first).
+pytestmark = pytest.mark.slow
+
 SAMPLE = Path(django_settings.BASE_DIR) / "samples" / "people_counter"
 CODE = SAMPLE / "packages/123456789012-PEOPLE_COUNTER_CODE-1.0"
 MODEL = SAMPLE / "model/ssdlite_mobilenet_v2_person.onnx"

@@ -182,10 +182,12 @@ def test_classifier_results_equal_numpy(classifier_server):
     assert any(m["inference_ms_p50"] is not None for m in classifier_server.metrics())
 
 
-def test_person_detector_finds_people(servers, tmp_path):
+# Real descriptors often leave the type out: the model's own (uint8 here) applies then.
+@pytest.mark.parametrize("typed", [{"type": "uint8"}, {}], ids=["typed", "untyped"])
+def test_person_detector_finds_people(servers, tmp_path, typed):
     # A bare .onnx is accepted, and the descriptor's "image_tensor" is the model's
     # "image_tensor:0".
-    inputs = [{"name": "image_tensor", "shape": [1, 300, 300, 3], "type": "uint8"}]
+    inputs = [{"name": "image_tensor", "shape": [1, 300, 300, 3], **typed}]
     server = servers(tmp_path, "detector", DETECTOR, inputs)
     server.wait_status("RUNNING")
     frame = cv2.resize(first_frame_rgb(), (300, 300))[np.newaxis]

@@ -141,7 +141,8 @@ def start_in_image(runtime: Runtime, config: CodeNodeConfig, rootfs: Path, logs:
     return runtime.spawn(f"code-{config.node}", argv, env=inside)
 
 
-@pytest.fixture(params=["agent_python", "image"])
+# The image variant builds the sample's image: part of the whole suite, not of the fast one.
+@pytest.fixture(params=["agent_python", pytest.param("image", marks=pytest.mark.slow)])
 def sample_running(request, tmp_path):
     """The sample as a code-only node on the agent's Python, and in its own container image on
     the base image (Python 3.11, NumPy 1.24, OpenCV 4.10): the same results from both."""
