@@ -201,6 +201,7 @@ def build(
         command="build-container",
         local_image=True,
         code_only=bool(reason),
+        platform=None,
         container_asset_name=sample.code_asset,
         package_path=f"packages/{account}-{sample.code_package}-1.0",
     )

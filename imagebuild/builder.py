@@ -119,9 +119,14 @@ class Buildah:
 
     # --- building and exporting -------------------------------------------------------------
     def build(
-        self, context: Path, dockerfile: Path, tag: str, *, pull: bool, progress: Progress = print
-    ) -> None:
+        self, context: Path, dockerfile: Path, tag: str, *, pull: bool, progress: Progress = print,
+        arch: str | None = None,
+    ) -> None:  # fmt: skip
+        """``arch``: build for another architecture than this machine's (``arm64`` on x86-64:
+        RUN steps run under qemu-user-static)."""
         args = ["build", "--layers", "--network", "host", "--isolation", self.isolation]
+        if arch is not None:
+            args += ["--platform", f"linux/{arch}"]
         # Images other than Panorama's base (a multi-stage build's) come from their registry
         # when missing; --local-image uses only what the store holds.
         args += ["--pull=missing" if pull else "--pull=never", "-f", str(dockerfile), "-t", tag]

@@ -194,7 +194,10 @@ def build_container(args: argparse.Namespace) -> int:
     descriptor = folder / "descriptor.json"
     if (folder / "Dockerfile").is_file() and not args.code_only:
         descriptor_uri = _copy_descriptor(app, descriptor)
-        archive = containers.build_image(app, folder, asset_name, pull=not args.local_image)
+        arch = containers.platform_arch(args.platform)
+        archive = containers.build_image(
+            app, folder, asset_name, pull=not args.local_image, arch=arch
+        )
         return _add_container_asset(app, folder, package_path, package, asset_name, archive,
                                     descriptor_uri)  # fmt: skip
     if args.local_image:
@@ -341,6 +344,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         parser.add_argument(
             "--local-image", action="store_true",
             help="pull nothing: images other than the base image must be in buildah's store",
+        )  # fmt: skip
+        parser.add_argument(
+            "--platform", metavar="linux/arm64",
+            help="build for another architecture (linux/amd64, linux/arm64), as docker build "
+            "--platform; another than this machine's needs qemu-user-static",
         )  # fmt: skip
         parser.add_argument(
             "--code-only", action="store_true",

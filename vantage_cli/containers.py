@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imagebuild.base import ensure_base_image
+from imagebuild.base import ensure_base_image, host_arch
 from imagebuild.builder import Buildah, base_references
 from imagebuild.errors import ImageBuildError
 from vantage_cli.errors import CliError
 from vantage_cli.project import App
+
+QEMU = {"amd64": "x86_64", "arm64": "aarch64"}  # binfmt_misc's names
 
 
 def _progress(line: str) -> None:
@@ -24,20 +26,40 @@ def image_tag(asset_name: str) -> str:
     return f"localhost/vantage-build/{name}:latest"
 
 
-def build_image(app: App, folder: Path, asset_name: str, *, pull: bool) -> Path:
-    """Build ``folder/Dockerfile`` (context: the package folder) on the base image; the
-    exported asset in assets/."""
+PLATFORMS = {"linux/amd64": "amd64", "linux/arm64": "arm64", "linux/arm64/v8": "arm64"}
+
+
+def platform_arch(platform: str | None) -> str | None:
+    """``--platform linux/arm64`` as the base image's architecture (None: this machine's)."""
+    if platform is None:
+        return None
+    arch = PLATFORMS.get(platform.lower())
+    if arch is None:
+        raise CliError(f"--platform {platform}: use one of {', '.join(sorted(PLATFORMS))}")
+    if arch != host_arch() and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{QEMU[arch]}").exists():
+        raise CliError(
+            f"--platform {platform}: building for {arch} on this {host_arch()} machine needs "
+            "qemu-user-static (Debian packages qemu-user-static and binfmt-support)"
+        )
+    return arch
+
+
+def build_image(
+    app: App, folder: Path, asset_name: str, *, pull: bool, arch: str | None = None
+) -> Path:
+    """Build ``folder/Dockerfile`` (context: the package folder) on the base image of ``arch``
+    (None: this machine's); the exported asset in assets/."""
     dockerfile = folder / "Dockerfile"
     try:
         buildah = Buildah()
         references = base_references(dockerfile)
         if references:
-            base = ensure_base_image(progress=_progress)
+            base = ensure_base_image(arch=arch, progress=_progress)
             buildah.ensure_base(base, progress=_progress)
             buildah.tag_base(base, references)
         tag = image_tag(asset_name)
         print(f"Building {dockerfile.relative_to(app.root)} as {tag} with buildah …", flush=True)
-        buildah.build(folder, dockerfile, tag, pull=pull, progress=_progress)
+        buildah.build(folder, dockerfile, tag, pull=pull, progress=_progress, arch=arch)
         _, archive = buildah.export(tag, app.assets, progress=_progress)
     except ImageBuildError as exc:
         raise CliError(str(exc)) from None

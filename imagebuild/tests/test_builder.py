@@ -7,7 +7,9 @@ import pytest
 from imagebuild import base
 from imagebuild.builder import PANORAMA_BASE, base_references, cannot_build
 from imagebuild.errors import ImageBuildError
+from vantage_cli import containers
 from vantage_cli.containers import image_tag
+from vantage_cli.errors import CliError
 
 
 def test_the_base_image_is_found_in_from_lines_with_its_tag(tmp_path):
@@ -60,3 +62,14 @@ def test_the_cache_is_where_the_environment_says(monkeypatch, tmp_path):
 def test_without_buildah_building_says_why(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     assert "buildah is not installed" in cannot_build()
+
+
+def test_platforms_are_checked_before_anything_is_built(monkeypatch):
+    assert containers.platform_arch(None) is None
+    assert containers.platform_arch(f"linux/{base.host_arch()}") == base.host_arch()
+    with pytest.raises(CliError, match="--platform windows/amd64: use one of linux/amd64"):
+        containers.platform_arch("windows/amd64")
+    other = "arm64" if base.host_arch() == "amd64" else "amd64"
+    monkeypatch.setattr(containers, "QEMU", {other: "no-such-emulator"})
+    with pytest.raises(CliError, match=f"building for {other} on this .* needs qemu-user-static"):
+        containers.platform_arch(f"linux/{other}")
