@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 
 
 class TcpProxy:
@@ -17,7 +18,9 @@ class TcpProxy:
     forwards what was held back, in order.
 
     ``port`` picks the port to listen on (default: any free one), for a proxy that takes over
-    an address something was already told to use.
+    an address something was already told to use. ``freeze_when(data)``, when set, freezes the
+    proxy right after it forwarded a chunk for which it is true: a peer that hangs at an exact
+    point of a conversation.
     """
 
     def __init__(self, target_host: str, target_port: int, *, port: int = 0) -> None:
@@ -30,6 +33,7 @@ class TcpProxy:
         self._closed = False
         self._flowing = threading.Event()
         self._flowing.set()
+        self.freeze_when: Callable[[bytes], bool] | None = None
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -63,6 +67,8 @@ class TcpProxy:
             while data := source.recv(65536):
                 self._flowing.wait()
                 sink.sendall(data)
+                if self.freeze_when is not None and self.freeze_when(data):
+                    self._flowing.clear()
         except OSError:
             pass
         finally:
