@@ -20,7 +20,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from applications.models import ApplicationInstance, InstanceEvent, NodeInstance, RuntimeRole
+from applications.models import (
+    CPU_LIMIT,
+    MEMORY_LIMIT_MIB,
+    ApplicationInstance,
+    InstanceEvent,
+    NodeInstance,
+    RuntimeRole,
+)
 from applications.resolve import DeployRefused, PayloadError, check_payloads, resolve
 from console.live import request_resync
 from console.status import (
@@ -215,26 +222,27 @@ def _port_conflicts(
     ]
 
 
-MEMORY_LIMIT_MIB = (64, 1024 * 1024)
-CPU_LIMIT = (0.1, 256.0)
-
-
 def limit_errors(memory_limit_mib: int | None, cpu_limit: float | None) -> list[PayloadError]:
     """Resource limits outside what an appliance can apply (None: the installation's default)."""
-    errors = []
-    low, high = MEMORY_LIMIT_MIB
-    if memory_limit_mib is not None and not low <= memory_limit_mib <= high:
-        errors.append(PayloadError(
-            "memory_limit_mib", "", f"The memory limit must be {low} to {high} MiB; "
-            f"{memory_limit_mib} was given.", "Leave it empty for the installation's default.",
-        ))  # fmt: skip
-    low_cpu, high_cpu = CPU_LIMIT
-    if cpu_limit is not None and not low_cpu <= cpu_limit <= high_cpu:
-        errors.append(PayloadError(
-            "cpu_limit", "", f"The CPU limit must be {low_cpu:g} to {high_cpu:g} CPUs; "
-            f"{cpu_limit:g} was given.", "Leave it empty for the installation's default.",
-        ))  # fmt: skip
-    return errors
+    checks = (
+        ("memory_limit_mib", "memory", memory_limit_mib, MEMORY_LIMIT_MIB, "MiB"),
+        ("cpu_limit", "CPU", cpu_limit, CPU_LIMIT, "CPUs"),
+    )
+    return [
+        PayloadError(
+            field,
+            "",
+            f"The {what} limit must be {_number(low)} to {_number(high)} {unit}; "
+            f"{_number(value)} was given.",
+            "Leave it empty for the installation's default.",
+        )
+        for field, what, value, (low, high), unit in checks
+        if value is not None and not low <= value <= high
+    ]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _hardware_missing(device: Device, spec: Any) -> list[PayloadError]:

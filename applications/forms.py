@@ -15,7 +15,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
-from applications.models import ApplicationInstance, PatchVersion, RuntimeRole, active_q
+from applications.models import (
+    CPU_LIMIT,
+    MEMORY_LIMIT_MIB,
+    ApplicationInstance,
+    PatchVersion,
+    RuntimeRole,
+    active_q,
+)
 from applications.wizard import (
     AppGraph,
     Parameter,
@@ -118,14 +125,15 @@ class DetailsForm(forms.Form):
         help_text="Up to 255 characters.",
     )
     memory_limit_mib = forms.IntegerField(
-        label="Memory limit, MiB (optional)", required=False, min_value=64,
-        max_value=1024 * 1024,
+        label="Memory limit, MiB (optional)", required=False, min_value=MEMORY_LIMIT_MIB[0],
+        max_value=MEMORY_LIMIT_MIB[1],
         help_text="What the application's code may use on the appliance together. Empty: "
         "this installation's default. An application that needs more is stopped and shown as "
         "killed by its memory limit.",
     )  # fmt: skip
     cpu_limit = forms.FloatField(
-        label="CPU limit (optional)", required=False, min_value=0.1, max_value=256,
+        label="CPU limit (optional)", required=False, min_value=CPU_LIMIT[0],
+        max_value=CPU_LIMIT[1],
         help_text="How many CPUs its code may keep busy, for example 1.5. Empty: this "
         "installation's default.",
     )  # fmt: skip

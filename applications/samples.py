@@ -49,7 +49,6 @@ from console.status import NodeFromTemplateJobStatus
 from datasources.models import DataSource
 from datasources.packages import register_camera_package
 from datasources.streams import validate_stream_url
-from imagebuild.base import ensure_base_image
 from imagebuild.builder import Buildah, cannot_build
 from imagebuild.errors import ImageBuildError
 from vantage_cli.build import add_raw_model, build_container
@@ -192,9 +191,9 @@ def build(
             f"{reason}"
         )
     else:
+        code = project / "packages" / f"{account}-{sample.code_package}-1.0"
         try:
-            base = ensure_base_image(progress=progress)
-            Buildah().ensure_base(base, progress=progress)
+            Buildah().use_base_for(code / "Dockerfile", progress=progress)
         except ImageBuildError as error:
             raise SampleError(f"the base image: {error}") from None
     arguments = argparse.Namespace(

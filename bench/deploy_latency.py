@@ -40,21 +40,15 @@ def build_image(folder: Path) -> Path:
     """The inbound_network app as a Dockerfile on the base image, built and exported as
     vantage-cli build-container does (the base image and layers come from the cache)."""
     from applications.tests.deploy_support import APP_PY
-    from imagebuild.base import ensure_base_image
-    from imagebuild.builder import Buildah, base_references
+    from imagebuild.builder import build_and_export
 
     context = folder / "image-app"
     (context / "src").mkdir(parents=True)
     (context / "src" / "app.py").write_text(APP_PY)
     dockerfile = context / "Dockerfile"
     dockerfile.write_text("FROM public.ecr.aws/panorama/panorama-application\nCOPY src /panorama\n")
-    base = ensure_base_image()
-    buildah = Buildah()
-    buildah.ensure_base(base)
-    buildah.tag_base(base, base_references(dockerfile))
-    buildah.build(context, dockerfile, "localhost/vantage-bench/image-app", pull=False,
-                  progress=lambda line: None)  # fmt: skip
-    _, archive = buildah.export("localhost/vantage-bench/image-app", folder)
+    tag = "localhost/vantage-bench/image-app"
+    _, archive = build_and_export(context, dockerfile, tag, folder, progress=lambda line: None)
     return archive
 
 

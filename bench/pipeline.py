@@ -174,17 +174,11 @@ def inference_bound(seconds: float, threads: int) -> float:
 def build_image(folder: Path) -> Path:
     """The people counter's Dockerfile built on the base image and exported, as
     ``vantage-cli build-container`` builds it (base image and layers from the cache)."""
-    from imagebuild.base import ensure_base_image
-    from imagebuild.builder import Buildah, base_references
+    from imagebuild.builder import build_and_export
 
     dockerfile = CODE_PACKAGE / "Dockerfile"
-    base = ensure_base_image()
-    buildah = Buildah()
-    buildah.ensure_base(base)
-    buildah.tag_base(base, base_references(dockerfile))
     tag = "localhost/vantage-bench/people-counter"
-    buildah.build(CODE_PACKAGE, dockerfile, tag, pull=False, progress=lambda line: None)
-    return buildah.export(tag, folder)[1]
+    return build_and_export(CODE_PACKAGE, dockerfile, tag, folder, progress=lambda line: None)[1]
 
 
 def stage(folder: Path, image: Path | None) -> tuple[Path, dict[str, Any]]:

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from imagebuild.base import BaseImage, default_cache
+from imagebuild.base import BaseImage, default_cache, ensure_base_image
 from imagebuild.errors import ImageBuildError
 
 PANORAMA_BASE = "public.ecr.aws/panorama/panorama-application"
@@ -112,6 +112,17 @@ class Buildah:
         finally:
             subprocess.run([*self.argv, "rm", container], capture_output=True)
 
+    def use_base_for(
+        self, dockerfile: Path, *, arch: str | None = None, progress: Progress = print
+    ) -> None:
+        """Make the Dockerfile's ``FROM <Panorama's base>[:tag]`` lines find the base image of
+        ``arch`` (built and imported first if need be)."""
+        references = base_references(dockerfile)
+        if references:
+            base = ensure_base_image(arch=arch, progress=progress)
+            self.ensure_base(base, progress=progress)
+            self.tag_base(base, references)
+
     def tag_base(self, base: BaseImage, references: list[str]) -> None:
         """Make ``FROM <Panorama's base>[:tag]`` find the base image, for each tag used."""
         for reference in references:
@@ -151,6 +162,18 @@ class Buildah:
         finally:
             subprocess.run([*self.argv, "umount", container], capture_output=True)
             subprocess.run([*self.argv, "rm", container], capture_output=True)
+
+
+def build_and_export(
+    context: Path, dockerfile: Path, tag: str, folder: Path, *, pull: bool = False,
+    arch: str | None = None, progress: Progress = print,
+) -> tuple[str, Path]:  # fmt: skip
+    """``build-container``'s work: the Dockerfile built on the base image as ``tag`` and its
+    filesystem exported to ``folder``; (sha256, path)."""
+    buildah = Buildah()
+    buildah.use_base_for(dockerfile, arch=arch, progress=progress)
+    buildah.build(context, dockerfile, tag, pull=pull, progress=progress, arch=arch)
+    return buildah.export(tag, folder, progress=progress)
 
 
 def _tar_gz(root: Path, folder: Path) -> tuple[str, Path]:

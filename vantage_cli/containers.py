@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imagebuild.base import ensure_base_image, host_arch
-from imagebuild.builder import Buildah, base_references
+from imagebuild.base import host_arch
+from imagebuild.builder import Buildah, build_and_export
 from imagebuild.errors import ImageBuildError
 from vantage_cli.errors import CliError
 from vantage_cli.project import App
@@ -50,17 +50,12 @@ def build_image(
     """Build ``folder/Dockerfile`` (context: the package folder) on the base image of ``arch``
     (None: this machine's); the exported asset in assets/."""
     dockerfile = folder / "Dockerfile"
+    tag = image_tag(asset_name)
+    print(f"Building {dockerfile.relative_to(app.root)} as {tag} with buildah …", flush=True)
     try:
-        buildah = Buildah()
-        references = base_references(dockerfile)
-        if references:
-            base = ensure_base_image(arch=arch, progress=_progress)
-            buildah.ensure_base(base, progress=_progress)
-            buildah.tag_base(base, references)
-        tag = image_tag(asset_name)
-        print(f"Building {dockerfile.relative_to(app.root)} as {tag} with buildah …", flush=True)
-        buildah.build(folder, dockerfile, tag, pull=pull, progress=_progress, arch=arch)
-        _, archive = buildah.export(tag, app.assets, progress=_progress)
+        _, archive = build_and_export(
+            folder, dockerfile, tag, app.assets, pull=pull, arch=arch, progress=_progress
+        )
     except ImageBuildError as exc:
         raise CliError(str(exc)) from None
     return archive

@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from applications.models import ApplicationInstance, InstanceEvent, NodeInstance, RuntimeRole
+from applications.models import (
+    CPU_LIMIT,
+    MEMORY_LIMIT_MIB,
+    ApplicationInstance,
+    InstanceEvent,
+    NodeInstance,
+    RuntimeRole,
+)
 from devices.models import Device
 
 
@@ -86,11 +93,12 @@ class DeploySerializer(serializers.Serializer):
     )
     tags = serializers.DictField(child=serializers.CharField(max_length=256), required=False)
     memory_limit_mib = serializers.IntegerField(
-        required=False, allow_null=True, min_value=64, max_value=1024 * 1024,
+        required=False, allow_null=True, min_value=MEMORY_LIMIT_MIB[0],
+        max_value=MEMORY_LIMIT_MIB[1],
         help_text="Memory its code may use on the appliance, in MiB (default APP_MEMORY_LIMIT_MIB)",
     )  # fmt: skip
     cpu_limit = serializers.FloatField(
-        required=False, allow_null=True, min_value=0.1, max_value=256,
+        required=False, allow_null=True, min_value=CPU_LIMIT[0], max_value=CPU_LIMIT[1],
         help_text="CPUs its code may use on the appliance (default: APP_CPU_LIMIT, 0: no limit)",
     )  # fmt: skip
 

@@ -1,7 +1,9 @@
 """Application instances, and the node packages they are built from."""
 
 from applications.models.instances import (
+    CPU_LIMIT,
     GONE_STATUSES,
+    MEMORY_LIMIT_MIB,
     PROCESSING_DEPLOYMENT,
     PROCESSING_REMOVAL,
     TERMINAL_STATUSES,
@@ -24,7 +26,9 @@ from applications.models.packages import (
 )
 
 __all__ = [
+    "CPU_LIMIT",
     "GONE_STATUSES",
+    "MEMORY_LIMIT_MIB",
     "PROCESSING_DEPLOYMENT",
     "PROCESSING_REMOVAL",
     "TERMINAL_STATUSES",

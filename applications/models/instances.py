@@ -57,6 +57,11 @@ class InstanceQuerySet(models.QuerySet):
         return self.filter(active_q())
 
 
+# What an appliance can apply as an instance's resource limits (memory_limit_mib, cpu_limit).
+MEMORY_LIMIT_MIB = (64, 1024 * 1024)
+CPU_LIMIT = (0.1, 256.0)
+
+
 class ApplicationInstance(models.Model):
     application_instance_id = models.CharField(
         max_length=60, unique=True, default=new_application_instance_id, editable=False

@@ -230,12 +230,11 @@ class Instance:
                 cgroups.slot_for, spec.application_instance_id, spec.limits.memory_mib,
                 spec.limits.cpus, self.options.cgroup_hierarchy(),
             )  # fmt: skip
+            place = launch.Place(
+                folder=self.folder, options=self.options, images=self.images,
+                runtime=runtime.folder, cpus=self._cpus[1],
+            )  # fmt: skip
             for node in code_nodes:
-                place = launch.Place(
-                    folder=self.folder, options=self.options, images=self.images,
-                    runtime=self._runtime_plan.folder if self._runtime_plan else None,
-                    cpus=self._cpus[1],
-                )  # fmt: skip
                 plan = launch.code_plan(
                     place, spec, node, staged / node.name, descriptors[node.name], sandboxed
                 )

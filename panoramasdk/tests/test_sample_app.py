@@ -97,8 +97,7 @@ def sample_image(tmp_path_factory) -> Path:
     """The sample in a container image built on the base image (``COPY . /panorama``, as its
     panorama-cli Dockerfile does), exported and unpacked as an appliance unpacks it."""
     from edge_agent.apps.images import ImageCache
-    from imagebuild.base import ensure_base_image
-    from imagebuild.builder import Buildah, base_references, cannot_build
+    from imagebuild.builder import build_and_export, cannot_build
 
     if reason := cannot_build():
         pytest.skip(f"cannot build the sample's image here: {reason}")
@@ -107,13 +106,8 @@ def sample_image(tmp_path_factory) -> Path:
     shutil.copytree(SAMPLE, context)
     dockerfile = context / "Dockerfile"
     dockerfile.write_text("FROM public.ecr.aws/panorama/panorama-application\nCOPY . /panorama\n")
-    base = ensure_base_image(progress=lambda line: None)
-    buildah = Buildah()
-    buildah.ensure_base(base, progress=lambda line: None)
-    buildah.tag_base(base, base_references(dockerfile))
     tag = "localhost/vantage-test/aws-panorama-sample"
-    buildah.build(context, dockerfile, tag, pull=False, progress=lambda line: None)
-    sha, archive = buildah.export(tag, folder, progress=lambda line: None)
+    sha, archive = build_and_export(context, dockerfile, tag, folder, progress=lambda line: None)
     return ImageCache(folder / "images", 16 * 1024**3, 8 * 1024**3).unpack(sha, archive)
 
 

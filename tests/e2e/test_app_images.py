@@ -28,8 +28,7 @@ import pytest
 from applications.models import ApplicationInstance
 from conftest import wait_for
 from devices.models import DeviceLog
-from imagebuild.base import ensure_base_image
-from imagebuild.builder import Buildah, base_references
+from imagebuild.builder import Buildah
 from tests.support.appliances import provisioned_agent
 from vantage_cli.client import Console
 from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
@@ -75,10 +74,8 @@ def build_with_buildah_itself(project: Path) -> None:
     gzips it, and named in package.json by hand (assetUri, descriptorUri)."""
     folder = package_folder(project)
     dockerfile = folder / "Dockerfile"
-    base = ensure_base_image()
     buildah = Buildah()
-    buildah.ensure_base(base)
-    buildah.tag_base(base, base_references(dockerfile))
+    buildah.use_base_for(dockerfile)
     exported = project / "exported.tar"
     subprocess.run(
         [*buildah.argv, "build", "--isolation", buildah.isolation, "--pull=never",
