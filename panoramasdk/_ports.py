@@ -154,11 +154,16 @@ class _Stream:
                 logger.debug("camera ring not there yet: %s", exc)
         return self.ring
 
+    def paused(self) -> bool:
+        """The operator paused this camera: the stream leaves every batch until it resumes."""
+        ring = self._open()
+        return ring is not None and ring.paused
+
     def take(self) -> Frame | None:
         """The newest frame if it is newer than the last one taken; taking it releases the hold
         on that last one."""
         ring = self._open()
-        if ring is None:
+        if ring is None or ring.paused:
             return None
         frame = ring.take(self.spec.reader, self.last.seq if self.last else 0)
         if frame is not None:
@@ -188,7 +193,8 @@ class _MediaInputPort(port):
 
     def get(self, timeout: float | None = None) -> list[media]:
         """Wait for a new frame on any stream; then one media per stream that has produced a
-        frame, in the configured order (``is_cached`` for a stream with nothing new)."""
+        frame, in the configured order (``is_cached`` for a stream with nothing new). A paused
+        camera's stream is left out until it resumes."""
         if timeout is not None:
             timeout = float(timeout)
             if math.isnan(timeout):
@@ -206,7 +212,7 @@ class _MediaInputPort(port):
             for stream, frame in zip(self._streams, fresh):  # noqa: B905 (Python 3.8)
                 if frame is not None:
                     items.append(stream.media(frame, cached=False))
-                elif stream.last is not None:
+                elif stream.last is not None and not stream.paused():
                     items.append(stream.media(stream.last, cached=True))
             return items
 

@@ -251,5 +251,6 @@ def plan(
         result.displays[display.name] = DisplayConfig(
             node=display.name, runtime_dir=str(folder), socket=f"display-{display.name}.sock",
             ring=ring.name, readers=display_readers[display.name], width=width, height=height,
+            streams={camera: f"cam-{camera}.ring" for camera in result.cameras},
         )  # fmt: skip
     return result

@@ -38,6 +38,7 @@ from edge_agent.apps.runtime_node import RuntimeNode
 from edge_agent.apps.sandbox import SandboxSupport
 from edge_agent.apps.spawn import LaunchFailed
 from edge_agent.apps.staging import SAFE_NAME, STAGED_MARK, InstallError
+from edge_agent.runtime.ring import FrameRing, RingError
 
 logger = logging.getLogger("edge_agent.apps")
 LOG_STREAMS = {"camera": "stream", "model": "model", "display": "display"}
@@ -222,6 +223,7 @@ class Instance:
             for name in runtime.cameras:
                 if name not in cameras:
                     self._paused.add(name)
+                    self._mark_paused(name, True)
                     self._set_node(name, "PAUSED", "")
             # Cameras report their first status (frames, or why not) within their timeout.
             await self._start_runtime("camera", cameras, self.options.camera_timeout_s + 5)
@@ -395,12 +397,28 @@ class Instance:
             if node.signal == "PAUSE" and node.name not in self._paused:
                 self._paused.add(node.name)
                 logger.info("Camera node %s paused.", node.name)
+                self._mark_paused(node.name, True)
                 runner = self._runtime.pop(node.name, None)
                 self._background(self._pause(node.name, runner))
             elif node.signal == "RESUME" and node.name in self._paused:
                 self._paused.discard(node.name)
                 logger.info("Camera node %s resumed.", node.name)
+                self._mark_paused(node.name, False)
                 self._background(self._runtime_node("camera", node.name).start())
+
+    def _mark_paused(self, camera: str, paused: bool) -> None:
+        """Flag the camera's ring, so that its consumers leave the stream out of their batches
+        and the displays take its tile off, rather than go on with its last frame."""
+        plan = self._runtime_plan
+        if plan is None or camera not in plan.cameras:
+            return
+        try:
+            ring = FrameRing.open(plan.folder / plan.cameras[camera][0].ring)
+        except RingError as exc:
+            logger.warning("Camera node %s: cannot flag its ring: %s", camera, exc)
+            return
+        ring.set_paused(paused)
+        ring.close()
 
     async def _pause(self, name: str, runner: RuntimeNode | None) -> None:
         if runner is not None:

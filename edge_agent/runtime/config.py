@@ -95,6 +95,8 @@ class DisplayConfig(_Config):
     # Every ring a put() may refer to (camera rings, code nodes' out rings) → the display's
     # reader index in it.
     readers: dict[str, int]
+    # Each camera's stream id → its ring: a paused camera's tile leaves the canvas.
+    streams: dict[str, str] = {}
     width: int = 1280
     height: int = 720
     metrics_interval_s: float = 1.0

@@ -7,7 +7,9 @@ in the ring, from the config), scales the frame into its tile of the canvas and 
 overlays, composing straight into a slot of its output ring (``display-<node>.ring``, created by
 the agent, which reads it as reader 0 for "View output"). One stream fills the canvas,
 letterboxed; several are tiled (2 side by side, 3-4 in 2x2, up to 9 in 3x3). Every stream keeps
-its last tile, so a ``put()`` for one stream redraws the whole canvas.
+its last tile, so a ``put()`` for one stream redraws the whole canvas; a paused camera's tile
+leaves the canvas (the rest are laid out again) until the camera resumes and its frames are put
+again.
 
 A ``put()`` whose frame the camera already overwrote (the code node was slower than the ring)
 is skipped and counted: the next one carries a newer frame.
@@ -163,6 +165,8 @@ class Display:
                 data = None
             if data is not None:
                 self.handle(data)
+            else:
+                self.drop_paused()
             if self.metrics.due():
                 self.metrics.emit()
 
@@ -181,16 +185,35 @@ class Display:
             return False
         return self.compose(record.media)
 
-    def compose(self, media: list[PutMedia]) -> bool:
+    def drop_paused(self) -> bool:
+        """Take the tiles of paused cameras off the canvas (the others fill it again); whether
+        the canvas changed."""
+        paused = [key for key in self.tiles if self._paused(key)]
+        if not paused:
+            return False
+        for key in paused:
+            del self.tiles[key]
+        return self.compose([], redraw=True)
+
+    def _paused(self, stream_id: str) -> bool:
+        name = self.config.streams.get(stream_id)
+        ring = self._ring(name) if name else None
+        return ring is not None and ring.paused
+
+    def compose(self, media: list[PutMedia], *, redraw: bool = False) -> bool:
+        """Draw the frames put into their tiles and publish the canvas; with ``redraw``, publish
+        the remaining tiles even when no new frame is drawn."""
         wanted: dict[str, PutMedia] = {}  # by stream; the last one wins
         for item in media:
             key = item.stream_id or item.ring
+            if self._paused(key):
+                continue  # put just before the pause reached the code node
             new = key not in self.tiles and key not in wanted
             if new and len(self.tiles) + sum(k not in self.tiles for k in wanted) >= MAX_TILES:
                 self._warn_once("tiles", f"More than {MAX_TILES} streams: the rest are not shown.")
                 continue
             wanted[key] = item
-        if not wanted:
+        if not wanted and not redraw:
             return False
         added = [key for key in wanted if key not in self.tiles]
         for key in added:
@@ -230,7 +253,7 @@ class Display:
             tile.decoded_ns = frame.decoded_ns or item.decoded_ns
             newest = max(newest, tile.decoded_ns)
             drawn.add(key)
-        if not drawn:
+        if not drawn and not redraw:
             for key in added:
                 del self.tiles[key]
             return False  # the slot stays unpublished; the writer reuses it next time

@@ -2,8 +2,9 @@
 
 A ring is one memory-mapped file (in ``/dev/shm`` normally, so it never reaches a disk):
 
-- a header page: layout, the latest published slot and sequence number, and per reader the
-  two slots it *holds* and the last sequence number it *took*;
+- a header page: layout, the latest published slot and sequence number, whether the stream is
+  *paused* (the operator paused its camera: readers leave it out until it resumes), and per
+  reader the two slots it *holds* and the last sequence number it *took*;
 - one 64-byte header per slot: sequence number (0 empty, -1 being written), width, height,
   the source time stamp (sec, usec) and ``decoded_ns`` (``CLOCK_MONOTONIC``, comparable across
   processes, for latency);
@@ -45,7 +46,9 @@ MAX_PIXELS = 1920 * 1080
 DEFAULT_CAPACITY = MAX_PIXELS * 3
 
 # Header words (int64), by index.
-_MAGIC, _VERSION, _SLOTS, _READERS, _CAPACITY, _LATEST_SLOT, _LATEST_SEQ, _WRITER_PID = range(8)
+(_MAGIC, _VERSION, _SLOTS, _READERS, _CAPACITY, _LATEST_SLOT, _LATEST_SEQ, _WRITER_PID, _PAUSED) = (
+    range(9)
+)
 _HOLDS = 16  # MAX_READERS words: the slot each reader holds, -1 none
 _TAKEN = _HOLDS + MAX_READERS  # MAX_READERS words: the last sequence number each reader took
 _HELD_BEFORE = _TAKEN + MAX_READERS  # MAX_READERS words: the slot each reader took before, -1
@@ -156,6 +159,14 @@ class FrameRing:
         current = self._header[_HOLDS : _HOLDS + self.readers]
         before = self._header[_HELD_BEFORE : _HELD_BEFORE + self.readers]
         return {int(s) for s in (*current, *before) if s >= 0}
+
+    @property
+    def paused(self) -> bool:
+        """Whether the stream is paused: its last frame is not to be shown or processed."""
+        return bool(self._header[_PAUSED])
+
+    def set_paused(self, paused: bool) -> None:
+        self._header[_PAUSED] = int(paused)
 
     def taken(self, reader: int) -> int:
         return int(self._header[_TAKEN + reader])

@@ -17,6 +17,7 @@ import pytest
 from devicelink.apps import ApplicationSpec
 from edge_agent.apps import RestartPolicy
 from edge_agent.apps.sandbox import probe_support
+from edge_agent.runtime.ring import FrameRing
 from edge_agent.tests.models import classifier, make_archive
 from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
@@ -285,8 +286,13 @@ def test_camera_model_and_display_nodes_run_and_follow_signals(tmp_path, server,
             await supervisor.settle(60)
             pid = app_pid(supervisor)
             assert reports.node("front_door")["status"] == "PAUSED"  # onSignal: waits
+            # The camera's ring says so: its consumers leave the stream out of their batches.
+            [folder] = Path("/dev/shm").glob(f"vantage-*-{IID}")  # noqa: S108
+            ring = FrameRing.open(folder / "cam-front_door.ring")
+            assert ring.paused
             await supervisor.apply([spec(2, "RESUME")])
             await eventually(lambda: reports.node("front_door")["status"] == "RUNNING", 30)
+            assert not ring.paused
 
             def frames() -> int:
                 return supervisor.metrics()[IID].get("front_door", {}).get("frames", 0)
@@ -294,6 +300,7 @@ def test_camera_model_and_display_nodes_run_and_follow_signals(tmp_path, server,
             await eventually(lambda: frames() > 0, 10)
             await supervisor.apply([spec(3, "PAUSE")])
             await eventually(lambda: reports.node("front_door")["status"] == "PAUSED", 10)
+            assert ring.paused
             await supervisor.settle(10)
             assert app_pid(supervisor) == pid  # signals do not redeploy
             assert supervisor.metrics()[IID]["model_node"]["providers"] == ["CPUExecutionProvider"]

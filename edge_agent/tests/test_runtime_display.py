@@ -39,6 +39,7 @@ class DisplayProcess:
         config = DisplayConfig(
             node="output_node", runtime_dir=str(folder), socket="display-out.sock",
             ring="display-out.ring", readers={name: 1 for name in rings},
+            streams={name.removeprefix("cam-").removesuffix(".ring"): name for name in rings},
             width=WIDTH, height=HEIGHT, metrics_interval_s=0.2,
         )  # fmt: skip
         (folder / "display.json").write_text(config.model_dump_json())
@@ -181,6 +182,31 @@ def test_streams_are_tiled_and_each_keeps_its_last_tile(display):
     image = display.next_frame().image
     assert colour_at(image, 45, 80) == WHITE
     assert colour_at(image, 45, 240) == GREEN and colour_at(image, 135, 80) == RED
+
+
+def test_a_paused_cameras_tile_leaves_the_canvas_until_it_resumes(display):
+    slot, seq = display.write("cam-a.ring", BLUE, 320, 180)
+    display.put(media("cam-a.ring", slot, seq, "a"))
+    display.next_frame()
+    slot, seq = display.write("cam-b.ring", GREEN, 320, 180)
+    display.put(media("cam-b.ring", slot, seq, "b"))
+    image = display.next_frame().image
+    assert colour_at(image, 90, 80) == BLUE and colour_at(image, 90, 240) == GREEN
+
+    # Paused: without any put, b fills the canvas alone, no frozen tile of a beside it.
+    display.cams["cam-a.ring"].set_paused(True)
+    image = display.next_frame().image
+    assert colour_at(image, 90, 80) == GREEN and colour_at(image, 90, 240) == GREEN
+    # A put of a's last frame that was on its way is not shown.
+    display.put(media("cam-a.ring", slot, seq, "a"), media("cam-b.ring", slot, seq, "b"))
+    image = display.next_frame().image
+    assert colour_at(image, 90, 80) == GREEN and colour_at(image, 90, 240) == GREEN
+
+    display.cams["cam-a.ring"].set_paused(False)
+    slot, seq = display.write("cam-a.ring", WHITE, 320, 180)
+    display.put(media("cam-a.ring", slot, seq, "a"))
+    image = display.next_frame().image
+    assert colour_at(image, 90, 80) == GREEN and colour_at(image, 90, 240) == WHITE
 
 
 def test_overwritten_frames_and_invalid_records_are_skipped(display):

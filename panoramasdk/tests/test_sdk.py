@@ -237,6 +237,33 @@ def test_streams_without_news_come_cached_and_silent_streams_are_left_out(node_e
     ]
 
 
+def test_a_paused_camera_leaves_the_batch_until_it_resumes(node_env, runtime):
+    node_env(sample_config(runtime, cameras=("cam1", "cam2")))
+    node = panoramasdk.node()
+    cam1, cam2 = camera(runtime, "cam1"), camera(runtime, "cam2")
+    cam1.write(frame(1), ts_sec=1, ts_usec=0)
+    cam2.write(frame(2), ts_sec=2, ts_usec=0)
+    items = node.inputs.video_in.get(timeout=5)
+    assert [m.stream_id for m in items] == ["cam1_id", "cam2_id"]
+
+    cam1.set_paused(True)  # as the agent flags it on PAUSE
+    cam2.write(frame(3), ts_sec=3, ts_usec=0)
+    items = node.inputs.video_in.get(timeout=5)
+    assert [(m.stream_id, m.is_cached) for m in items] == [("cam2_id", False)]
+    # A frame the camera published just before it stopped is not taken either.
+    cam1.write(frame(4), ts_sec=4, ts_usec=0)
+    with pytest.raises(panoramasdk.TimeoutException):
+        node.inputs.video_in.get(timeout=0.1)
+
+    cam1.set_paused(False)  # RESUME
+    cam1.write(frame(5), ts_sec=5, ts_usec=0)
+    items = node.inputs.video_in.get(timeout=5)
+    assert [(m.stream_id, m.is_cached, int(m.image[0, 0, 0])) for m in items] == [
+        ("cam1_id", False, 5),
+        ("cam2_id", True, 3),
+    ]
+
+
 # --- overlays -------------------------------------------------------------------------------------
 
 
