@@ -323,9 +323,24 @@ def remove(instance: ApplicationInstance) -> None:
     """Remove from the device: it stops and deletes the instance, then says so."""
     from devices import desired
 
-    if instance.status in (Status.REMOVAL_SUCCEEDED,) or instance.desired_state == "REMOVED":
-        return
     with transaction.atomic():
+        # Under the row's lock: a device's report may be changing it right now.
+        ApplicationInstance.objects.select_for_update().filter(pk=instance.pk).first()
+        instance.refresh_from_db()
+        if instance.status == Status.REMOVAL_SUCCEEDED or instance.desired_state == "REMOVED":
+            return
+        if _gone_from_device(instance):
+            # Nothing will come from the device any more: it never had the instance, or it
+            # already stopped the failed one it was no longer asked to run.
+            record(
+                instance,
+                Status.REMOVAL_SUCCEEDED,
+                REMOVED,
+                Health.NOT_AVAILABLE,
+                fields={"desired_state": DesiredState.REMOVED},
+            )
+            purge_streams(instance)
+            return
         record(
             instance,
             Status.REMOVAL_REQUESTED,
@@ -335,6 +350,13 @@ def remove(instance: ApplicationInstance) -> None:
             fields={"desired_state": DesiredState.REMOVED},
         )
         desired.publish(instance.device)
+
+
+def _gone_from_device(instance: ApplicationInstance) -> bool:
+    """The instance is not in its device's desired state (desired.py leaves pending and failed
+    ones out) and the device's last word about it, if any, was that it stopped."""
+    not_desired = instance.status in (Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_FAILED)
+    return not_desired and instance.reported_status in ("", "STOPPED")
 
 
 def signal_nodes(instance: ApplicationInstance, signals: list[tuple[str, str]]) -> None:
