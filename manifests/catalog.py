@@ -14,11 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .payload import load_quietly
-from .schema import is_int
+from .schema import is_int, is_number
 
-PORT_TYPES = ("boolean", "int32", "float32", "string", "media")
+PORT_TYPES = ("boolean", "int32", "float32", "string", "string[]", "media")
 CAMERA_CATEGORY = "media_source"
 MODEL_CATEGORY = "ml_model"
+
+#: The system assets a device implements itself (spec §5.2), and the category each implies:
+#: an interface implemented by one may leave out ``category`` (panorama-cli's file source does).
+RTSP_SOURCE_ASSET = "source/video/camera/rtsp/source_rtsp"
+FILE_SOURCE_ASSET = "source/video/file"
+HDMI_SINK_ASSET = "sink/video/hdmi/sink_hdmi"
+SYSTEM_ASSET_CATEGORIES = {
+    RTSP_SOURCE_ASSET: CAMERA_CATEGORY,
+    FILE_SOURCE_ASSET: CAMERA_CATEGORY,
+    HDMI_SINK_ASSET: "media_sink",
+}
 
 ABSTRACT_CAMERA = "panorama::abstract_rtsp_media_source"
 HDMI_SINK = "panorama::hdmi_data_sink"
@@ -33,9 +44,7 @@ STOCK_PACKAGES: dict[str, dict[str, Any]] = {
             "assets": [
                 {
                     "name": "rtsp_v1_asset",
-                    "implementations": [
-                        {"type": "system", "assetUri": "source/video/camera/rtsp/source_rtsp"}
-                    ],
+                    "implementations": [{"type": "system", "assetUri": RTSP_SOURCE_ASSET}],
                 }
             ],
             "interfaces": [
@@ -73,6 +82,7 @@ class Port:
     type: str | None
     max_connections: int = 0
     constraint_regex: str | None = None
+    minimum: float | None = None  # int32 and float32 input ports (panorama-cli's file source)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class Interface:
     inputs: Mapping[str, Port] = field(default_factory=dict)
     outputs: Mapping[str, Port] = field(default_factory=dict)
     inbound_ports: tuple[int, ...] = ()
+    system_asset: str | None = None  # the assetUri of the system asset implementing it
 
     @property
     def ref(self) -> str:
@@ -110,6 +121,7 @@ def _ports(items: Any) -> dict[str, Port]:
         kind = item.get("type")
         regex = item.get("constraintRegex")
         limit = item.get("maxConnections")
+        minimum = item.get("minimum")
         ports.setdefault(
             item["name"],
             Port(
@@ -117,6 +129,7 @@ def _ports(items: Any) -> dict[str, Port]:
                 type=kind if kind in PORT_TYPES else None,
                 max_connections=limit if is_int(limit) and limit > 0 else 0,
                 constraint_regex=regex if isinstance(regex, str) and regex else None,
+                minimum=minimum if is_number(minimum) else None,
             ),
         )
     return ports
@@ -131,6 +144,28 @@ def _inbound_ports(network: Any) -> tuple[int, ...]:
     )
 
 
+def system_asset(body: Any, asset_name: Any) -> str | None:
+    """The assetUri of the system implementation of the asset ``asset_name`` names, if any."""
+    assets = body.get("assets") if isinstance(body, dict) else None
+    for asset in assets if isinstance(assets, list) else []:
+        if not isinstance(asset, dict) or asset.get("name") != asset_name:
+            continue
+        implementations = asset.get("implementations")
+        for item in implementations if isinstance(implementations, list) else []:
+            if isinstance(item, dict) and item.get("type") == "system":
+                uri = item.get("assetUri")
+                return uri if isinstance(uri, str) else None
+    return None
+
+
+def interface_category(body: Any, interface: dict[str, Any]) -> str | None:
+    """The interface's ``category``, or the one its system asset implies when it has none."""
+    category = interface.get("category")
+    if isinstance(category, str):
+        return category
+    return SYSTEM_ASSET_CATEGORIES.get(system_asset(body, interface.get("asset")) or "")
+
+
 def read_package(ref: str, doc: Any, *, stock: bool = False) -> PackageInfo:
     """Index a package.json document (or its text, or its inner ``nodePackage`` object)."""
     doc = load_quietly(doc)
@@ -141,16 +176,16 @@ def read_package(ref: str, doc: Any, *, stock: bool = False) -> PackageInfo:
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
-        category = item.get("category")
         interfaces.setdefault(
             item["name"],
             Interface(
                 package=ref,
                 name=item["name"],
-                category=category if isinstance(category, str) else None,
+                category=interface_category(body, item),
                 inputs=_ports(item.get("inputs")),
                 outputs=_ports(item.get("outputs")),
                 inbound_ports=_inbound_ports(item.get("network")),
+                system_asset=system_asset(body, item.get("asset")),
             ),
         )
     return PackageInfo(ref, body.get("name"), body.get("version"), interfaces, stock)

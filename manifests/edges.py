@@ -14,7 +14,7 @@ from typing import Any
 from .catalog import MODEL_CATEGORY, Port
 from .common import EDGE_END_PATTERN
 from .errors import Errors, ValidationError
-from .nodes import Index, NodeInfo, check_value_against, names_hint
+from .nodes import Index, NodeInfo, check_value_against, check_value_minimum, names_hint
 from .pointer import join
 from .schema import plural
 
@@ -124,3 +124,4 @@ def check_edges(edges: Any, base: str, nodes: Index, errors: Errors) -> None:
         elif producer.node.is_param:
             owner = f'input port "{target}"'
             check_value_against(producer.node, consumer.port.constraint_regex, owner, errors)
+            check_value_minimum(producer.node, consumer.port.minimum, owner, errors)

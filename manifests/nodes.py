@@ -213,6 +213,19 @@ def check_value_against(
     errors.append(ValidationError(join(node.path, "value"), message, hint))
 
 
+def check_value_minimum(node: NodeInfo, minimum: float | None, owner: str, errors: Errors):
+    """Report a parameter node whose number ``value`` is below the ``minimum`` of ``owner``."""
+    if node.param_type not in ("int32", "float32") or minimum is None:
+        return
+    value = node.raw.get("value")
+    if not PARAMETER_VALUES[node.param_type].accepts(value) or value >= minimum:
+        return
+    message = f"value {show(value)} is below the minimum {show(minimum)} of {owner}"
+    errors.append(
+        ValidationError(join(node.path, "value"), message, f"a value of at least {show(minimum)}")
+    )
+
+
 def check_parameter_nodes(nodes: Mapping[str, NodeInfo], errors: Errors) -> None:
     """Node-local semantics: decorator constraintRegex on values, overrideMandatory sanity."""
     for node in nodes.values():

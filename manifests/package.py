@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .catalog import FILE_SOURCE_ASSET, SYSTEM_ASSET_CATEGORIES, interface_category, system_asset
 from .common import DESCRIPTION, ENVELOPE, NODE_NAME_PATTERN, PARAMETER_VALUES, VERSION
 from .errors import Errors, ValidationError
 from .nodes import names_hint
 from .payload import load
 from .pointer import join
-from .schema import Arr, Bool, Int, Obj, Pattern, Str, Tagged, article
+from .schema import Arr, Bool, Int, Obj, Pattern, Str, Tagged, article, is_number, show
 
 #: ``data_sink`` is not in the schema but the official test utility's HDMI interface uses it.
 CATEGORIES = ("media_source", "media_sink", "data_sink", "business_logic", "ml_model")
@@ -28,6 +29,9 @@ PORT_NAME = Str(
 )
 NAME_PATTERN = Pattern(r"^[a-z_A-Z0-9\-]+$", "letters, digits, '_' and '-'")
 REGEX = Str(regex=True)
+#: ``string[]`` is not in the 2021-01-01 schema, but panorama-cli's file source package
+#: (``source/video/file``) declares its ``sourceNames`` input with it.
+DEFAULTS = {**PARAMETER_VALUES, "string[]": Arr(items=Str(), hint="an array of strings")}
 
 
 def _input_port(kind: str) -> Obj:
@@ -37,9 +41,12 @@ def _input_port(kind: str) -> Obj:
         "type": Str(enum=(kind,)),
     }
     if kind != "media":
-        fields["default"] = PARAMETER_VALUES[kind]
+        fields["default"] = DEFAULTS[kind]
     if kind in ("int32", "float32", "string"):
         fields["constraintRegex"] = REGEX
+    if kind in ("int32", "float32"):
+        # Not in the schema either: the file source package bounds loopCount and fps with it.
+        fields["minimum"] = PARAMETER_VALUES[kind]
     fields["maxConnections"] = Int(minimum=0, hint="an integer of at least 0 (0 means no limit)")
     if kind != "media":
         fields["reference"] = Bool()
@@ -48,8 +55,11 @@ def _input_port(kind: str) -> Obj:
 
 
 PORT_TYPES = ("boolean", "int32", "float32", "string", "media")
+INPUT_PORT_TYPES = ("boolean", "int32", "float32", "string", "string[]", "media")
 INPUT_PORT = Tagged(
-    title="an input port", key="type", cases={kind: _input_port(kind) for kind in PORT_TYPES}
+    title="an input port",
+    key="type",
+    cases={kind: _input_port(kind) for kind in INPUT_PORT_TYPES},
 )
 OUTPUT_PORT = Obj(
     title="an output port",
@@ -64,19 +74,26 @@ INBOUND_PORT = Obj(
 )
 NETWORK = Obj(title="network", fields={"inboundPorts": Arr(items=INBOUND_PORT, max_items=10)})
 
+CATEGORY = Str(enum=CATEGORIES)
 INTERFACE = Obj(
     title="an interface",
     fields={
         "description": Str(),
         "name": Str(min_len=1, max_len=128, pattern=NAME_PATTERN),
         "asset": Str(),
-        "category": Str(enum=CATEGORIES),
+        "category": CATEGORY,
         "inputs": Arr(items=INPUT_PORT),
         "outputs": Arr(items=OUTPUT_PORT),
         "network": NETWORK,
     },
-    required=("name", "category"),
+    # "category" too, unless a system asset implements the interface: _check_category.
+    required=("name",),
 )
+#: The file source's inputs that the device refuses below 0, with or without a ``minimum``.
+FILE_SOURCE_MINIMUMS = {
+    "loopCount": "0 plays the videos in a loop forever, N plays them N times",
+    "fps": "0 plays each video at its own frame rate",
+}
 
 ACCELERATOR = Obj(
     title="an inference accelerator",
@@ -195,6 +212,8 @@ def _check_semantics(body: dict[str, Any], errors: Errors) -> None:
         if not isinstance(interface, dict):
             continue
         path = join(f"{base}/interfaces", index)
+        _check_category(body, interface, path, errors)
+        _check_minimums(body, interface, path, errors)
         for side in ("inputs", "outputs"):
             scope = f"among an interface's {side}"
             _unique_names(interface.get(side), join(path, side), "port", scope, errors)
@@ -205,3 +224,35 @@ def _check_semantics(body: dict[str, Any], errors: Errors) -> None:
             message = f'asset "{asset}" is not defined in assets'
             hint = names_hint("assets of this package", asset_names)
             errors.append(ValidationError(join(path, "asset"), message, hint))
+
+
+def _check_category(body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors):
+    """``category`` is required, except where the interface's system asset implies it."""
+    if "category" in interface or interface_category(body, interface) is not None:
+        return
+    hint = (
+        f"{CATEGORY.describe()}; it may be left out only when the interface's asset is a "
+        f"system asset ({', '.join(SYSTEM_ASSET_CATEGORIES)})"
+    )
+    errors.append(ValidationError(join(path, "category"), '"category" is required', hint))
+
+
+def _check_minimums(body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors):
+    """A port's ``default`` is at least its ``minimum``; the file source's loopCount and fps
+    are never negative."""
+    file_source = system_asset(body, interface.get("asset")) == FILE_SOURCE_ASSET
+    inputs = interface.get("inputs")
+    for index, port in enumerate(inputs if isinstance(inputs, list) else []):
+        if not isinstance(port, dict) or port.get("type") not in ("int32", "float32"):
+            continue
+        default, minimum = port.get("default"), port.get("minimum")
+        where = join(join(path, "inputs"), index, "default")
+        if not is_number(default) or not DEFAULTS[port["type"]].accepts(default):
+            continue  # reported by the structural pass
+        if is_number(minimum) and default < minimum:
+            message = f"{show(default)} is below the port's minimum {show(minimum)}"
+            errors.append(ValidationError(where, message, f"a value of at least {show(minimum)}"))
+        elif file_source and port.get("name") in FILE_SOURCE_MINIMUMS and default < 0:
+            message = f"{show(default)} is negative"
+            hint = f"a value of at least 0 ({FILE_SOURCE_MINIMUMS[port['name']]})"
+            errors.append(ValidationError(where, message, hint))

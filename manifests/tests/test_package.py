@@ -47,7 +47,7 @@ I0 = "/nodePackage/interfaces/0"
         (f"{I0}/category", "camera", '"camera" is not an allowed value'),
         (f"{I0}/inputs/0/name", "video-in", '"video-in" does not match the allowed pattern'),
         (f"{I0}/inputs/0/name", "", "must not be empty"),
-        (f"{I0}/inputs/0/type", "string[]", '"string[]" is not an allowed value'),
+        (f"{I0}/inputs/0/type", "string[][]", '"string[][]" is not an allowed value'),
         (f"{I0}/inputs/1/default", "0.5", "expected a number, got string"),
         (f"{I0}/inputs/2/default", 5, "expected a string, got integer"),
         (f"{I0}/inputs/0/maxConnections", -1, "-1 is out of range"),
@@ -63,7 +63,8 @@ def test_code_package_schema_rule(pointer, value, message):
     [
         (f"{I0}/inputs/0/default", "x"),  # media ports have no default
         (f"{I0}/outputs/0/default", "x"),  # output ports have no default
-        (f"{I0}/inputs/1/minimum", 0),  # JSON-Schema keywords are not port fields
+        (f"{I0}/inputs/2/minimum", 0),  # only int32 and float32 ports have a minimum
+        (f"{I0}/inputs/0/minimum", 0),
     ],
 )
 def test_unknown_fields_are_rejected(pointer, value):
@@ -261,4 +262,94 @@ def test_invalid_json_text():
     ]
     assert pairs(validate_package(b'{"nodePackage": NaN}')) == [
         ("", "not valid JSON: NaN is not valid JSON")
+    ]
+
+
+# --- panorama-cli's file source: "string[]" ports, "minimum", a category its asset implies ----
+
+FILE_SOURCE = "aws-panorama-cli/panoramacli/resources/video_from_file_package/package.json"
+F0 = "/nodePackage/interfaces/0/inputs"
+
+
+def test_the_cli_file_source_package_is_valid():
+    assert errors_of(load(FILE_SOURCE)) == []
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value", "expected"),
+    [
+        (f"{F0}/0/default", "lobby.mp4", [(f"{F0}/0/default", "expected an array, got string")]),
+        (
+            f"{F0}/0/default",
+            ["a.mp4", 7],
+            [(f"{F0}/0/default/1", "expected a string, got integer")],
+        ),
+        (f"{F0}/1/default", -1, [(f"{F0}/1/default", "-1 is below the port's minimum 0")]),
+        (f"{F0}/1/default", 1.5, [(f"{F0}/1/default", "expected an integer, got number")]),
+        (f"{F0}/1/minimum", "0", [(f"{F0}/1/minimum", "expected an integer, got string")]),
+        (f"{F0}/2/default", -0.5, [(f"{F0}/2/default", "-0.5 is below the port's minimum 0")]),
+        (f"{F0}/2/minimum", True, [(f"{F0}/2/minimum", "expected a number, got boolean")]),
+    ],
+)
+def test_file_source_values(pointer, value, expected):
+    assert errors_of(setting(load(FILE_SOURCE), pointer, value)) == expected
+
+
+def test_file_source_loop_count_and_fps_are_never_negative_even_without_a_minimum():
+    doc = removing(load(FILE_SOURCE), f"{F0}/1/minimum")
+    doc = removing(setting(doc, f"{F0}/1/default", -2), f"{F0}/2/minimum")
+    errors = validate_package(setting(doc, f"{F0}/2/default", -1))
+    assert pairs(errors) == [
+        (f"{F0}/1/default", "-2 is negative"),
+        (f"{F0}/2/default", "-1 is negative"),
+    ]
+    assert (
+        errors[0].hint
+        == "a value of at least 0 (0 plays the videos in a loop forever, N plays them N times)"
+    )
+
+
+def test_only_a_system_asset_lets_an_interface_leave_out_its_category():
+    doc = setting(load(FILE_SOURCE), "/nodePackage/assets/0/implementations/0/assetUri", "my/asset")
+    errors = validate_package(doc)
+    assert pairs(errors) == [("/nodePackage/interfaces/0/category", '"category" is required')]
+    assert "source/video/file" in errors[0].hint
+    doc = setting(load(FILE_SOURCE), "/nodePackage/assets", [])
+    assert pairs(validate_package(doc)) == [
+        ("/nodePackage/interfaces/0/category", '"category" is required')
+    ]
+
+
+def test_a_string_array_port_is_an_input_only():
+    doc = setting(load(FILE_SOURCE), "/nodePackage/interfaces/0/outputs/0/type", "string[]")
+    assert errors_of(doc) == [
+        ("/nodePackage/interfaces/0/outputs/0/type", '"string[]" is not an allowed value')
+    ]
+
+
+def test_a_parameter_feeding_a_port_below_its_minimum_is_refused():
+    from manifests import validate_graph
+
+    package = load(FILE_SOURCE)
+    graph = {
+        "nodeGraph": {
+            "envelopeVersion": "2021-01-01",
+            "packages": [{"name": "123456789012::files", "version": "1.0"}],
+            "nodes": [
+                {"name": "clips", "interface": "123456789012::files.default"},
+                {"name": "loops", "interface": "int32", "value": -3},
+                {"name": "rate", "interface": "float32", "value": 12.5},
+            ],
+            "edges": [
+                {"producer": "loops", "consumer": "clips.loopCount"},
+                {"producer": "rate", "consumer": "clips.fps"},
+            ],
+        }
+    }
+    errors = validate_graph(graph, packages={"123456789012::files": package})
+    assert pairs(errors) == [
+        (
+            "/nodeGraph/nodes/1/value",
+            'value -3 is below the minimum 0 of input port "clips.loopCount"',
+        )
     ]

@@ -93,15 +93,6 @@ NOT_VALID: dict[str, list[tuple[str, str]]] = {
         ("/nodeGraph/packages", "must contain at least 1 item"),
         ("/nodeGraph/nodes", "must contain at least 1 item"),
     ],
-    # Not a template but a leftover of the pre-GA file source: no category, a "string[]" port
-    # type and JSON-Schema-style "minimum" keys, none of which the 2021-01-01 schema or the
-    # spec allows (spec §5.1 lists the port types). No sample app uses it.
-    f"{CLI}/video_from_file_package/package.json": [
-        ("/nodePackage/interfaces/0/category", '"category" is required'),
-        ("/nodePackage/interfaces/0/inputs/0/type", '"string[]" is not an allowed value'),
-        ("/nodePackage/interfaces/0/inputs/1/minimum", 'unknown field "minimum"'),
-        ("/nodePackage/interfaces/0/inputs/2/minimum", 'unknown field "minimum"'),
-    ],
 }
 
 FILES = all_json_files()

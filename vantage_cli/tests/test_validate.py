@@ -31,10 +31,9 @@ def test_every_reference_manifest_but_the_cli_templates_is_valid():
     result = _cli(REFERENCE)
     invalid = {line.split(":", 1)[0] for line in result.stdout.splitlines() if ": /" in line}
     assert {Path(p).relative_to(REFERENCE).as_posix() for p in invalid} == {
-        # Templates panorama-cli fills in before use, and a leftover it never registers.
+        # Templates panorama-cli fills in before use.
         "aws-panorama-cli/panoramacli/resources/package_skeleton/package.json",
         "aws-panorama-cli/panoramacli/resources/project_skeleton/graphs/graph.json",
-        "aws-panorama-cli/panoramacli/resources/video_from_file_package/package.json",
     }
 
 
