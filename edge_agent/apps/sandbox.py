@@ -109,7 +109,7 @@ def _python_dirs() -> list[Path]:
 
 # The runtime modules panoramasdk imports: plain Python 3.8 with NumPy, as they run under the
 # application image's own interpreter (panoramasdk/tests/test_portable.py checks both).
-SDK_RUNTIME_MODULES = ("__init__.py", "records.py", "ring.py", "modelwire.py")
+SDK_RUNTIME_MODULES = ("__init__.py", "records.py", "ring.py", "modelwire.py", "tensors.py")
 
 
 def sdk_binds() -> list[tuple[Path, str]]:

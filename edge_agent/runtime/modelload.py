@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.runtime.config import ModelServerConfig, TensorSpec
-from edge_agent.runtime.modelwire import InputSpec, format_shape
+from edge_agent.runtime.tensors import InputSpec, format_shape
 
 logger = logging.getLogger("edge_agent.runtime.modelserver")
 

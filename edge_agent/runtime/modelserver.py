@@ -55,15 +55,13 @@ from edge_agent.runtime.modelload import (
 )
 from edge_agent.runtime.modelwire import (
     BUFFER_PREFIX,
-    DTYPES,
-    InputSpec,
     LineChannel,
     OwnBuffer,
     PeerBuffer,
     ProtocolError,
-    check_input,
     layout,
 )
+from edge_agent.runtime.tensors import DTYPES, InputSpec, check_input
 
 logger = logging.getLogger("edge_agent.runtime.modelserver")
 

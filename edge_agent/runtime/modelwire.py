@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import mmap
 import os
 import re
@@ -52,25 +53,23 @@ import select
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_agent.runtime.tensors import DTYPES, InputSpec, conform, describe
+
 MAX_LINE = 64 * 1024
 ALIGN = 64
 BUFFER_PREFIX = ".mw-"
-# The element types a tensor may have on the wire: mlModelDescriptor's types plus the other
-# plain numeric types that ONNX models use.
-DTYPES = frozenset(
-    {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-     "float16", "float32", "float64"}
-)  # fmt: skip
 _BUFFER_NAME = re.compile(r"\.mw-[A-Za-z0-9_.-]+")
 # An idle connection is kept for the next call. There are at most this many, which is about the
 # number of threads that one application runs calls from.
 MAX_IDLE = 8
+
+
+logger = logging.getLogger("panoramasdk")
 
 
 class ProtocolError(Exception):
@@ -79,52 +78,6 @@ class ProtocolError(Exception):
 
 class _NotSent(ConnectionError):
     """The connection failed before the request was sent: nothing ran, so it may go again."""
-
-
-# --- tensors ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InputSpec:
-    """One model input as ``call()`` sees it: its descriptor name, element type and shape."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]  # -1: any size
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> InputSpec:
-        return cls(str(doc["name"]), str(doc["dtype"]), tuple(int(d) for d in doc["shape"]))
-
-    def shape_fits(self, shape: tuple[int, ...]) -> bool:
-        return len(shape) == len(self.shape) and all(
-            want < 0 or want == got
-            for want, got in zip(self.shape, shape)  # noqa: B905 (3.8)
-        )
-
-
-def format_shape(shape: tuple[int, ...] | list[int] | list[Any]) -> str:
-    """A shape as in messages, for example ``[1, 3, ?, ?]``, where ``?`` is a dimension of any
-    size."""
-    return "[" + ", ".join("?" if not isinstance(d, int) or d < 0 else str(d) for d in shape) + "]"
-
-
-def describe(spec: InputSpec) -> str:
-    return f"{spec.dtype} {format_shape(spec.shape)}"
-
-
-def check_input(node: str, spec: InputSpec, dtype: np.dtype, shape: tuple[int, ...]) -> bool:
-    """Raise ValueError when a tensor of ``dtype`` and ``shape`` cannot be input ``spec``.
-    Returns whether the tensor must first be cast, which is allowed only from float64 to
-    float32."""
-    cast = dtype.name == "float64" and spec.dtype == "float32"
-    if (dtype.name != spec.dtype and not cast) or not spec.shape_fits(shape):
-        raise ValueError(
-            f"input '{spec.name}' of model node {node} must be {describe(spec)}; "
-            f"given {dtype.name} {format_shape(shape)}"
-        )
-    return cast
 
 
 def layout(shapes: list[tuple[np.dtype, tuple[int, ...]]]) -> tuple[list[int], int]:
@@ -350,8 +303,8 @@ class _Connection:
         self.inputs.ensure(size)
         described = []
         for (spec, array), (dtype, shape), offset in zip(tensors, shapes, offsets):  # noqa: B905
-            # One copy into shared memory; a float64 → float32 cast happens in the same pass.
-            np.copyto(self.inputs.view(dtype, shape, offset), array, casting="same_kind")
+            # One copy into shared memory; the cast conform() allowed happens in the same pass.
+            np.copyto(self.inputs.view(dtype, shape, offset), array, casting="unsafe")
             described.append(
                 {"name": spec.name, "dtype": dtype.name, "shape": list(shape), "offset": offset}
             )
@@ -389,6 +342,7 @@ class ModelClient:
         self._lock = threading.Lock()
         self._idle: list[_Connection] = []
         self._closed = False
+        self._converted: set[str] = set()  # inputs whose conversion was logged
 
     def call(
         self, inputs: dict[str, np.ndarray] | np.ndarray, timeout: float | None = None
@@ -514,6 +468,13 @@ class ModelClient:
                     f"input '{spec.name}' of model node {self.name} must be a numpy array "
                     f"({describe(spec)}); given {type(array).__name__}"
                 )
-            check_input(self.name, spec, array.dtype, array.shape)
+            array, converted = conform(self.name, spec, array)
+            if converted and spec.name not in self._converted:
+                # Once per input: an application converts the same way on every frame.
+                self._converted.add(spec.name)
+                logger.warning(
+                    "input '%s' of model node %s: %s, as Panorama did (pass %s to avoid it)",
+                    spec.name, self.name, converted, describe(spec),
+                )  # fmt: skip
             tensors.append((spec, array))
         return tensors

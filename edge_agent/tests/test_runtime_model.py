@@ -298,14 +298,34 @@ def test_call_validation_errors(classifier_server):
             r"given float32 \[1, 3, 112, 112\]",
         ):
             client.call({"data": good[:, :, :112, :112]})
-        with pytest.raises(ValueError, match=r"must be float32 \[1, 3, 224, 224\]; given int32"):
-            client.call({"data": good.astype(np.int32)})
+        with pytest.raises(ValueError, match=r"given complex64 .*only numeric arrays"):
+            client.call({"data": good.astype(np.complex64)})
         with pytest.raises(ValueError, match="must be a numpy array"):
             client.call({"data": good.tolist()})
         # The connection is still in step after refusals.
         np.testing.assert_allclose(
             client.call({"data": good})[1], models.classifier_reference(good)[1], rtol=1e-5
         )
+
+
+def test_call_converts_as_panoramas_dlr_did_and_says_so_once(classifier_server, caplog):
+    good = image(3)
+    expected = models.classifier_reference(good)[1]
+    with classifier_server.client() as client, caplog.at_level("WARNING", "panoramasdk"):
+        # Unbatched, as a published sample passes it: the same elements, reshaped.
+        np.testing.assert_allclose(client.call({"data": good[0]})[1], expected, rtol=1e-5)
+        np.testing.assert_allclose(client.call({"data": good[0]})[1], expected, rtol=1e-5)
+        # Flat, and of another numeric type: cast as DLR's set_input did.
+        pixels = np.round(good * 10).astype(np.int32)
+        flat = client.call({"data": pixels.reshape(-1)})[1]
+        np.testing.assert_allclose(
+            flat, models.classifier_reference(pixels.astype(np.float32))[1], rtol=1e-5
+        )
+    messages = [r.getMessage() for r in caplog.records if r.name == "panoramasdk"]
+    assert messages == [
+        "input 'data' of model node classifier: given float32 [3, 224, 224], converted to "
+        "float32 [1, 3, 224, 224], as Panorama did (pass float32 [1, 3, 224, 224] to avoid it)"
+    ]  # once per input, not once per call
 
 
 def test_server_checks_requests_itself(classifier_server):
