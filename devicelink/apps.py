@@ -66,11 +66,19 @@ def needs_gpu(requirements: Any) -> bool:
 
 
 class StreamSource(BaseModel):
-    """A camera node's stream; credentials only for this device, only over its link."""
+    """A camera node's stream; credentials only for this device, only over its link.
+
+    A file source (``source/video/file``) plays ``files`` (``file://`` URLs, ``url`` is the
+    first) one after another, ``loop_count`` times (0: forever), at ``fps`` frames a second
+    (0: each file's own rate). A plain ``file://`` url loops forever at its own rate.
+    """
 
     url: str
     username: str = ""
     password: str = ""
+    files: list[str] = Field(default_factory=list)
+    loop_count: int = Field(default=0, ge=0)
+    fps: float = Field(default=0.0, ge=0, le=1000)
 
 
 class NodeSpec(BaseModel):

@@ -163,6 +163,7 @@ def plan(
             result.cameras[node.name] = (
                 CameraConfig(
                     node=node.name, runtime_dir=str(folder), ring=ring.name, url=stream.url,
+                    files=stream.files, loop_count=stream.loop_count, fps=stream.fps,
                     open_timeout_s=camera_timeout_s, read_timeout_s=camera_timeout_s,
                 ),
                 CameraSecrets(username=stream.username, password=stream.password),

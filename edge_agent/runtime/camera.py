@@ -9,8 +9,11 @@ streamcheck's fixed sentences (Panorama's) or in this module's own.
 - ``rtsp://`` streams are read over TCP with an open and a read timeout. End of stream and every
   error is a disconnect: status ERROR with the reason, then reconnect with exponential backoff,
   and status RUNNING again once frames flow.
-- ``file:///path`` plays a recorded video forever at its own frame rate, seeking back to the
-  start at its end with time stamps that keep increasing.
+- ``file:///path`` plays a recorded video forever at its own frame rate, from the start again
+  at its end with time stamps that keep increasing. A file source (``source/video/file``) gives
+  ``files``: they play one after another, ``loop_count`` times (0: forever), at ``fps`` frames
+  a second (0: each file's own rate), paced in real time; after the last pass the node stays
+  RUNNING, says so, and publishes no more frames.
 - Only H.264 is accepted; frames above 2 megapixels are scaled down to that pixel count, keeping
   the aspect ratio, in the same swscale step that converts them to BGR.
 - Metrics every ``metrics_interval_s``: ``frames`` published, ``dropped`` (published, then
@@ -34,6 +37,7 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import av
@@ -114,6 +118,14 @@ class Camera:
         self.ring = ring
         self.stop = stop
         self.is_file = urlsplit(config.url).scheme == "file"
+        self.files = (config.files or [config.url]) if self.is_file else []
+        self.position = 0  # the file playing (or next to play) in ``files``
+        self.passes = 0  # complete passes through ``files``
+        # A file source's clock, kept across its files, passes and retries: the media time the
+        # next file starts at, and the monotonic and wall times of media time 0.
+        self._media_start = 0.0
+        self._mono_base: float | None = None
+        self._wall_base_us = 0
         # Totals since the process started; written by the worker, read by the metrics loop
         # (plain ints: each update is atomic under the GIL).
         self.frames = 0
@@ -164,14 +176,15 @@ class Camera:
                 return
 
     # --- one connection ---------------------------------------------------------------------
-    def _open(self) -> av.container.InputContainer:
-        url = self.config.url
+    def _open(self, url: str) -> av.container.InputContainer:
         parts = urlsplit(url)
         if parts.scheme not in SCHEMES:
             raise StreamCheckFailed(
                 f"The camera's URL must start with rtsp://, rtsps:// or file://, not {parts.scheme}://"
             )
-        logger.info("Connecting to the stream")
+        # A file source opens a file per video and pass: only the first open is worth a line.
+        log = logger.debug if self.is_file and self.frames else logger.info
+        log("Connecting to the stream")
         try:
             return open_stream(
                 url,
@@ -185,28 +198,37 @@ class Camera:
                 failure.message = f"{failure.message}: {parts.path}"
             raise
 
+    def _video(self, container: av.container.InputContainer) -> tuple[Any, Fraction | None]:
+        """The H.264 stream to decode and its frame rate (StreamCheckFailed for any other)."""
+        if not container.streams.video:
+            raise StreamCheckFailed(NOT_H264)
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec != "h264":
+            raise StreamCheckFailed(NOT_H264)
+        if self.is_file:
+            # Frame threading delays output by a few frames: harmless for a recording,
+            # but a live camera keeps the default for the lowest latency.
+            stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        log = logger.debug if self.is_file and self.frames else logger.info
+        log(
+            "Stream opened: %s %dx%d at %s fps",
+            codec,
+            stream.codec_context.width,
+            stream.codec_context.height,
+            f"{float(rate):g}" if rate else "unknown",
+        )
+        return stream, rate
+
     def _play(self) -> None:
         """Read until the stream is lost (``Disconnected``) or ``stop`` is set (returns)."""
-        container = self._open()
+        if self.is_file:
+            self._play_files()
+            return
+        container = self._open(self.config.url)
         try:
-            if not container.streams.video:
-                raise StreamCheckFailed(NOT_H264)
-            stream = container.streams.video[0]
-            codec = stream.codec_context.name
-            if codec != "h264":
-                raise StreamCheckFailed(NOT_H264)
-            if self.is_file:
-                # Frame threading delays output by a few frames: harmless for a recording,
-                # but a live camera keeps the default for the lowest latency.
-                stream.thread_type = "AUTO"
-            rate = stream.average_rate or stream.guessed_rate
-            logger.info(
-                "Stream opened: %s %dx%d at %s fps",
-                codec,
-                stream.codec_context.width,
-                stream.codec_context.height,
-                f"{float(rate):g}" if rate else "unknown",
-            )
+            stream, rate = self._video(container)
             self._frames(container, stream, rate)
         finally:
             container.close()
@@ -220,52 +242,106 @@ class Camera:
         time_base = stream.time_base or Fraction(1, 90000)
         frame_s = 1 / float(rate) if rate else 1 / 30
         wall_base_us: int | None = None  # the wall clock when this connection's first frame came
-        mono_base = 0.0  # for pacing a file: the monotonic time of media time 0
-        loop_offset = 0.0  # media time at which the current pass through a file started
         first_pts: int | None = None
         media_t = 0.0
         delivered = 0
-        while True:
-            passed = 0
+        try:
+            for packet in container.demux(stream):
+                if self.stop.is_set():
+                    return
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError:
+                    continue  # a damaged packet (a lost RTP packet): the next key frame heals
+                for frame in decoded:
+                    decoded_ns = time.monotonic_ns()
+                    if frame.pts is not None:
+                        if first_pts is None:
+                            first_pts = frame.pts
+                        media_t = float((frame.pts - first_pts) * time_base)
+                    elif delivered:
+                        media_t += frame_s
+                    if wall_base_us is None:
+                        wall_base_us = time.time_ns() // 1000 - round(media_t * 1e6)
+                    self._publish(frame, wall_base_us + round(media_t * 1e6), decoded_ns)
+                    delivered += 1
+        except (av.error.FFmpegError, OSError) as exc:
+            message = _read_failure(exc, self.config.read_timeout_s)
+            raise Disconnected(message, delivered=delivered > 0) from None
+        raise Disconnected("The camera ended the stream", delivered=delivered > 0)
+
+    # --- recorded video -----------------------------------------------------------------------
+    def _play_files(self) -> None:
+        """Play ``files`` from ``position`` on, pass after pass, until ``stop`` or the last pass
+        ``loop_count`` asks for; then stay (a process that ended would be restarted)."""
+        loops = self.config.loop_count
+        while not self.stop.is_set():
+            url = self.files[self.position]
+            container = self._open(url)
             try:
-                for packet in container.demux(stream):
-                    if self.stop.is_set():
-                        return
-                    try:
-                        decoded = packet.decode()
-                    except av.error.InvalidDataError:
-                        continue  # a damaged packet (a lost RTP packet): the next key frame heals
-                    for frame in decoded:
-                        decoded_ns = time.monotonic_ns()
-                        if frame.pts is not None:
-                            if first_pts is None:
-                                first_pts = frame.pts
-                            media_t = loop_offset + float((frame.pts - first_pts) * time_base)
-                        elif passed or delivered:
-                            media_t += frame_s
-                        if wall_base_us is None:
-                            wall_base_us = time.time_ns() // 1000 - round(media_t * 1e6)
-                            mono_base = time.monotonic() - media_t
-                        if self.is_file and not self._pace(mono_base, media_t):
-                            return
-                        if self.is_file:
-                            now = time.monotonic()
-                            if now - (mono_base + media_t) > MAX_LAG_S:
-                                mono_base = now - media_t
-                        self._publish(frame, wall_base_us + round(media_t * 1e6), decoded_ns)
-                        passed += 1
-                        delivered += 1
-            except (av.error.FFmpegError, OSError) as exc:
-                message = _read_failure(exc, self.config.read_timeout_s)
-                raise Disconnected(message, delivered=delivered > 0) from None
-            if not self.is_file:
-                raise Disconnected("The camera ended the stream", delivered=delivered > 0)
-            if passed == 0:
-                raise Disconnected("The recorded video has no frames", delivered=delivered > 0)
-            # End of the recording: play it again, continuing the media time.
-            loop_offset = media_t + frame_s
-            first_pts = None
-            container.seek(0)
+                stream, rate = self._video(container)
+                if not self._file_frames(container, stream, rate, urlsplit(url).path):
+                    return  # stopped
+            finally:
+                container.close()
+            self.position = (self.position + 1) % len(self.files)
+            if self.position == 0:
+                self.passes += 1
+                if loops and self.passes >= loops:
+                    played = "once" if loops == 1 else f"{loops} times"
+                    message = f"The recorded videos have played {played} (loopCount {loops})"
+                    logger.info("%s; no more frames", message)
+                    self._set_status("RUNNING", message)
+                    self.stop.wait()
+                    return
+
+    def _file_frames(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        rate: Fraction | None,
+        path: str,
+    ) -> bool:
+        """Publish one file's frames on the source's clock; False when stopped meanwhile."""
+        time_base = stream.time_base or Fraction(1, 90000)
+        fps = self.config.fps
+        frame_s = 1 / fps if fps else (1 / float(rate) if rate else 1 / 30)
+        first_pts: int | None = None
+        media_t = self._media_start
+        passed = 0
+        try:
+            for packet in container.demux(stream):
+                if self.stop.is_set():
+                    return False
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError:
+                    continue
+                for frame in decoded:
+                    decoded_ns = time.monotonic_ns()
+                    if fps or frame.pts is None:
+                        media_t = self._media_start + passed * frame_s
+                    else:
+                        if first_pts is None:
+                            first_pts = frame.pts
+                        media_t = self._media_start + float((frame.pts - first_pts) * time_base)
+                    now = time.monotonic()
+                    if self._mono_base is None or now - (self._mono_base + media_t) > MAX_LAG_S:
+                        self._mono_base = now - media_t
+                        if not self._wall_base_us:
+                            self._wall_base_us = time.time_ns() // 1000 - round(media_t * 1e6)
+                    if not self._pace(self._mono_base, media_t):
+                        return False
+                    ts_us = self._wall_base_us + round(media_t * 1e6)
+                    self._publish(frame, ts_us, decoded_ns)
+                    passed += 1
+        except (av.error.FFmpegError, OSError) as exc:
+            message = _read_failure(exc, self.config.read_timeout_s)
+            raise Disconnected(message, delivered=passed > 0) from None
+        if passed == 0:
+            raise Disconnected(f"The recorded video has no frames: {path}", delivered=False)
+        self._media_start = media_t + frame_s
+        return True
 
     def _pace(self, mono_base: float, media_t: float) -> bool:
         """Wait until the frame's time on the file's own clock; False when stopped meanwhile."""

@@ -56,6 +56,11 @@ class CameraConfig(_Config):
     runtime_dir: str
     ring: str  # cam-<node>.ring, created by the agent
     url: str  # rtsp://… (no credentials in it) or file:///…
+    # A file source (source/video/file): file:/// URLs played one after another (url is the
+    # first), loop_count times (0: forever), at fps (0: each file's own rate).
+    files: list[str] = []
+    loop_count: int = 0
+    fps: float = 0.0
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
     backoff_base_s: float = 1.0

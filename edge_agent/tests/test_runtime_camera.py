@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -350,6 +351,67 @@ def test_large_frames_are_scaled_down(camera, tmp_path, size, expected):
     # The picture is scaled, not cropped: dark left half, bright right half, BGR.
     assert image[:, : width // 2 - 8].mean() < 90
     assert image[:, width // 2 + 8 :].mean() > 190
+    assert cam.stop() == 0
+
+
+# --- a file source (source/video/file): files, loopCount, fps ---------------------------------
+
+
+def test_file_source_plays_its_files_in_order_loop_count_times_then_stays(camera, tmp_path):
+    first = make_clip(tmp_path / "first.mp4", 160, 120, frames=6)
+    second = make_clip(tmp_path / "second.mp4", 320, 240, frames=4)
+    files = [f"file://{first}", f"file://{second}"]
+    cam = camera(files[0], files=files, loop_count=2, fps=60)
+    taken = []
+    done = "The recorded videos have played 2 times (loopCount 2)"
+    deadline = time.monotonic() + 30
+    while not any(message == done for _, message in cam.statuses()):
+        assert time.monotonic() < deadline, f"not done in 30 s:\n{cam.output()}"
+        if cam.ring.wait(cam.seq, 0.2):
+            taken.append(cam.take())
+    assert cam.ring.latest_seq == 2 * (6 + 4)  # every frame of both files, twice, no more
+    for frame in taken:  # seq 1-6 first.mp4, 7-10 second.mp4, 11-16 first.mp4, …
+        expected = (120, 160, 3) if (frame.seq - 1) % 10 < 6 else (240, 320, 3)
+        assert frame.image.shape == expected, frame.seq
+    assert all(stamp(a) < stamp(b) for a, b in itertools.pairwise(taken))
+    # Done, not dead: it stays up (a process that ended would be restarted) and sends nothing.
+    values = cam.wait_metrics(lambda m: m["frames"] == 20)
+    assert values["reconnects"] == 0
+    assert cam.process.poll() is None and not cam.ring.wait(cam.ring.latest_seq, 0.5)
+    assert cam.statuses() == [("RUNNING", ""), ("RUNNING", done)]
+    assert cam.stop() == 0
+
+
+def test_file_source_is_paced_at_the_fps_it_asks_for(camera, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", 160, 120, frames=5)  # a 30 fps file
+    cam = camera(f"file://{clip}", files=[f"file://{clip}"], loop_count=0, fps=10)
+    frames = [cam.take()]
+    while frames[-1].seq < 12:  # beyond one pass: loopCount 0 plays on
+        frames.append(cam.take())
+    first, last = frames[0], frames[-1]
+    # Time stamps are 1/10 s apart: the asked rate, not the file's 30 fps.
+    assert stamp(last) - stamp(first) == pytest.approx((last.seq - first.seq) / 10, abs=0.002)
+    # Paced in real time at 10 fps (3 times slower than the file's own rate would be): generous
+    # bounds, for a loaded machine.
+    elapsed = (last.decoded_ns - first.decoded_ns) / 1e9
+    expected = (last.seq - first.seq) / 10
+    assert expected * 0.6 <= elapsed <= expected + 10
+    assert cam.stop() == 0
+
+
+def test_file_source_loop_count_once_with_the_files_own_rate(camera, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", 160, 120, frames=8)
+    cam = camera(f"file://{clip}", files=[f"file://{clip}"], loop_count=1, fps=0)
+    cam.wait_status("RUNNING", "The recorded videos have played once (loopCount 1)")
+    assert cam.ring.latest_seq == 8
+    assert cam.stop() == 0
+
+
+def test_file_source_with_a_missing_file_names_it(camera, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", 160, 120, frames=3)
+    missing = tmp_path / "gone.mp4"
+    cam = camera(f"file://{clip}", files=[f"file://{clip}", f"file://{missing}"], loop_count=1)
+    cam.wait_status("ERROR", f"Recorded video not found: {missing}")
     assert cam.stop() == 0
 
 
