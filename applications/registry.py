@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.assets import asset_storage
+from applications.cameranodes import split_secrets
 from applications.models import (
     Asset,
     NodeInterface,
@@ -22,6 +23,7 @@ from applications.models import (
 )
 from console.status import PackageVersionStatus
 from manifests import ValidationError, validate_package
+from manifests.catalog import interface_category
 
 
 class PackageRejected(Exception):
@@ -132,35 +134,56 @@ def register_patch(
         defaults={"description": document["nodePackage"].get("description", "")[:255]},
     )
     package_version, _ = PackageVersion.objects.get_or_create(package=package, version=version)
+    # A camera package's credentials are kept encrypted, never in the stored text or ports.
+    kept, secrets = split_secrets(document)
     patch, created = PatchVersion.objects.get_or_create(
         package_version=package_version,
         patch=patch_of(manifest_bytes),
-        defaults={"manifest_text": manifest_bytes.decode("utf-8")},
+        defaults={
+            "manifest_text": json.dumps(kept, indent=4)
+            if secrets
+            else manifest_bytes.decode("utf-8")
+        },
     )
     if created:
         for asset_name, asset in stored:
             PatchAsset.objects.get_or_create(patch=patch, asset=asset, name=asset_name)
-        for interface in document["nodePackage"]["interfaces"]:
+        body = kept["nodePackage"]
+        for interface in body["interfaces"]:
+            category = str(interface_category(body, interface))  # validated: never None
+            username, password = (
+                secrets[interface["name"]].encrypted() if interface["name"] in secrets else ("", "")
+            )
             NodeInterface.objects.create(
                 patch=patch,
                 name=interface["name"],
-                category=interface["category"].upper().replace("DATA_SINK", "MEDIA_SINK"),
+                category=category.upper().replace("DATA_SINK", "MEDIA_SINK"),
                 description=interface.get("description", "")[:255],
                 asset_name=interface.get("asset", ""),
                 inputs=interface.get("inputs", []),
                 outputs=interface.get("outputs", []),
                 inbound_ports=interface.get("network", {}).get("inboundPorts", []),
+                stream_username_encrypted=username,
+                stream_password_encrypted=password,
             )
         patch.status = PackageVersionStatus.REGISTER_COMPLETED
         patch.registered = timezone.now()
         patch.save(update_fields=["status", "registered"])
     if mark_latest and not patch.is_latest:
-        # Lock the version's patches so two registrations cannot both end up latest.
-        list(PatchVersion.objects.select_for_update().filter(package_version=package_version))
-        package_version.patches.filter(is_latest=True).update(is_latest=False)
-        patch.is_latest = True
-        patch.save(update_fields=["is_latest"])
+        make_latest(patch)
     return Registered(patch, created=created)
+
+
+@transaction.atomic
+def make_latest(patch: PatchVersion) -> None:
+    """Mark a registered patch the latest of its version (the others no longer are)."""
+    # Lock the version's patches so two callers cannot both end up latest.
+    list(PatchVersion.objects.select_for_update().filter(package_version=patch.package_version))
+    PatchVersion.objects.filter(package_version=patch.package_version, is_latest=True).exclude(
+        pk=patch.pk
+    ).update(is_latest=False)
+    PatchVersion.objects.filter(pk=patch.pk).update(is_latest=True)
+    patch.is_latest = True
 
 
 class PatchInUse(Exception):

@@ -6,6 +6,8 @@ payloads into an ``ApplicationSpec`` (devicelink/apps.py): the nodes after repla
 with its package, patch, interface, assets, launch mode and parameter value or stream, and the
 edges re-pointed as Panorama does (every edge of a replaced node goes to each replacement).
 Camera credentials are not part of the result: the link adds them for the device it sends to.
+A camera node of the application's own camera package (no data source behind it) opens the
+stream of its package's defaults and wired parameters (applications/cameranodes.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from applications.cameranodes import (
+    FILE_PORTS,
+    SECRET_PORTS,
+    URL_PORT,
+    CameraRefused,
+    PackageStream,
+    file_stream,
+    rtsp_stream,
+    source_asset,
+    wired_values,
+)
 from applications.models import NodeFromTemplateJob, NodeInterface, NodePackage, PatchVersion
 from console.status import NodeCategory, PackageVersionStatus
-from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRule
+from datasources.models import SAVED_AS_SECRET
+from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRule, StreamSource
 from manifests import validate_graph, validate_override
+from manifests.catalog import FILE_SOURCE_ASSET
 from manifests.errors import ValidationError
 
 ASSET_PATH = "/agent/v1/assets/{sha256}"
@@ -63,6 +78,10 @@ class DeployRefused(Exception):
 class Resolved:
     spec: ApplicationSpec
     data_sources: dict[str, int] = field(default_factory=dict)  # node name → DataSource pk
+    # Camera nodes of the application's own RTSP camera packages: node name → their stream.
+    package_streams: dict[str, PackageStream] = field(default_factory=dict)
+    # Camera nodes with no data source, waiting for the edges: (spec, interface, index).
+    own_cameras: list[tuple[NodeSpec, NodeInterface, int]] = field(default_factory=list)
 
 
 def _body(text: str, key: str) -> dict[str, Any]:
@@ -221,9 +240,10 @@ def resolve(manifest_text: str, overrides_text: str, name: str, instance_id: str
         spec = _node_spec(node, patches, result, problems, index)
         if spec is not None:
             result.spec.nodes.append(spec)
+    result.spec.edges = _edges(graph, override, replacements)
+    _own_cameras(result, problems)
     if problems:
         raise DeployRefused(problems)
-    result.spec.edges = _edges(graph, override, replacements)
     rules = override.get("networkRoutingRules") or graph.get("networkRoutingRules") or []
     result.spec.network_routing_rules = [
         RoutingRule(
@@ -309,7 +329,49 @@ def _node_spec(
         )
         if job is not None:
             result.data_sources[spec.name] = job.data_source_id
+        else:
+            result.own_cameras.append((spec, interface, index))
     return spec
+
+
+def _own_cameras(result: Resolved, problems: list[PayloadError]) -> None:
+    """The streams of camera nodes that no data source feeds: their package's own."""
+    nodes = result.spec.nodes
+    parameters = {node.name: node.value for node in nodes if node.kind == "parameter"}
+    edges = result.spec.edges
+    secret_feeds: dict[str, bool] = {}  # parameter → whether it feeds only camera credentials
+    for spec, interface, index in result.own_cameras:
+        uri = source_asset(interface.patch.manifest_text, interface.asset_name)
+        try:
+            if uri == FILE_SOURCE_ASSET:
+                wired = wired_values(spec.name, edges, parameters, FILE_PORTS)
+                spec.stream = file_stream(spec.inputs, wired)
+                continue
+            wired = wired_values(spec.name, edges, parameters, (URL_PORT, *SECRET_PORTS))
+            encrypted = (interface.stream_username_encrypted, interface.stream_password_encrypted)
+            stream = rtsp_stream(spec.inputs, encrypted, wired)
+        except CameraRefused as refused:
+            problems.append(
+                PayloadError(
+                    "manifest",
+                    f"/nodeGraph/nodes/{index}",
+                    f"Camera node {spec.name}: {refused}",
+                    "Set the camera package's input defaults (or the parameter nodes wired to "
+                    "them), or replace the node with a camera in the override.",
+                )
+            )
+            continue
+        spec.stream = StreamSource(url=stream.url)  # its credentials: the node instance's
+        result.package_streams[spec.name] = stream
+        for edge in edges:
+            producer = edge.producer.partition(".")[0]
+            if producer in parameters:
+                secret = edge.consumer in {f"{spec.name}.{port}" for port in SECRET_PORTS}
+                secret_feeds[producer] = secret_feeds.get(producer, True) and secret
+    # A parameter that only carries a camera's credentials is not kept in the spec in clear.
+    for node in nodes:
+        if secret_feeds.get(node.name) and node.value:
+            node.value = SAVED_AS_SECRET
 
 
 def _edges(

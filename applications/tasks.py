@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications import deployments
+from applications.cameranodes import store_package_streams
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, resolve
 from console.status import ApplicationInstanceHealthStatus as Health
@@ -45,6 +46,7 @@ def deploy_instance(pk: int) -> str:
             return "refused"
         spec = resolved.spec.model_dump()
         deployments.store_nodes(instance, spec, resolved.data_sources)
+        store_package_streams(instance, resolved.package_streams)
         device = instance.device
         # Panorama's ApplicationInstanceIdToReplace: the old instance leaves the device in the
         # same desired state the new one arrives in, handing over its host ports.

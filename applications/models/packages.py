@@ -99,7 +99,9 @@ class PatchVersion(models.Model):
     is_latest = models.BooleanField(default=False)
     registered = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    # The exact package.json text: its sha256 is the patch, so it is kept byte for byte.
+    # The package.json text, byte for byte (its sha256 is the patch), except for a camera
+    # package's credentials: those are replaced by SAVED_AS_SECRET and kept encrypted with the
+    # interface (NodeInterface.stream_*_encrypted).
     manifest_text = models.TextField()
     assets = models.ManyToManyField(Asset, through="PatchAsset", related_name="patches")
 
@@ -137,6 +139,10 @@ class PatchAsset(models.Model):
 class NodeInterface(models.Model):
     """A node: one interface of a patch version, with its ports."""
 
+    # A camera package's own credentials (its username and password defaults, or those typed
+    # into its streamUrl): ``inputs`` and the patch's text hold SAVED_AS_SECRET in their place.
+    encrypted_fields = ("stream_username_encrypted", "stream_password_encrypted")
+
     patch = models.ForeignKey(PatchVersion, on_delete=models.CASCADE, related_name="interfaces")
     name = models.CharField(max_length=128)
     category = models.CharField(max_length=20, choices=NodeCategory.choices)
@@ -145,6 +151,8 @@ class NodeInterface(models.Model):
     inputs = models.JSONField(default=list)
     outputs = models.JSONField(default=list)
     inbound_ports = models.JSONField(default=list)
+    stream_username_encrypted = models.TextField(blank=True, editable=False)
+    stream_password_encrypted = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

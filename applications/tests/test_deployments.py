@@ -215,6 +215,9 @@ def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_r
         "url": "rtsp://10.0.0.5/stream1",
         "username": "cam",
         "password": "Door-pass-1",
+        "files": [],
+        "loop_count": 0,
+        "fps": 0.0,
     }
 
     # Once the application is removed, no copy of the credentials is left anywhere.

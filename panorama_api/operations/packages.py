@@ -23,6 +23,7 @@ from applications.registry import (
     _quota_errors,
     delete_package,
     deregister_patch,
+    make_latest,
     register_patch,
 )
 from console.models import Installation
@@ -311,14 +312,7 @@ def deregister_package_version(
                 str(in_use), f"{package.name}/{PackageVersion}/{PatchVersion}", PACKAGE_VERSION
             ) from None
         if successor is not None:
-            # Registering the same bytes again changes nothing but, asked to, marks it latest.
-            register_patch(
-                account_id=package.account_id,
-                name=package.name,
-                version=PackageVersion,
-                manifest_bytes=successor.manifest_text.encode("utf-8"),
-                mark_latest=True,
-            )
+            make_latest(successor)
     return {}
 
 
