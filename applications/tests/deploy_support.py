@@ -11,6 +11,7 @@ from typing import Any
 
 from applications.assets import store_asset
 from applications.registry import register_patch
+from manifests.tests.reference import REFERENCE
 from vantage_cli.build import pack_container
 
 ACCOUNT = "123456789012"
@@ -208,3 +209,44 @@ def register_camera(name: str, url: str, username: str = "", password: str = "")
     source.save()
     register_camera_package(source)
     return source
+
+
+# --- an application's own camera package (applications/cameranodes.py) ------------------------
+
+CLI_RESOURCES = REFERENCE / "aws-panorama-cli/panoramacli/resources"
+PACKAGE_PASSWORD = "Pkg-pass-4471"
+OWN_CAMERA = "lobby_cam"
+
+
+def own_camera_package(url: str, username: str = "cam", password: str = PACKAGE_PASSWORD) -> bytes:
+    """panorama-cli's camera_package.json with the camera's values as its defaults."""
+    document = json.loads((CLI_RESOURCES / "camera_package.json").read_text())
+    inputs = document["nodePackage"]["interfaces"][0]["inputs"]
+    values = {"username": username, "password": password, "streamUrl": url}
+    for port in inputs:
+        port["default"] = values[port["name"]]
+    return json.dumps(document, indent=4).encode()
+
+
+def account() -> str:
+    """This installation's account: the console's pages list its packages."""
+    from console.models import Installation
+
+    return Installation.get().account_id
+
+
+def register_own_package(name: str, manifest: bytes):
+    return register_patch(account_id=account(), name=name, version="1.0", manifest_bytes=manifest)
+
+
+def own_camera_graph(package: str = OWN_CAMERA, interface: str = "rtsp_interface", **node) -> dict:
+    """The code node fed by a camera node of the application's own camera package."""
+    graph = json.loads(inbound_network_app()[0])
+    graph["nodeGraph"]["packages"].append({"name": f"{account()}::{package}", "version": "1.0"})
+    graph["nodeGraph"]["nodes"].append(
+        {"name": "camera_node", "interface": f"{account()}::{package}.{interface}", **node}
+    )
+    graph["nodeGraph"]["edges"] = [
+        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
+    ]
+    return graph

@@ -11,58 +11,29 @@ import pytest
 
 from applications import deployments, tasks
 from applications.models import NodeInstance
-from applications.registry import register_patch
 from applications.resolve import DeployRefused
 from applications.tests.deploy_support import (
+    CLI_RESOURCES,
+    OWN_CAMERA,
+    PACKAGE_PASSWORD,
+    account,
     camera_override,
     inbound_network_app,
+    own_camera_graph,
+    own_camera_package,
     register_camera,
+    register_own_package,
 )
 from conftest import MEDIA_DIR
 from console import crypto
 from devices.desired import build_desired
-from manifests.tests.reference import REFERENCE
 
 pytestmark = pytest.mark.django_db
 
-CLI = REFERENCE / "aws-panorama-cli/panoramacli/resources"
-PASSWORD = "Pkg-pass-4471"
-CAMERA = "lobby_cam"
+CLI = CLI_RESOURCES
+PASSWORD = PACKAGE_PASSWORD
+CAMERA = OWN_CAMERA
 FILES = "lobby_files"
-
-
-def camera_package(url: str, username: str = "cam", password: str = PASSWORD) -> bytes:
-    """panorama-cli's camera_package.json with the camera's values as its defaults."""
-    document = json.loads((CLI / "camera_package.json").read_text())
-    inputs = document["nodePackage"]["interfaces"][0]["inputs"]
-    values = {"username": username, "password": password, "streamUrl": url}
-    for port in inputs:
-        port["default"] = values[port["name"]]
-    return json.dumps(document, indent=4).encode()
-
-
-def account() -> str:
-    """This installation's account: the console's pages list its packages."""
-    from console.models import Installation
-
-    return Installation.get().account_id
-
-
-def register(name: str, manifest: bytes):
-    return register_patch(account_id=account(), name=name, version="1.0", manifest_bytes=manifest)
-
-
-def own_camera_graph(package: str = CAMERA, interface: str = "rtsp_interface", **node) -> dict:
-    """The code node fed by a camera node of the application's own camera package."""
-    graph = json.loads(inbound_network_app()[0])
-    graph["nodeGraph"]["packages"].append({"name": f"{account()}::{package}", "version": "1.0"})
-    graph["nodeGraph"]["nodes"].append(
-        {"name": "camera_node", "interface": f"{account()}::{package}.{interface}", **node}
-    )
-    graph["nodeGraph"]["edges"] = [
-        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"}
-    ]
-    return graph
 
 
 def ports_only_override() -> str:
@@ -92,8 +63,8 @@ def desired_stream(device, node: str = "camera_node") -> dict:
 
 
 def test_a_camera_packages_credentials_are_stored_encrypted_only(app, viewer_client):
-    manifest = camera_package("rtsp://10.0.0.9:8554/live")
-    registered = register(CAMERA, manifest)
+    manifest = own_camera_package("rtsp://10.0.0.9:8554/live")
+    registered = register_own_package(CAMERA, manifest)
     patch = registered.patch
     assert patch.patch == hashlib.sha256(manifest).hexdigest()  # still the bytes' sha256
     assert PASSWORD not in patch.manifest_text
@@ -107,7 +78,7 @@ def test_a_camera_packages_credentials_are_stored_encrypted_only(app, viewer_cli
     }
     assert crypto.decrypt(interface.stream_username_encrypted) == "cam"
     assert crypto.decrypt(interface.stream_password_encrypted) == PASSWORD
-    assert not register(CAMERA, manifest).created  # the same bytes: the same patch
+    assert not register_own_package(CAMERA, manifest).created  # the same bytes: the same patch
     package = patch.package_version.package
     for url in (f"/packages/{package.pk}/", f"/api/packages/{package.pk}/", "/api/nodes/"):
         response = viewer_client.get(url)
@@ -116,8 +87,8 @@ def test_a_camera_packages_credentials_are_stored_encrypted_only(app, viewer_cli
 
 
 def test_credentials_typed_into_the_stream_url_are_moved_out_of_it(app):
-    manifest = camera_package("rtsp://door:Url-pass-83@10.0.0.9/live", username="", password="")
-    interface = register(CAMERA, manifest).patch.interfaces.get()
+    manifest = own_camera_package("rtsp://door:Url-pass-83@10.0.0.9/live", username="", password="")
+    interface = register_own_package(CAMERA, manifest).patch.interfaces.get()
     defaults = {port["name"]: port["default"] for port in interface.inputs}
     assert defaults["streamUrl"] == "rtsp://10.0.0.9/live"
     assert "Url-pass-83" not in interface.patch.manifest_text
@@ -139,7 +110,7 @@ def test_a_data_sources_camera_package_is_kept_byte_for_byte(app):
 
 
 def test_an_own_camera_deploys_without_an_override_and_opens_its_stream(device, app, viewer_client):
-    register(CAMERA, camera_package("rtsp://10.0.0.9:8554/live"))
+    register_own_package(CAMERA, own_camera_package("rtsp://10.0.0.9:8554/live"))
     instance = deploy(device, own_camera_graph())
     assert instance.status == "DEPLOYMENT_REQUESTED"
     camera = NodeInstance.objects.get(instance=instance, node_instance_id="camera_node")
@@ -163,7 +134,7 @@ def test_an_own_camera_deploys_without_an_override_and_opens_its_stream(device, 
 
 
 def test_parameters_wired_to_the_camera_inputs_win_over_its_defaults(device, app):
-    register(CAMERA, camera_package("rtsp://10.0.0.9/live"))
+    register_own_package(CAMERA, own_camera_package("rtsp://10.0.0.9/live"))
     graph = own_camera_graph()
     graph["nodeGraph"]["nodes"] += [
         {"name": "cam_url", "interface": "string", "value": "rtsp://10.0.0.77/other"},
@@ -187,7 +158,7 @@ def test_parameters_wired_to_the_camera_inputs_win_over_its_defaults(device, app
 
 
 def test_the_cli_placeholder_url_is_refused_with_what_to_do(device, app):
-    register(CAMERA, (CLI / "camera_package.json").read_bytes())
+    register_own_package(CAMERA, (CLI / "camera_package.json").read_bytes())
     with pytest.raises(DeployRefused) as refused:
         deploy(device, own_camera_graph())
     [error] = refused.value.errors
@@ -199,7 +170,7 @@ def test_the_cli_placeholder_url_is_refused_with_what_to_do(device, app):
 
 
 def test_an_own_camera_replaced_by_a_data_source_uses_the_data_source(device, app):
-    register(CAMERA, camera_package("rtsp://10.0.0.9/live"))
+    register_own_package(CAMERA, own_camera_package("rtsp://10.0.0.9/live"))
     register_camera("front_door", "rtsp://10.0.0.5/stream1", "door", "Door-pass-1")
     graph = own_camera_graph(overridable=True)
     override = camera_override(["front_door"])
@@ -211,7 +182,7 @@ def test_an_own_camera_replaced_by_a_data_source_uses_the_data_source(device, ap
 def test_an_abstract_camera_replaced_by_an_own_camera_node(device, app):
     from applications.tests.deploy_support import camera_graph
 
-    register(CAMERA, camera_package("rtsp://10.0.0.9/live"))
+    register_own_package(CAMERA, own_camera_package("rtsp://10.0.0.9/live"))
     override = camera_override([], 8081)
     body = override["nodeGraphOverrides"]
     body["packages"] = [{"name": f"{account()}::{CAMERA}", "version": "1.0"}]
@@ -245,7 +216,7 @@ def media(settings):
 
 def test_a_file_source_plays_its_videos_from_the_media_folders(device, app, media):
     video = str(media / "pedestrians.mp4")
-    register(FILES, file_package([video, f"file://{video}"]))
+    register_own_package(FILES, file_package([video, f"file://{video}"]))
     graph = own_camera_graph(FILES, "default")
     graph["nodeGraph"]["edges"][0]["producer"] = "camera_node.videoOut"
     instance = deploy(device, graph)
@@ -261,7 +232,7 @@ def test_a_file_source_plays_its_videos_from_the_media_folders(device, app, medi
 
 
 def test_a_parameter_wired_to_loop_count_and_fps_sets_them(device, app, media):
-    register(FILES, file_package([str(media / "pedestrians.mp4")]))
+    register_own_package(FILES, file_package([str(media / "pedestrians.mp4")]))
     graph = own_camera_graph(FILES, "default")
     graph["nodeGraph"]["edges"][0]["producer"] = "camera_node.videoOut"
     graph["nodeGraph"]["nodes"] += [
@@ -301,7 +272,7 @@ def test_a_parameter_wired_to_loop_count_and_fps_sets_them(device, app, media):
 def test_file_source_videos_outside_the_media_folders_are_refused(
     device, app, media, names, message
 ):
-    register(FILES, file_package(names))
+    register_own_package(FILES, file_package(names))
     graph = own_camera_graph(FILES, "default")
     graph["nodeGraph"]["edges"][0]["producer"] = "camera_node.videoOut"
     with pytest.raises(DeployRefused) as refused:
@@ -310,7 +281,7 @@ def test_file_source_videos_outside_the_media_folders_are_refused(
 
 
 def test_an_override_parameter_cannot_make_loop_count_negative(device, app, media):
-    register(FILES, file_package([str(media / "pedestrians.mp4")]))
+    register_own_package(FILES, file_package([str(media / "pedestrians.mp4")]))
     graph = own_camera_graph(FILES, "default")
     graph["nodeGraph"]["edges"][0]["producer"] = "camera_node.videoOut"
     graph["nodeGraph"]["nodes"].append(
