@@ -363,12 +363,13 @@ def _own_cameras(result: Resolved, problems: list[PayloadError]) -> None:
             continue
         spec.stream = StreamSource(url=stream.url)  # its credentials: the node instance's
         result.package_streams[spec.name] = stream
-        for edge in edges:
-            producer = edge.producer.partition(".")[0]
-            if producer in parameters:
-                secret = edge.consumer in {f"{spec.name}.{port}" for port in SECRET_PORTS}
-                secret_feeds[producer] = secret_feeds.get(producer, True) and secret
-    # A parameter that only carries a camera's credentials is not kept in the spec in clear.
+    # A parameter that only carries cameras' credentials is not kept in the spec in clear.
+    secret_ports = {f"{name}.{port}" for name in result.package_streams for port in SECRET_PORTS}
+    for edge in edges:
+        producer = edge.producer.partition(".")[0]
+        if producer in parameters:
+            secret = edge.consumer in secret_ports
+            secret_feeds[producer] = secret_feeds.get(producer, True) and secret
     for node in nodes:
         if secret_feeds.get(node.name) and node.value:
             node.value = SAVED_AS_SECRET
