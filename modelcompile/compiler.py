@@ -175,7 +175,7 @@ def _convert(
     }  # fmt: skip
     say(f"converting to ONNX in the {env} environment (and running the original on {SAMPLES} "
         "sample inputs)")  # fmt: skip
-    result = envs.run_worker(env, env, job, job_dir)
+    result = envs.run_worker(env, f"convert_{env}", job, job_dir)
     if not onnx.is_file() or not reference.is_file():
         raise CompileError(f"the {env} converter finished without writing the ONNX model")
     sess = check.session(onnx)

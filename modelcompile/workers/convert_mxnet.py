@@ -1,7 +1,7 @@
 """MXNet worker: a checkpoint (``<prefix>-symbol.json`` + ``<prefix>-NNNN.params``) to ONNX with
 MXNet's own exporter (``mx.onnx.export_model``), and the model's outputs on sample inputs.
 
-Job as in ``pytorch.py`` plus ``"epoch"``; ``"model"`` is the prefix. The symbol's free
+Job as in ``convert_pytorch.py`` plus ``"epoch"``; ``"model"`` is the prefix. The symbol's free
 variables (not parameters) are its inputs; a SoftmaxOutput's ``*_label`` is a training-only
 input that neither the descriptor nor the ONNX has."""
 
@@ -13,8 +13,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # -I leaves the script's folder out
 
 import _job
-
-MAX_OPSET = 13  # the newest opset MXNet 1.9's exporter writes
 
 
 def main(job: dict) -> dict:
@@ -68,7 +66,8 @@ def main(job: dict) -> dict:
         in_shapes=[shapes[n] for n in exported] + [shape_of[n] for n in labels],
         in_types=[np.dtype(next(s["type"] for s in specs if s["name"] == n)) for n in exported]
         + [np.float32] * len(labels),
-        onnx_file_path=job["onnx"], opset_version=min(job["opset"], MAX_OPSET),
+        # The exporter picks, per operator, the newest form it has up to onnx's own opset.
+        onnx_file_path=job["onnx"],
         run_shape_inference=True,
     )  # fmt: skip
     names = _job.tidy_onnx(job["onnx"], {})

@@ -1,7 +1,7 @@
 """TensorFlow worker: a SavedModel folder or a frozen GraphDef (.pb) to ONNX with tf2onnx, and
 the model's outputs on sample inputs.
 
-Job as in ``pytorch.py`` plus ``"kind"``: ``saved_model`` (its serving signature) or
+Job as in ``convert_pytorch.py`` plus ``"kind"``: ``saved_model`` (its serving signature) or
 ``frozen_graph`` (its Placeholders are the inputs, the nodes nothing consumes the outputs).
 The descriptor names inputs as the signature does or by their tensor's name (TF1 exports
 such as the Object Detection API's key ``inputs`` on tensor ``image_tensor``)."""
