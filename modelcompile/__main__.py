@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             envs.install(env, progress=say)
         except CompileError as exc:
-            say(f"{env}: cannot be built; compiling its models will fail until it is. {exc}")
+            # One line: the log it names holds the rest.
+            reason = str(exc).splitlines()[0]
+            say(f"{env}: cannot be built ({reason}); compiling {env} models fails until it is")
             failed.append(env)
     return 1 if failed else 0
 
