@@ -106,6 +106,16 @@ def test_tensorflow_wrong_input_name_lists_the_models_inputs(tmp_path, tensorflo
     )
 
 
+def test_tensorflow_type_mismatch(tmp_path, tensorflow_env):
+    archive, _ = testing.make_tf_detector(tmp_path)
+    with pytest.raises(CompileError, match="says type float32, the model says uint8; give uint8"):
+        compile_model(
+            archive, framework="TENSORFLOW",
+            inputs=[InputDecl("image_tensor", [1, 300, 300, 3], "float32")],
+            work_dir=tmp_path / "work",
+        )  # fmt: skip
+
+
 def test_mxnet_wrong_input_name(tmp_path, mxnet_env):
     archive, _ = testing.make_mxnet_two_outputs(tmp_path)
     with pytest.raises(CompileError, match=r"'input0' is not an input .* inputs: data \(float32\)"):

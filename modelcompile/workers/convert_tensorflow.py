@@ -51,6 +51,11 @@ def match(job: dict, model: dict[str, tuple[str, str, list | None]]) -> list[dic
                 f"says {[-1 if d is None else d for d in shape]}"
             )
         kind = _job.check_type(spec["name"], spec.get("type"), dtype)
+        if kind != dtype:  # a TensorFlow input has one type: feeding another fails
+            raise _job.UserError(
+                f"input '{spec['name']}': the descriptor says type {kind}, the model says "
+                f"{dtype}; give {dtype} or leave the type out"
+            )
         specs.append({**spec, "type": kind, "tensor": tensor})
     return specs
 
