@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from applications.assets import asset_storage
 from applications.cameranodes import split_secrets
+from applications.compiles import compile_patch
 from applications.models import (
     Asset,
     NodeInterface,
@@ -21,6 +22,7 @@ from applications.models import (
     PatchAsset,
     PatchVersion,
 )
+from applications.tasks import start_compile
 from console.status import PackageVersionStatus
 from manifests import ValidationError, validate_package
 from manifests.catalog import interface_category
@@ -169,6 +171,9 @@ def register_patch(
         patch.status = PackageVersionStatus.REGISTER_COMPLETED
         patch.registered = timezone.now()
         patch.save(update_fields=["status", "registered"])
+        # A model in a framework's own format: compiled now, ready for the first deployment.
+        for compiled in compile_patch(patch):
+            start_compile(compiled)
     if mark_latest and not patch.is_latest:
         make_latest(patch)
     return Registered(patch, created=created)

@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from applications import deployments
 from applications.cameranodes import store_package_streams
-from applications.models import ApplicationInstance
+from applications.compiles import apply_compiles, run_compile
+from applications.models import ApplicationInstance, CompiledModel
 from applications.resolve import DeployRefused, resolve
 from console.status import ApplicationInstanceHealthStatus as Health
 from console.status import ApplicationInstanceStatus as Status
+from console.status import ModelCompileStatus as CompileStatus
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,19 @@ def deploy_instance(pk: int) -> str:
                 Health.NOT_AVAILABLE,
             )
             return "refused"
+        # A model in a framework's own format runs once it is compiled, as on Panorama.
+        compiles = apply_compiles(resolved.spec)
+        for compiled in compiles.to_start:
+            start_compile(compiled)
+        if compiles.failed:
+            deployments.record(
+                instance, Status.DEPLOYMENT_FAILED, compiles.failed_text(), Health.NOT_AVAILABLE
+            )
+            return "compile failed"
+        if compiles.pending:
+            # Back to pending: compile_model runs this task again when a compile finishes.
+            deployments.record(instance, Status.DEPLOYMENT_PENDING, compiles.waiting_text())
+            return "compiling"
         spec = resolved.spec.model_dump()
         deployments.store_nodes(instance, spec, resolved.data_sources)
         store_package_streams(instance, resolved.package_streams)
@@ -61,6 +76,28 @@ def deploy_instance(pk: int) -> str:
         )
         desired.publish(device)
     return "requested"
+
+
+def start_compile(compiled: CompiledModel) -> None:
+    transaction.on_commit(lambda: compile_model.delay(compiled.pk))
+
+
+@shared_task
+def compile_model(pk: int) -> str:
+    """A model compile: PENDING → IN_PROGRESS → SUCCEEDED or FAILED (applications/compiles.py);
+    then the deployments waiting for it go on, to the device or to DEPLOYMENT_FAILED."""
+    claimed = CompiledModel.objects.filter(pk=pk, status=CompileStatus.PENDING).update(
+        status=CompileStatus.IN_PROGRESS, started=timezone.now(), progress="Starting"
+    )
+    if not claimed:
+        return "already claimed"
+    compiled = CompiledModel.objects.select_related("source").get(pk=pk)
+    run_compile(compiled)
+    waiting = ApplicationInstance.objects.filter(status=Status.DEPLOYMENT_PENDING)
+    for instance_pk in waiting.values_list("pk", flat=True):
+        deploy_instance.delay(instance_pk)  # claims each once: a second run changes nothing
+    compiled.refresh_from_db()
+    return compiled.status
 
 
 @shared_task

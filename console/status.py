@@ -184,6 +184,15 @@ class NodeFromTemplateJobStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
 
 
+class ModelCompileStatus(models.TextChoices):
+    """Vantage's own: a model asset compiled to ONNX (Panorama compiled with SageMaker Neo)."""
+
+    PENDING = "PENDING", "Pending"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"
+
+
 class TemplateType(models.TextChoices):
     RTSP_CAMERA_STREAM = "RTSP_CAMERA_STREAM", "RTSP camera stream"
 
@@ -212,6 +221,7 @@ STATUS_ENUMS: tuple[type[models.TextChoices], ...] = (
     PackageVersionStatus,
     PackageImportJobStatus,
     NodeFromTemplateJobStatus,
+    ModelCompileStatus,
     ConnectionType,
     DeviceType,
     DeviceBrand,

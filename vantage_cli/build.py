@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 
 from manifests import validate_descriptor
 from vantage_cli import containers, templates
+from vantage_cli.config import load_settings
 from vantage_cli.errors import CliError
 from vantage_cli.project import (
     App,
@@ -278,6 +280,34 @@ def _fetch_s3(uri: str, destination: Path) -> None:
         ) from None
 
 
+def _warn_if_not_compiled(descriptor: Path) -> None:
+    """Say at once when the configured console cannot compile the model's framework (a
+    deployment would fail on it later); silent when no console is configured."""
+    try:
+        body = json.loads(descriptor.read_text()).get("mlModelDescriptor") or {}
+        framework = str(body.get("framework", "")).upper()
+    except (OSError, ValueError, AttributeError):
+        return  # _copy_descriptor has already said what is wrong with it
+    if framework in ("", "ONNX"):
+        return
+    settings = load_settings()
+    if not settings.url:
+        return
+    try:
+        compilers = settings.console().model_compilers()
+    except CliError as exc:
+        print(f"Note: could not ask the console whether it compiles {framework} models: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return
+    compiler = compilers.get(framework)
+    if compiler is not None and not compiler.get("available"):
+        print(
+            f"Warning: the console cannot compile {framework} models: {compiler.get('reason')}. "
+            "Deployments of this model fail until it can.",
+            file=sys.stderr,
+        )
+
+
 def add_raw_model(args: argparse.Namespace) -> int:
     app = App.here()
     asset_name = args.model_asset_name
@@ -300,6 +330,7 @@ def add_raw_model(args: argparse.Namespace) -> int:
         raise
     model = app.assets / f"{sha256_file(staged)}.tar.gz"
     os.replace(staged, model)
+    _warn_if_not_compiled(descriptor)
 
     new = templates.asset(asset_name, "model", model.name, descriptor_uri)
     for folder, package_path, package in packages:

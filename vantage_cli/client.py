@@ -182,6 +182,12 @@ class Console:
             raise ConsoleError(f"{self.url}/api/installation/ gave no account_id: {body!r}")
         return account
 
+    def model_compilers(self) -> dict[str, dict[str, Any]]:
+        """By framework: ``{"available": bool, "reason": str}``; {} from an older console."""
+        body = self.request("GET", "/api/installation/").body
+        compilers = body.get("model_compilers") if isinstance(body, dict) else None
+        return compilers if isinstance(compilers, dict) else {}
+
     def asset_exists(self, sha256: str) -> bool:
         return self.request("HEAD", f"/api/assets/{sha256}/", expect=(404,)).status != 404
 

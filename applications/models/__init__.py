@@ -1,5 +1,6 @@
 """Application instances, and the node packages they are built from."""
 
+from applications.models.compiles import CompiledModel
 from applications.models.instances import (
     CPU_LIMIT,
     GONE_STATUSES,
@@ -34,6 +35,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ApplicationInstance",
     "Asset",
+    "CompiledModel",
     "InstanceEvent",
     "InstanceMetricSample",
     "NodeFromTemplateJob",

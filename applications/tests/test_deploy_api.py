@@ -384,8 +384,9 @@ def test_delete_removes_from_the_device(operator_client, app, device):
     assert operator_client.delete(url("applicationInstance-nosuchthing")).status_code == 404
 
 
-def test_a_failed_deployment_the_device_already_stopped_is_removed_at_once(operator_client, app,
-                                                                         device):
+def test_a_failed_deployment_the_device_already_stopped_is_removed_at_once(
+    operator_client, app, device
+):
     instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
     instance = run_workflow(instance_id)
     report(device, instance, "LAUNCH_ERROR", [("code_node", "ERROR", "exit 1")], message="boom")

@@ -12,6 +12,7 @@ from applications.registry import PatchInUse, deregister_patch, patch_users
 from console.access import PolicyMixin
 from console.models import Installation
 from console.roles import READ_OPERATE
+from console.status import ModelCompileStatus as CompileStatus
 
 
 class PackageListView(PolicyMixin, TemplateView):
@@ -40,11 +41,18 @@ class PackageDetailView(PolicyMixin, DetailView):
         patches = (
             PatchVersion.objects.filter(package_version__package=self.object)
             .select_related("package_version")
-            .prefetch_related("interfaces", "patchasset_set__asset")
+            .prefetch_related("interfaces", "patchasset_set__asset__compiles")
             .order_by("package_version__version", "-created")
         )
         rows = [(patch, patch_users(patch)) for patch in patches]
-        return super().get_context_data(patches=rows, **kwargs)
+        # While a model compiles, the page follows it (htmx polls the patches' section).
+        compiling = any(
+            compiled.status in (CompileStatus.PENDING, CompileStatus.IN_PROGRESS)
+            for patch in patches
+            for link in patch.patchasset_set.all()
+            for compiled in link.asset.compiles.all()
+        )
+        return super().get_context_data(patches=rows, compiling=compiling, **kwargs)
 
 
 class PatchDeregisterView(PolicyMixin, View):

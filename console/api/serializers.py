@@ -86,7 +86,17 @@ class APITokenCreatedSerializer(APITokenSerializer):
         fields = [*APITokenSerializer.Meta.fields, "token"]
 
 
+class ModelCompilerSerializer(serializers.Serializer):
+    available = serializers.BooleanField()
+    reason = serializers.CharField(help_text="What to install, when it is not available.")
+
+
 class InstallationSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     version = serializers.CharField()
     console_url = serializers.CharField()
+    model_compilers = serializers.DictField(
+        child=ModelCompilerSerializer(),
+        help_text="By framework (PYTORCH, TENSORFLOW, MXNET): whether this console compiles "
+        "such models to ONNX.",
+    )

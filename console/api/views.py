@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import modelcompile
 from console.accounts import lockout_problem
 from console.api.serializers import (
     APITokenCreatedSerializer,
@@ -16,6 +17,7 @@ from console.api.serializers import (
 from console.models import APIToken, Installation, User
 from console.roles import ADMIN_ONLY, ANY_USER, Role
 from console.version import VERSION
+from manifests.descriptor import FRAMEWORKS
 
 
 class InstallationView(APIView):
@@ -29,6 +31,12 @@ class InstallationView(APIView):
             "account_id": Installation.get().account_id,
             "version": VERSION,
             "console_url": settings.CONSOLE_URL,
+            "model_compilers": {
+                framework: {"available": reason is None, "reason": reason or ""}
+                for framework in FRAMEWORKS
+                if framework != "ONNX"  # runs as it is
+                for reason in [modelcompile.framework_available(framework)]
+            },
         }
         return Response(InstallationSerializer(data).data)
 
