@@ -10,6 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from edge_agent.runtime import modelload
+from edge_agent.runtime.records import TensorSpec
 from modelcompile import CompileError, InputDecl, compile_model, testing
 
 pytestmark = pytest.mark.slow
@@ -29,6 +31,14 @@ def compiled(tmp_path, make, **overrides):
         assert tar.getnames() == ["model.onnx"]
     assert result.check["samples"] == 3
     assert result.check["max_abs_diff"] <= max(o["allowed"] for o in result.check["outputs"])
+    # What an appliance does with it: unpack the one .onnx, match the descriptor's inputs.
+    onnx = modelload.unpack(result.archive, tmp_path / "appliance")
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    specs = [
+        TensorSpec(name=i["name"], shape=i["shape"], type=i.get("type")) for i in body["inputs"]
+    ]
+    matched = modelload.match_inputs(specs, sess.get_inputs())
+    assert [spec.name for spec, _ in matched] == [i.name for i in result.inputs]
     return result, steps
 
 
