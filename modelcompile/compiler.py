@@ -109,10 +109,12 @@ def compile_model(
     work_dir.mkdir(parents=True, exist_ok=True)
     unpacked = work_dir / "unpacked"
     onnx = work_dir / "model.onnx"
-    onnx.unlink(missing_ok=True)
+    target = work_dir / "model.tar.gz"
+    for stale in (onnx, target):
+        stale.unlink(missing_ok=True)
     try:
         say(f"unpacking {Path(archive).name}")
-        source = _unpack(Path(archive), unpacked, framework)
+        _unpack(Path(archive), unpacked, framework)
         model = archives.find_model(unpacked, framework, Path(archive).name)
         say(f"found {_describe(model, unpacked)}")
         if env is None:
@@ -123,10 +125,13 @@ def compile_model(
             report = check.run_onnx_only(onnx, resolved, SAMPLES, SEED)
         else:
             resolved, report = _convert(env, model, specs, work_dir, precision, say)
-        del source
+    except BaseException:
+        # An ONNX that failed its check must not be mistaken for a compiled model.
+        onnx.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
-    packed = archives.pack(onnx, work_dir / "model.tar.gz")
+    packed = archives.pack(onnx, target)
     say(f"compiled: {packed.name} ({packed.stat().st_size / 2**20:.1f} MiB)")
     return CompileResult(
         archive=packed, onnx=onnx, precision=precision, framework=framework,
@@ -135,14 +140,14 @@ def compile_model(
     )  # fmt: skip
 
 
-def _unpack(archive: Path, folder: Path, framework: str) -> Path:
+def _unpack(archive: Path, folder: Path, framework: str) -> None:
     # An ONNX model may come bare, as the appliance also accepts it (modelload.unpack).
-    if framework == "ONNX" and archive.suffix == ".onnx" and not tarfile.is_tarfile(archive):
+    bare = archive.suffix == ".onnx" and archive.is_file() and not tarfile.is_tarfile(archive)
+    if framework == "ONNX" and bare:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(archive, folder / archive.name)
-        return folder
+        return
     archives.unpack(archive, folder)
-    return folder
 
 
 def _describe(model: archives.ModelFiles, root: Path) -> str:

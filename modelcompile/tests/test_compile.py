@@ -95,6 +95,8 @@ def test_type_and_shape_mismatches(tmp_path, decl, expected):
     source = packed(tmp_path, make_onnx(tmp_path / "src.onnx"))
     with pytest.raises(CompileError, match=re.escape(expected)):
         compile_model(source, framework="ONNX", inputs=[decl], work_dir=tmp_path / "work")
+    # Nothing that failed its check is left where a compiled model would be.
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == []
 
 
 def test_errors_before_any_conversion(tmp_path):
