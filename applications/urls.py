@@ -46,4 +46,14 @@ package_urlpatterns = [
         views.PatchDeregisterView.as_view(),
         name="package-patch-deregister",
     ),
+    path(
+        "<int:pk>/patches/<int:patch_pk>/assets/<int:asset_pk>/int8/",
+        views.ModelInt8View.as_view(),
+        name="package-model-int8",
+    ),
+    path(
+        "<int:pk>/patches/<int:patch_pk>/compiles/<int:compile_pk>/precision/",
+        views.ModelPrecisionView.as_view(),
+        name="package-model-precision",
+    ),
 ]

@@ -98,10 +98,10 @@ def compile_model(
     if precision not in PRECISIONS:
         raise CompileError(f"unknown precision '{precision}': one of {', '.join(PRECISIONS)}")
     if precision == "INT8":
-        # Static quantization needs calibration frames (onnxruntime.quantization); not yet.
+        # Static quantization needs calibration frames: quantize.quantize() on the FP32 result.
         raise CompileError(
-            "INT8 precision is not supported yet: compile with FP32 or FP16 (the appliance's "
-            "TensorRT runs FP16 from the FP32 model)"
+            "INT8 is made from the FP32 model with calibration frames: compile with FP32, then "
+            "quantize it (the console's INT8 option on the package page or the API)"
         )
     env = envs.require_env(framework)
     specs = _check_inputs(inputs, framework)

@@ -33,6 +33,13 @@ class CompiledModel(models.Model):
     )
     # What was checked: the original and the ONNX on the same inputs (tolerance, differences).
     verification = models.JSONField(default=dict, blank=True)
+    # INT8 only: what it is calibrated on ({"folder": path} or {"data_source": pk, "name": …}),
+    # the agreement with FP32 it must reach, the accuracy report, and whether deployments of
+    # the model use it (the operator's choice; a failed one is never used).
+    calibration = models.JSONField(default=dict, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    accuracy = models.JSONField(default=dict, blank=True)
+    in_use = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

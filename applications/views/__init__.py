@@ -1,5 +1,6 @@
 """The application pages: instances, the deploy wizard, runtime roles and packages."""
 
+from applications.views.compiles import ModelInt8View, ModelPrecisionView
 from applications.views.deploy import DeployWizard
 from applications.views.instances import (
     ApplicationInstanceDetailView,
@@ -23,6 +24,8 @@ __all__ = [
     "ApplicationInstanceListView",
     "DeployWizard",
     "InstanceRemoveView",
+    "ModelInt8View",
+    "ModelPrecisionView",
     "NodeSignalView",
     "PackageDetailView",
     "PackageListView",

@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
+from applications import compiles
+from applications.forms import Int8Form
 from applications.models import NodePackage, PatchVersion
 from applications.registry import PatchInUse, deregister_patch, patch_users
 from console.access import PolicyMixin
@@ -45,6 +47,9 @@ class PackageDetailView(PolicyMixin, DetailView):
             .order_by("package_version__version", "-created")
         )
         rows = [(patch, patch_users(patch)) for patch in patches]
+        model_assets = {
+            source.pk for patch in patches for source, _ in compiles.model_assets(patch)
+        }
         # While a model compiles, the page follows it (htmx polls the patches' section).
         compiling = any(
             compiled.status in (CompileStatus.PENDING, CompileStatus.IN_PROGRESS)
@@ -52,7 +57,10 @@ class PackageDetailView(PolicyMixin, DetailView):
             for link in patch.patchasset_set.all()
             for compiled in link.asset.compiles.all()
         )
-        return super().get_context_data(patches=rows, compiling=compiling, **kwargs)
+        return super().get_context_data(
+            patches=rows, compiling=compiling, model_assets=model_assets, int8_form=Int8Form(),
+            **kwargs,
+        )  # fmt: skip
 
 
 class PatchDeregisterView(PolicyMixin, View):

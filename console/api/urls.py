@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from applications.api.compile_views import CompiledModelViewSet
 from applications.api.package_views import AssetView, NodePackageViewSet, NodeViewSet
 from applications.api.views import ApplicationInstanceViewSet
 from console.api.views import APITokenViewSet, InstallationView, UserViewSet
@@ -31,6 +32,7 @@ router.register("users", UserViewSet, basename="api-user")
 router.register("tokens", APITokenViewSet, basename="api-token")
 router.register("packages", NodePackageViewSet, basename="api-package")
 router.register("nodes", NodeViewSet, basename="api-node")
+router.register("model-compiles", CompiledModelViewSet, basename="api-model-compile")
 
 
 class SchemaView(SpectacularAPIView):

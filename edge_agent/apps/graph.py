@@ -182,7 +182,8 @@ def plan(
             result.models[node.name] = ModelServerConfig(
                 node=node.name, runtime_dir=str(folder), socket=f"model-{node.name}.sock",
                 model_archive=str(staged / node.name / archive), inputs=inputs,
-                precision="FP16" if precision == "FP16" else "FP32", threads=model_threads,
+                precision=precision if precision in ("FP16", "INT8") else "FP32",
+                threads=model_threads,
             )  # fmt: skip
 
     code_nodes = [n for n in spec.nodes if n.kind == "code"]

@@ -82,7 +82,8 @@ class ModelServerConfig(_Config):
     socket: str  # model-<node>.sock
     model_archive: str  # absolute path of the staged model asset (.tar.gz holding the .onnx)
     inputs: list[TensorSpec]
-    precision: Literal["FP32", "FP16"] = "FP32"
+    # INT8: the console quantized the model (QDQ); it runs as it is, on TensorRT in INT8.
+    precision: Literal["FP32", "FP16", "INT8"] = "FP32"
     # CPU: threads per inference; default half the machine's CPUs, leaving the rest for the
     # cameras and the code nodes.
     threads: int | None = None

@@ -149,6 +149,7 @@ def load_session(
     if "TensorrtExecutionProvider" in available:
         trt = {
             "trt_fp16_enable": config.precision == "FP16",
+            "trt_int8_enable": config.precision == "INT8",
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(model.parent / "trt-cache"),
         }
@@ -166,7 +167,7 @@ def load_session(
     except Exception as exc:
         raise StartupError(f"the model {model.name} fails to load: {exc}") from None
     in_use = list(session.get_providers())
-    precision = "FP32"
+    precision = "INT8" if config.precision == "INT8" else "FP32"
     if config.precision == "FP16":
         if "TensorrtExecutionProvider" in in_use:
             precision = "FP16"

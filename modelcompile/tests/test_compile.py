@@ -102,7 +102,7 @@ def test_type_and_shape_mismatches(tmp_path, decl, expected):
 def test_errors_before_any_conversion(tmp_path):
     source = packed(tmp_path, make_onnx(tmp_path / "src.onnx"))
     decl = [InputDecl("data", [1, 3, 8, 8])]
-    with pytest.raises(CompileError, match="INT8 precision is not supported yet"):
+    with pytest.raises(CompileError, match="INT8 is made from the FP32 model with calibration"):
         compile_model(source, framework="ONNX", inputs=decl, work_dir=tmp_path, precision="INT8")
     with pytest.raises(CompileError, match="unknown precision 'FP64'"):
         compile_model(source, framework="ONNX", inputs=decl, work_dir=tmp_path, precision="FP64")
