@@ -265,9 +265,12 @@ def run_compile(compiled: CompiledModel) -> None:
     work = Path(tempfile.mkdtemp(prefix="vantage-compile-"))
     accuracy: dict[str, Any] = {}
     try:
-        archive = work / "model.tar.gz"
-        with open_asset(compiled.source) as source, archive.open("wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
+        with open_asset(compiled.source) as source:
+            # A bare .onnx upload is taken as it is (Panorama's archives are gzipped tarballs).
+            archive = work / ("model.tar.gz" if source.read(2) == b"\x1f\x8b" else "model.onnx")
+            source.seek(0)
+            with archive.open("wb") as target:
+                shutil.copyfileobj(source, target, 1024 * 1024)
         # INT8 starts from the FP32 ONNX (for an ONNX model: the model itself, checked).
         result = modelcompile.compile_model(
             archive,

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from vantage_cli import __version__, build, packaging, scaffold, validate
+from vantage_cli import __version__, build, models, packaging, scaffold, validate
 from vantage_cli.errors import CliError
 
 
@@ -21,6 +21,7 @@ def build_parser(prog: str = "vantage-cli") -> argparse.ArgumentParser:
     scaffold.add_parsers(sub)
     build.add_parsers(sub)
     packaging.add_parsers(sub)
+    models.add_parsers(sub)
     validate.add_parser(sub)
     return parser
 
