@@ -1,9 +1,12 @@
 """Acceptance: the aws-panorama-sample application, as written for Panorama, runs on Vantage.
 
 Real processes all through: the camera node plays pedestrians.mp4 into its ring, the model
-server serves a stand-in SqueezeNet-shaped classifier as ``model_node``, and the sample runs as
-the code node with a configuration built from its own package.json interface and graph.json
-parameters. The test is the display: it binds the display socket and checks what arrives.
+server serves ``model_node``: a TorchScript SqueezeNet-shaped classifier (the PyTorch model
+package the sample names, ``modelcompile.testing.make_torch_classifier``) compiled to ONNX with
+``modelcompile.compile_model``, as the console compiles it. The sample runs as the code node with
+a configuration built from its own package.json interface and graph.json parameters. The test
+is the display: it binds the display socket and checks what arrives; each label checked is
+PyTorch's own top class (tests/support/framework_reference.py) for exactly that frame.
 """
 
 from __future__ import annotations
@@ -33,8 +36,13 @@ from edge_agent.runtime.config import (
     TensorSpec,
 )
 from edge_agent.runtime.ring import FrameRing
-from edge_agent.tests import models
 from edge_agent.tests.runtime_support import Runtime
+from modelcompile import compile_model
+from modelcompile import testing as model_fixtures
+from tests.support.framework_reference import framework_outputs
+
+# The model is compiled in the PyTorch converter env (python -m modelcompile install pytorch).
+pytestmark = pytest.mark.slow
 
 SAMPLE = Path(__file__).parent / "fixtures" / "aws_panorama_sample"
 VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "media" / "pedestrians.mp4"
@@ -93,6 +101,21 @@ def preprocess(image: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def classifier(tmp_path_factory) -> tuple[Path, Path]:
+    """The TorchScript classifier and the ONNX archive compile_model makes of it, with the
+    sample's own descriptor (PYTORCH, ``data`` [1, 3, 224, 224], FP16)."""
+    folder = tmp_path_factory.mktemp("classifier")
+    archive, _ = model_fixtures.make_torch_classifier(folder)
+    descriptor = json.loads((SAMPLE / "model_descriptor.json").read_text())
+    body = descriptor["mlModelDescriptor"]
+    compiled = compile_model(
+        archive, framework=body["framework"], inputs=model_fixtures.inputs_of(descriptor),
+        work_dir=folder / "compiled", precision=body["precisionMode"],
+    )  # fmt: skip
+    return archive, compiled.archive
+
+
+@pytest.fixture(scope="session")
 def sample_image(tmp_path_factory) -> Path:
     """The sample in a container image built on the base image (``COPY . /panorama``, as its
     panorama-cli Dockerfile does), exported and unpacked as an appliance unpacks it."""
@@ -135,9 +158,10 @@ def start_in_image(runtime: Runtime, config: CodeNodeConfig, rootfs: Path, logs:
     return runtime.spawn(f"code-{config.node}", argv, env=inside)
 
 
-# The image variant builds the sample's image: part of the whole suite, not of the fast one.
-@pytest.fixture(params=["agent_python", pytest.param("image", marks=pytest.mark.slow)])
-def sample_running(request, tmp_path):
+# Both compile the model in the PyTorch converter env, and the image variant builds the sample's
+# image: part of the whole suite, not of the fast one.
+@pytest.fixture(params=["agent_python", "image"])
+def sample_running(request, tmp_path, classifier):
     """The sample as a code-only node on the agent's Python, and in its own container image on
     the base image (Python 3.11, NumPy 1.24, OpenCV 4.10): the same results from both."""
     if not VIDEO.exists():
@@ -152,15 +176,15 @@ def sample_running(request, tmp_path):
         runtime.create_ring(f"out-{CODE_NODE}.ring")
         camera = runtime.start_camera(CAMERA_NODE, VIDEO.as_uri())
         descriptor = json.loads((SAMPLE / "model_descriptor.json").read_text())
-        archive = models.make_archive(tmp_path / "squeezenet.tar.gz", models.classifier())
         model = runtime.start_model_server(
-            MODEL_NODE, archive, [TensorSpec(name="data", shape=[1, 3, 224, 224])],
+            MODEL_NODE, classifier[1], [TensorSpec(name="data", shape=[1, 3, 224, 224])],
             precision=descriptor["mlModelDescriptor"]["precisionMode"],
         )  # fmt: skip
         camera.wait_for_status("RUNNING")
         model.wait_for_status("RUNNING")
-        # The stand-in's scores are a few units, not SqueezeNet's: the graph's overridable
-        # threshold is lowered at deploy time, as an operator would, so every frame is labelled.
+        # The classifier's scores are probabilities, not SqueezeNet's logits: the graph's
+        # overridable threshold is lowered at deploy time, as an operator would, so every frame
+        # is labelled.
         config = graph_config(runtime, {"detection_threshold": -1000.0})
         # No AWS account in a test: the sample must take its own "no credentials" branch.
         no_aws = {
@@ -177,19 +201,19 @@ def sample_running(request, tmp_path):
                 env={"PANORAMA_CODE_DIR": str(SAMPLE), "PANORAMA_LOG_DIR": str(logs), **no_aws},
             )  # fmt: skip
         try:
-            yield runtime, display, code, logs / "app.log"
+            yield runtime, display, code, logs / "app.log", classifier[0]
         finally:
             display.close()
 
 
-def test_the_sample_classifies_frames_and_puts_them_out(sample_running):
-    runtime, display, code, app_log = sample_running
+def test_the_sample_classifies_frames_and_puts_them_out(sample_running, tmp_path):
+    runtime, display, code, app_log, torchscript = sample_running
     classes = json.loads((SAMPLE / "squeezenet_classes.json").read_text())
     ring = FrameRing.open(runtime.path(f"cam-{CAMERA_NODE}.ring"))
     records: list[PutRecord] = []
-    checked = 0
+    checked: list[tuple[np.ndarray, str, int]] = []  # (the model's input, label, percent)
     deadline = time.monotonic() + 30
-    while checked < 5 or len(records) < 30:
+    while len(checked) < 5 or len(records) < 30:
         if time.monotonic() > deadline or code.popen.poll() is not None:
             log = app_log.read_text() if app_log.exists() else ""
             pytest.fail(f"{len(records)} records, {checked} checked\n{code.describe()}\n{log}")
@@ -207,17 +231,22 @@ def test_the_sample_classifies_frames_and_puts_them_out(sample_running):
         match = LABEL.fullmatch(text)
         assert match and match["name"] in classes, text
         # The frame the record points at, read in place as the display would: the sample's
-        # label must be the stand-in model's answer for exactly that frame.
+        # label must be PyTorch's answer for exactly that frame (checked below, at once).
         frame = ring.hold(TEST_READER, item.slot, item.seq)
         if frame is None:
             continue  # the camera has moved on past that slot: the display would skip it too
-        scores, _ = models.classifier_reference(preprocess(frame.image))
-        top = int(scores[0].argmax())
+        if len(checked) < 5:
+            checked.append((preprocess(frame.image), match["name"], int(match["percent"])))
         ring.release(TEST_READER)
-        assert match["name"] == classes[top]
-        # int() of the score: onnxruntime and numpy may differ in the last bits at a boundary.
-        assert abs(int(match["percent"]) - scores[0][top]) < 1.001
-        checked += 1
+    expected = framework_outputs(
+        torchscript, "PYTORCH", [{"data": data} for data, _, _ in checked], tmp_path / "torch"
+    )
+    for (_, name, percent), outputs in zip(checked, expected, strict=True):
+        scores = outputs["output0"][0]
+        top = int(scores.argmax())
+        assert name == classes[top]
+        # int() of the score: onnxruntime and PyTorch may differ in the last bits at a boundary.
+        assert abs(percent - scores[top]) < 1.001
     seqs = [record.media[0].seq for record in records]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # each frame once, in order
 
@@ -233,7 +262,7 @@ def test_the_sample_classifies_frames_and_puts_them_out(sample_running):
 
 def test_the_sample_logs_its_epoch_metrics(sample_running):
     """150 frames is the sample's epoch: it logs its timings and, without CloudWatch, says so."""
-    _, display, code, app_log = sample_running
+    _, display, code, app_log, _ = sample_running
 
     def logged() -> str:
         text = app_log.read_text() if app_log.exists() else ""
