@@ -264,6 +264,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--packages-path",
         nargs="+",
+        action="extend",  # a repeated --packages-path adds to the list, never replaces it
         default=[],
         help="package folders to upload (default: every folder in packages/)",
     )

@@ -198,3 +198,12 @@ def test_every_command_has_help(cli, tmp_path):
     ):  # fmt: skip
         result = cli(command, "--help", cwd=tmp_path)
         assert result.code == 0 and f"usage: vantage-cli {command}" in result.out
+
+
+def test_a_repeated_packages_path_adds_to_the_list(cli, project, console):
+    # argparse's nargs="+" alone kept only the last flag's folders, and reported success.
+    result = cli("package-application", "--packages-path", CODE, "--packages-path", MODEL,
+                 cwd=project)  # fmt: skip
+    assert result.code == 0, result.out + result.err
+    assert set(_patches(result.out)) == {"SAMPLE_CODE", "SQUEEZENET_PYTORCH"}
+    assert set(console.packages) == {"SAMPLE_CODE", "SQUEEZENET_PYTORCH"}
