@@ -115,7 +115,9 @@ def override(account: str) -> str:
 
 def compiled_session(tmp_path: Path) -> ort.InferenceSession:
     """The compiled model the console made, from its asset store, in onnxruntime."""
-    compiled = CompiledModel.objects.select_related("result").get(framework="PYTORCH")
+    compiled = CompiledModel.objects.select_related("result").get(
+        framework="PYTORCH", precision="FP32"
+    )
     assert compiled.status == "SUCCEEDED", compiled.message
     with open_asset(compiled.result) as handle:
         data = handle.read()
