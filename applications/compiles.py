@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,10 @@ def run_compile(compiled: CompiledModel) -> None:
 
 
 def _quantized(
-    compiled: CompiledModel, result: modelcompile.CompileResult, work: Path, progress
+    compiled: CompiledModel,
+    result: modelcompile.CompileResult,
+    work: Path,
+    progress: Callable[[str], None],
 ) -> tuple[Path, AccuracyReport]:
     """The FP32 result quantized to INT8 on the calibration frames, and its report."""
     progress(f"reading {calibration.describe(compiled.calibration)}")

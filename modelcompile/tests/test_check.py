@@ -28,11 +28,11 @@ def test_within_tolerance_relative_to_the_outputs_scale(tmp_path):
     ref = reference(tmp_path, [np.full((1, 3, 8, 8), 2.002, np.float32)])
     report = check.compare(onnx, ref, "FP32", ["data"], ["scores"])
     assert report["samples"] == 2
-    assert report["tolerance"] == {"atol": 1e-3, "rtol": 1e-3}
+    assert report["tolerance"] == {"atol": 1e-6, "rtol": 1e-3}
     (out,) = report["outputs"]
     assert out["name"] == "scores" and out["shape"] == [1, 3, 8, 8]
     assert out["max_abs_diff"] == pytest.approx(0.002, abs=1e-6)
-    assert out["allowed"] == pytest.approx(1e-3 + 1e-3 * 2.002)
+    assert out["allowed"] == pytest.approx(1e-6 + 1e-3 * 2.002)
 
 
 def test_mismatch_names_the_output_difference_and_tolerance(tmp_path):
@@ -42,7 +42,7 @@ def test_mismatch_names_the_output_difference_and_tolerance(tmp_path):
         check.compare(onnx, ref, "FP32", ["data"], ["scores"])
     message = str(caught.value)
     assert "output 'scores' differs by up to 0.5" in message
-    assert "tolerance 0.0035: atol 0.001 + rtol 0.001" in message
+    assert "tolerance 0.0025: atol 1e-06 + rtol 0.001" in message
 
 
 def test_nan_where_the_original_has_none_fails(tmp_path):
