@@ -83,6 +83,16 @@ def is_rtsp_camera(body: dict[str, Any], interface: dict[str, Any]) -> bool:
     )
 
 
+def kept_manifest(manifest: bytes) -> bytes:
+    """A package.json's bytes as they may be kept anywhere (an import job's copy in the asset
+    store): a camera package's credentials taken out, as registration stores it."""
+    try:
+        kept, secrets = split_secrets(json.loads(manifest))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return manifest  # not a valid package.json: the registry refuses it, saying why
+    return json.dumps(kept, indent=4).encode() if secrets else manifest
+
+
 def split_secrets(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Credentials]]:
     """The package.json without its camera credentials, and those credentials per interface.
 

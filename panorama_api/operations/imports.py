@@ -19,8 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.db import IntegrityError, transaction
 
 from applications.assets import asset_storage, store_asset
+from applications.cameranodes import kept_manifest
 from applications.models import NodePackage, PackageImportJob
-from applications.registry import PackageRejected, register_patch
+from applications.registry import PackageRejected, patch_of, register_patch
 from console.status import PackageImportJobStatus, PackageImportJobType
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, ValidationError
@@ -104,17 +105,18 @@ def _read(storage: Any, location: dict[str, str]) -> bytes:
 
 
 def _run(job: PackageImportJob, storage: Any, manifest: bytes, wanted: dict) -> None:
-    """Keep the package.json in the store under its sha256, then register it."""
+    """Keep the package.json in the store under its sha256 (a camera package's credentials
+    taken out: the copy is then under its own sha256), then register it."""
     where = "s3://{BucketName}/{ObjectKey}".format(
         **job.input_config["PackageVersionInputConfig"]["S3Location"]
     )
-    stored = store_asset(io.BytesIO(manifest), filename=where)
+    stored = store_asset(io.BytesIO(kept_manifest(manifest)), filename=where)
     prefix = (getattr(storage, "location", "") or "").strip("/")
     key = stored.asset.storage_name
     job.output_location = {
         "BucketName": storage.bucket_name,
         "ObjectKey": f"{prefix}/{key}" if prefix else key,
-        "PatchVersion": stored.asset.sha256,  # the patch it is (or would have been)
+        "PatchVersion": patch_of(manifest),  # the patch it is (or would have been)
     }
     try:
         with transaction.atomic():
