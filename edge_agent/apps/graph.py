@@ -87,21 +87,6 @@ class RuntimePlan:
             path.chmod(0o644)  # the sandboxed code node reads its own
 
 
-def cpu_sets(model_threads: int | None) -> tuple[frozenset[int] | None, frozenset[int] | None]:
-    """(the model servers' CPUs, everyone else's): on a CPU-only appliance inference is what
-    limits the frame rate, so the model servers get CPUs of their own, where decoding and the
-    applications cannot preempt an inference; the other nodes share the rest. (None, None)
-    with fewer than two CPUs."""
-    from edge_agent.runtime.modelload import default_threads
-
-    allowed = sorted(os.sched_getaffinity(0))
-    threads = model_threads or default_threads()
-    if len(allowed) < 2:
-        return None, None
-    threads = min(max(threads, 1), len(allowed) - 1)
-    return frozenset(allowed[:threads]), frozenset(allowed[threads:])
-
-
 def runtime_folder(instance_folder: Path, application_instance_id: str) -> Path:
     """Where an instance's rings and sockets live: ``/dev/shm`` when there is one (memory, not
     disk), named after the instance folder so two agents on one host never share one."""

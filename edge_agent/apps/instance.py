@@ -52,11 +52,9 @@ class AppOptions:
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     camera_timeout_s: float = 10.0  # opening and reading a stream
     model_start_s: float = 120.0  # loading a model (a big one on a slow disk takes a while)
-    model_threads: int | None = None  # CPU threads per inference (None: half the CPUs)
+    model_threads: int | None = None  # CPU threads of a lone inference (None: every CPU)
     call_timeout_s: float = 30.0  # call()'s limit when the application gives none
     display_size: tuple[int, int] = (1280, 720)
-    # Model servers on CPUs of their own, the other nodes on the rest (graph.cpu_sets).
-    pin_cpus: bool = True
     sandbox: bool | None = None  # None: use bubblewrap when it works; False: never
     # Unsandboxed nodes get a network namespace of their own when the agent is root (None) or
     # never (False): then they share the host's network.
@@ -138,7 +136,6 @@ class Instance:
         self._runtime_plan: RuntimePlan | None = None
         self._paused: set[str] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._cpus: tuple[frozenset[int] | None, frozenset[int] | None] = (None, None)
         # The nodes' metrics (shared with the supervisor, which sends them with heartbeats).
         self.figures = figures if figures is not None else AppMetrics()
         self._forwarders: list[PortForwarder] = []
@@ -234,7 +231,7 @@ class Instance:
             )  # fmt: skip
             place = launch.Place(
                 folder=self.folder, options=self.options, images=self.images,
-                runtime=runtime.folder, cpus=self._cpus[1],
+                runtime=runtime.folder, cpus=None,
             )  # fmt: skip
             for node in code_nodes:
                 plan = launch.code_plan(
@@ -274,8 +271,6 @@ class Instance:
         runtime.create_rings()
         runtime.write_configs()
         self._runtime_plan = runtime
-        if self.options.pin_cpus:
-            self._cpus = graph.cpu_sets(self.options.model_threads)
         return runtime
 
     async def _start_runtime(self, kind: str, names: list[str], wait_s: float) -> None:
@@ -304,7 +299,6 @@ class Instance:
             on_metrics=self._node_metrics, on_restart=self._node_restarted,
             policy=self.options.policy,
             pid_file=self.folder / "run" / f"node-{name}.pid", stdin=stdin,
-            cpus=self._cpus[0] if kind == "model" else self._cpus[1],
         )  # fmt: skip
         self._runtime[name] = node
         return node

@@ -27,6 +27,7 @@ LogCallback = Callable[[str, str, str], None]  # node name, level, message
 MetricsCallback = Callable[[str, dict[str, Any]], None]
 MODULES = {"camera": "camera", "model": "modelserver", "display": "display"}
 CAMERA_NICE = 5
+MODEL_NICE = 10
 NO_SANDBOX = SandboxSupport(bwrap=None, pasta=None, can_enter_netns=False)
 
 
@@ -55,9 +56,12 @@ class RuntimeNode(CodeNode):
         super().__init__(name, plan, _NoLog(), on_status, NO_SANDBOX, policy)
         self.what = f"{kind} node"
         self.kind = kind
-        # A camera decodes every frame, needed or not: when the CPU is short, the application
-        # and the display (what the operator waits for) go first, and frames are dropped.
-        self.nice = CAMERA_NICE if kind == "camera" else 0
+        # A model server uses every CPU, and is what limits the frame rate on a CPU appliance:
+        # it runs last, so that the light nodes that feed it and show its answers are never
+        # kept waiting by it. A camera decodes every frame, needed or not: when the CPU is
+        # short, the application and the display (what the operator waits for) go first, and
+        # frames are dropped.
+        self.nice = {"camera": CAMERA_NICE, "model": MODEL_NICE}.get(kind, 0)
         self.on_log = on_log
         self.on_metrics = on_metrics  # each report, as the process counts (from 0 when started)
         self.on_restart = on_restart

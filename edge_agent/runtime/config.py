@@ -84,10 +84,11 @@ class ModelServerConfig(_Config):
     inputs: list[TensorSpec]
     # INT8: the console quantized the model (QDQ); it runs as it is, on TensorRT in INT8.
     precision: Literal["FP32", "FP16", "INT8"] = "FP32"
-    # CPU: threads per inference; default half the machine's CPUs, leaving the rest for the
-    # cameras and the code nodes.
+    # CPU: the threads a lone inference runs on; default every CPU the process may use.
     threads: int | None = None
-    workers: int = 1  # inferences run at the same time
+    # Inferences run at the same time; default (CPU) as many as the threads, each of them then
+    # on one thread (modelsched.py), or one on a GPU, which parallelizes inside.
+    workers: int | None = None
     hang_s: float = 30.0  # an inference running longer is abandoned: the server exits, reports
     metrics_interval_s: float = 1.0
 

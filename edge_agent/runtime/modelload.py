@@ -126,8 +126,10 @@ def match_inputs(specs: list[TensorSpec], model_inputs: list[Any]) -> list[tuple
 
 
 def default_threads() -> int:
-    """Half the CPUs: the other half decodes the cameras and runs the code nodes."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """Every CPU this process may run on: on a CPU appliance inference is what limits the frame
+    rate, and the cameras, code nodes and displays (light, at a higher priority: the agent runs
+    model servers niced) take what they need first."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def load_session(

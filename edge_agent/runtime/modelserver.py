@@ -18,7 +18,8 @@ Startup (loading the model is `modelload.py`):
 Any startup failure is status ERROR with the reason and exit code 2. Once the socket listens, the
 status is RUNNING, with the providers, precision and threads in the message.
 
-Serving: one thread per connection; at most ``workers`` inferences at a time. A watchdog ends the
+Serving: one thread per connection; a lone inference runs on every thread, overlapping ones on
+one thread each, at most ``workers`` at a time (modelsched.py). A watchdog ends the
 process (status ERROR, exit code 3) when an inference runs longer than ``hang_s``. onnxruntime
 cannot be interrupted safely, and the agent restarts the node. Metrics every
 ``metrics_interval_s``: ``calls``, ``errors``, ``inference_ms_p50``/``_p99`` (last interval),
@@ -53,6 +54,7 @@ from edge_agent.runtime.modelload import (
     match_inputs,
     unpack,
 )
+from edge_agent.runtime.modelsched import CpuBudget, Sessions, plan
 from edge_agent.runtime.modelwire import (
     BUFFER_PREFIX,
     LineChannel,
@@ -73,26 +75,27 @@ class ModelServer:
     def __init__(
         self,
         config: ModelServerConfig,
-        session: Any,
+        sessions: Sessions,
         inputs: list[tuple[InputSpec, str]],
         providers: list[str],
         precision: str,
         threads: int,
+        budget: CpuBudget,
     ) -> None:
         self.config = config
         self.node = config.node
         self.runtime_dir = Path(config.runtime_dir)
         self.socket_path = self.runtime_dir / config.socket
-        self.session = session
+        self.sessions = sessions
         self.inputs = inputs
         self.outputs = [
             {"name": out.name, "dtype": ORT_TYPES.get(out.type, out.type)}
-            for out in session.get_outputs()
+            for out in sessions.parallel.get_outputs()
         ]
         self.providers = providers
         self.precision = precision
         self.threads = threads
-        self._workers = threading.Semaphore(max(1, config.workers))
+        self.budget = budget
         self._lock = threading.Lock()
         self._running: dict[int, float] = {}  # thread id → when its inference started
         self._calls = self._errors = self._wire_bytes = 0
@@ -116,11 +119,13 @@ class ModelServer:
         threading.Thread(target=self._metrics, args=(stop,), name="metrics", daemon=True).start()
         threading.Thread(target=self._accept, name="accept", daemon=True).start()
         threads = f"{self.threads} thread" + ("s" if self.threads != 1 else "")
-        report.status("RUNNING", f"{', '.join(self.providers)}, {self.precision}, {threads}")
-        logger.info(
-            "serving %s on %s (%d worker%s)", self.node, self.socket_path.name,
-            self.config.workers, "s" if self.config.workers != 1 else "",
-        )  # fmt: skip
+        at_once = self.budget.concurrent
+        report.status(
+            "RUNNING",
+            f"{', '.join(self.providers)}, {self.precision}, {threads}"
+            + (f", up to {at_once} inferences at once" if at_once > 1 else ""),
+        )
+        logger.info("serving %s on %s", self.node, self.socket_path.name)
         stop.wait()
         self.cleanup()
 
@@ -194,13 +199,14 @@ class ModelServer:
         except ValueError as exc:
             self._count_error()
             return _error("ValueError", str(exc))
-        with self._workers:
+        with self.budget.slot() as whole:
+            session = self.budget.session(self.sessions, whole)
             ident = threading.get_ident()
             started = time.monotonic()
             with self._lock:
                 self._running[ident] = started
             try:
-                results = self.session.run(None, feeds)
+                results = session.run(None, feeds)
             except Exception as exc:
                 self._count_error()
                 logger.warning("an inference failed: %s", exc)
@@ -331,10 +337,14 @@ def start(config: ModelServerConfig) -> ModelServer:
     runtime_dir = Path(config.runtime_dir)
     model = unpack(Path(config.model_archive), runtime_dir / f"model-{config.node}")
     threads = config.threads or default_threads()
-    session, providers, precision = load_session(model, config, threads)
-    inputs = match_inputs(config.inputs, session.get_inputs())
+    parallel, providers, precision = load_session(model, config, threads)
+    inputs = match_inputs(config.inputs, parallel.get_inputs())
+    concurrent, split = plan(threads, config.workers, providers == ["CPUExecutionProvider"])
+    single = load_session(model, config, 1)[0] if split else None
+    budget = CpuBudget(threads if split else concurrent, concurrent, split)
     _remove_stale_buffers(runtime_dir, config.node)
-    server = ModelServer(config, session, inputs, providers, precision, threads)
+    sessions = Sessions(parallel, single)
+    server = ModelServer(config, sessions, inputs, providers, precision, threads, budget)
     try:
         server.listen()
     except OSError as exc:

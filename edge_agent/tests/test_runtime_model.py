@@ -155,7 +155,7 @@ def first_frame_rgb() -> np.ndarray:
 # --- results --------------------------------------------------------------------------------
 def test_classifier_results_equal_numpy(classifier_server):
     status = classifier_server.wait_status("RUNNING")
-    assert status["message"] == "CPUExecutionProvider, FP32, 1 thread"
+    assert status["message"] == "CPUExecutionProvider, FP32, 1 thread, up to 2 inferences at once"
     data = image(1)
     with classifier_server.client() as client:
         scores, pooled = client.call({"data": data})
@@ -451,7 +451,7 @@ def test_fp16_on_cpu_warns_and_runs_fp32(servers, tmp_path, classifier_archive):
         tmp_path, "classifier", classifier_archive, [CLASSIFIER_INPUT], precision="FP16"
     )
     status = server.wait_status("RUNNING")
-    assert status["message"] == "CPUExecutionProvider, FP32, 1 thread"
+    assert status["message"] == "CPUExecutionProvider, FP32, 1 thread, up to 2 inferences at once"
     warnings = [line for line in server.log if line.startswith("WARNING ")]
     assert len(warnings) == 1 and "FP16" in warnings[0] and "FP32" in warnings[0]
     data = image(5)
