@@ -2,8 +2,9 @@
 
 Children: the ASGI server (uvicorn), a Celery worker and Celery beat. Each runs in its own
 process group so that a Ctrl-C in the terminal reaches only the launcher, which then stops
-every child (SIGTERM to its whole group, SIGKILL after a grace period) so none is left behind.
-A child that crashes is restarted, unless it crashes too often, in which case everything stops.
+every child in order within ``--stop-timeout`` seconds (console/stopping.py) so that none is left
+behind and no task or report is lost. A child that crashes is restarted, unless it crashes too
+often, in which case everything stops.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from console.stopping import WEB_GRACE_S, become_subreaper, reap_orphans, stop_children
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-STOP_GRACE_S = 10.0
+# Container platforms kill a container 10 s after SIGTERM; everything is stopped before that.
+STOP_TIMEOUT_S = 8.0
 RESTART_WINDOW_S = 60.0
 MAX_RESTARTS_IN_WINDOW = 5
 READY_TIMEOUT_S = 60.0
@@ -56,6 +60,13 @@ class Child:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def signal(self, sig: int) -> None:
+        """Signal the child's main process only: it stops its own children (the worker's pool,
+        the agent's nodes) in order; SIGTERM to the group would kill a running task."""
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(sig)
+
     def signal_group(self, sig: int) -> None:
         if self.process is None:
             return
@@ -72,9 +83,9 @@ def children(host: str, port: int, concurrency: int) -> list[Child]:
                 python, "-m", "uvicorn", "console.asgi:application",
                 "--host", host, "--port", str(port),
                 "--lifespan", "off", "--no-server-header", "--proxy-headers",
-                # Open streams (View output, live pages) never end by themselves: on Ctrl-C,
-                # give them 5 s, then close them.
-                "--timeout-graceful-shutdown", "5",
+                # Open streams (View output, live pages) never end by themselves: on a stop,
+                # give them a moment, then close them (the whole stop has a 10 s budget).
+                "--timeout-graceful-shutdown", str(WEB_GRACE_S),
             ],
         ),
         Child(
@@ -133,9 +144,12 @@ def wait_ready(
 
 
 class Supervisor:
-    def __init__(self, kids: list[Child], env: dict[str, str]) -> None:
+    def __init__(
+        self, kids: list[Child], env: dict[str, str], stop_timeout: float = STOP_TIMEOUT_S
+    ) -> None:
         self.kids = kids
         self.env = env
+        self.stop_timeout = stop_timeout
         # Set by a signal; waiting on it (not sleeping) lets Ctrl-C act at once.
         self.stop_requested = threading.Event()
 
@@ -171,26 +185,13 @@ class Supervisor:
                 kid.restarts.append(now)
                 print(f"[vantage] {kid.name} exited with {code}; restarting.", flush=True)
                 kid.start(self.env)
+            reap_orphans({kid.process.pid for kid in self.kids if kid.process})
             self.stop_requested.wait(0.5)  # a crashed child is noticed within half a second
         self.stop_all()
         return 0
 
     def stop_all(self) -> None:
-        for kid in self.kids:
-            kid.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for kid in self.kids:
-            if kid.process is None:
-                continue
-            try:
-                kid.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"[vantage] {kid.name} did not stop in time; killing it.", flush=True)
-            # Whatever is left in the group (pool processes of the worker) goes too.
-            kid.signal_group(signal.SIGKILL)
-            if kid.process.poll() is None:
-                kid.process.wait()
-        print("[vantage] stopped.", flush=True)
+        stop_children(self.kids, self.stop_timeout)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -212,7 +213,10 @@ def up(args: argparse.Namespace) -> int:
     kids = children(args.host, args.port, args.concurrency)
     if args.appliance:
         kids.append(appliance_child(env))
-    supervisor = Supervisor(kids, env)
+    supervisor = Supervisor(kids, env, args.stop_timeout)
+    # Processes the children leave behind (an application the agent started in its own session,
+    # whose agent died) become the launcher's, so that a stop still finds and ends them.
+    become_subreaper()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGHUP, supervisor.request_stop)
@@ -250,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default=os.environ.get("VANTAGE_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=os.environ.get("VANTAGE_PORT", "8000"))
     run.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    run.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=float(os.environ.get("VANTAGE_STOP_TIMEOUT_S", STOP_TIMEOUT_S)),
+        help="seconds from SIGTERM/Ctrl-C until whatever still runs is killed (default 8; "
+        "a running task gets all but the last 3.5 s to finish, then it is put back in the queue)",
+    )
     run.add_argument(
         "--skip-setup", action="store_true", help="do not migrate, collect static or add an admin"
     )
