@@ -40,6 +40,10 @@ from edge_agent.status import StatusFile
 from edge_agent.streams import CheckingLinkClient, StreamChecker
 
 logger = logging.getLogger("edge_agent.agent")
+# At a stop, how long the agent waits for the console to acknowledge what its outbox holds
+# (the applications' last states, say). What is not acknowledged by then stays in the outbox
+# and is sent after the next start. Small: `./vantage up` stops everything within 8 s.
+STOP_FLUSH_S = 2.0
 
 
 @dataclass
@@ -126,9 +130,9 @@ class Agent:
             lock.release()
 
     def request_stop(self) -> None:
+        # The link stays up until the applications have stopped and the outbox is flushed
+        # (``_run_link``); closing it here left their last reports for the next start.
         self.stop.set()
-        if self.link is not None:
-            self.link.stop()
 
     async def _run(self) -> int:
         self.status.update(state="booting")
@@ -264,10 +268,11 @@ class Agent:
                 await self.stop.wait()
             stopped.cancel()
         finally:
-            link.stop()
-            await asyncio.wait({link_task}, timeout=10)
-            link_task.cancel()
             await apps.close()  # stops every node process; state.json stays
+            await self._flush(link)
+            link.stop()
+            await asyncio.wait({link_task}, timeout=3)  # close_timeout is 2 s
+            link_task.cancel()
             await asyncio.to_thread(hdmi.close)
             for task in tasks:
                 task.cancel()
@@ -275,6 +280,19 @@ class Agent:
             await checks.close()
             outbox.close()
         return 0
+
+    async def _flush(self, link: LinkClient) -> None:
+        """Send what the outbox holds while the link is still up, for a short while."""
+        if not link.connected or not link.outbox.count():
+            return
+        if await link.flush(STOP_FLUSH_S):
+            logger.info("Stopping: the console has every report.")
+        else:
+            logger.warning(
+                "Stopping with %d reports not yet acknowledged; they are sent after the next "
+                "start.",
+                link.outbox.count(),
+            )
 
     async def _watch_network(
         self, link: LinkClient, last: NetworkStatus, servers: list[str]
