@@ -42,13 +42,15 @@ def register_models() -> None:
     )
     from console.models import APIToken, User
     from datasources.models import DataSource
-    from devices.models import Device
+    from devices.models import LINK_FIELDS, Device
     from panorama_api.models import AccessKey
 
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(AccessKey, exclude_fields=["secret_encrypted", "last_used"])
-    auditlog.register(Device)
+    # Operators' changes only: what the device link writes (connections, leases, heartbeats,
+    # reports) would add a row per connection and per report and bury the operators' actions.
+    auditlog.register(Device, exclude_fields=list(LINK_FIELDS))
     # Credential changes are logged as changes; the (encrypted) values never are.
     auditlog.register(
         DataSource,

@@ -1,13 +1,18 @@
 """Dashboard numbers: devices, cameras and applications by status, kept live.
 
 Any save or delete of a counted model, from any process, re-renders the counts partial and
-broadcasts it to the ``fleet`` group.
+broadcasts it to the ``fleet`` group. The device link writes with UPDATEs (no signals) and asks
+for a recount with ``broadcast_dashboard_soon()`` instead: a fleet coming online changes the
+counts a thousand times in a few seconds, and one recount a second, done by the worker, shows
+the same numbers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count
 from django.db.models.signals import post_delete, post_save
 
@@ -63,6 +68,28 @@ def dashboard_counts() -> dict[str, Any]:
 
 def broadcast_dashboard() -> None:
     broadcast("fleet", COUNTS_PARTIAL, lambda: {"counts": dashboard_counts()})
+
+
+RECOUNT_COALESCE_S = 1
+RECOUNT_QUEUED_KEY = "dashboard-recount-queued"
+
+
+def broadcast_dashboard_soon() -> None:
+    """The counts changed: recount within about a second, once for all changes till then.
+
+    The first change of a burst queues the worker's recount for a second later and holds a
+    cache key for that second (shared by every process with Redis); later changes find the
+    key and rely on that recount, which runs after they committed. After commit, so a change
+    rolled back queues nothing.
+    """
+
+    def queue() -> None:
+        if cache.add(RECOUNT_QUEUED_KEY, 1, RECOUNT_COALESCE_S):
+            from console.tasks import refresh_dashboard
+
+            refresh_dashboard.apply_async(countdown=RECOUNT_COALESCE_S)
+
+    transaction.on_commit(queue, robust=True)
 
 
 def _on_change(sender, **kwargs) -> None:

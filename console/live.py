@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -76,10 +78,94 @@ def broadcast(
             raise ValueError(f"broadcast: {group!r} is not a live-status group name")
 
     def send() -> None:
+        watched = watched_groups(group_list)
+        if not watched:
+            return
         html = render_to_string(template, dict(context() if callable(context) else context))
-        deliver(group_list, html)
+        deliver(watched, html)
 
     transaction.on_commit(send, robust=True)
+
+
+def watched_groups(groups: list[str]) -> list[str]:
+    """The groups of ``groups`` that some page subscribes to, where the layer can tell.
+
+    Rendering is most of what a live update costs, and most groups are empty: the device link
+    broadcasts every heartbeat of every device to its ``device-<id>`` group, and nobody has a
+    thousand device pages open. A page that subscribes after this check misses nothing: it
+    joins its groups before its socket opens, and then re-reads its regions (resync), which
+    sees every change committed before the check.
+
+    Only the Redis layer knows the subscribers of every process; otherwise (the in-memory
+    layer, whose subscribers may be in another process) every group counts as watched, as
+    does every group when Redis cannot be asked: a live update is better sent for nothing than
+    lost.
+    """
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisChannelLayer):
+        return groups
+    try:
+        return groups_with_members(layer, groups)
+    except Exception:
+        logger.warning("live update: cannot tell who watches %s; sending", groups, exc_info=True)
+        return groups
+
+
+def groups_with_members(layer: RedisChannelLayer, groups: list[str]) -> list[str]:
+    """Groups with a member on channels-redis: its sorted set of channels, members younger
+    than ``group_expiry`` (what ``group_send`` itself would send to)."""
+    oldest = int(time.time()) - layer.group_expiry
+    return [
+        group
+        for group in groups
+        if _redis(layer, layer.consistent_hash(group)).zcount(
+            layer._group_key(group), oldest, "+inf"
+        )
+    ]
+
+
+_redis_clients: dict[tuple[int, int], redis.Redis] = {}
+_redis_clients_lock = threading.Lock()
+
+
+def _redis(layer: RedisChannelLayer, index: int) -> redis.Redis:
+    """A synchronous client for the layer's ``index``th Redis, one per process and host.
+
+    The caller is synchronous code in a worker thread; asking through the layer's own asyncio
+    client would hop to the event loop and back, which at a hundred heartbeats a second waits
+    on a loop busy with every device's socket.
+    """
+    with _redis_clients_lock:
+        client = _redis_clients.get((id(layer), index))
+        if client is None:
+            host = dict(layer.hosts[index])
+            if "address" in host:
+                client = redis.Redis.from_url(host.pop("address"), **host)
+            else:
+                client = redis.Redis(**host)
+            _redis_clients[(id(layer), index)] = client
+        return client
+
+
+def _run(make: Callable[[], Any]) -> Any:
+    """Run the coroutine ``make()`` returns from synchronous code; its result."""
+
+    async def run() -> Any:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(run)()
+    # Synchronous code with an event loop running in its thread (a script driving a browser
+    # with Playwright's sync API, say) cannot use async_to_sync here: run in a helper thread.
+    result: list[Any] = []
+    helper = threading.Thread(target=lambda: result.append(async_to_sync(run)()), daemon=True)
+    helper.start()
+    helper.join(timeout=10)
+    if not result:
+        raise TimeoutError("the channel layer did not answer within 10 s")
+    return result[0]
 
 
 def _group_send(layer, groups: list[str], message: dict[str, Any]) -> None:
@@ -90,15 +176,9 @@ def _group_send(layer, groups: list[str], message: dict[str, Any]) -> None:
             await layer.group_send(group, message)
 
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(send_all)()
-        return
-    # Synchronous code with an event loop running in its thread (a script driving a browser
-    # with Playwright's sync API, say) cannot use async_to_sync here: send from a helper thread.
-    helper = threading.Thread(target=async_to_sync(send_all), daemon=True)
-    helper.start()
-    helper.join(timeout=10)
+        _run(send_all)
+    except TimeoutError:
+        logger.info("live update to %s: the channel layer did not answer in time", groups)
 
 
 def deliver(groups: list[str], html: str) -> None:

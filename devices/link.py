@@ -15,6 +15,7 @@ import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -84,6 +85,16 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
     greeted = False
     sent_version = -1
     output_owner: str | None = None  # of the last output frame on this connection
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch first closes stale database connections of the event loop's
+        # thread, through the process's one thread for thread-sensitive work: every message of
+        # every device would queue there. This consumer uses no connection in that thread; its
+        # database work runs in in_thread(), which gives its connections back after each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message: dict) -> None:
         headers = {key.decode("latin-1").lower(): value for key, value in self.scope["headers"]}

@@ -252,6 +252,13 @@ def device_updated(device: Device, sections: Iterable[str] = ("status",)) -> Non
         broadcast("fleet", FLEET_BROADCAST, lambda: fleet_context(device))
 
 
+def fleet_counts_changed() -> None:
+    """A device's aggregated status changed through the link: the dashboard counts follow."""
+    from console.dashboard import broadcast_dashboard_soon
+
+    broadcast_dashboard_soon()
+
+
 def heartbeat_received(device: Device) -> None:
     """A heartbeat renewed the lease: only the device page's health panel changes.
 

@@ -1,4 +1,5 @@
 from devices.models.devices import (
+    LINK_FIELDS,
     DeletedDevice,
     Device,
     DeviceQuerySet,
@@ -11,6 +12,7 @@ from devices.models.logs import DeviceLog
 from devices.models.software import SoftwareImage
 
 __all__ = [
+    "LINK_FIELDS",
     "TERMINAL_JOB_STATUSES",
     "DeletedDevice",
     "Device",

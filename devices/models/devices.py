@@ -130,6 +130,31 @@ class Device(models.Model):
         return _AGGREGATION_DEFAULT
 
 
+# What the device link writes: the appliance's own reports and the link's bookkeeping (a
+# connection, a lease, a heartbeat, a report stored). None of it is an operator's action, so
+# the audit log leaves these out (console/audit.py), and the link writes them with UPDATEs that
+# fire no model signals: a fleet reconnecting must not cost an audit row and a dashboard
+# recount per device.
+LINK_FIELDS = (
+    "serial_number",
+    "accelerators",
+    "connection_status",
+    "network_status",
+    "network_updated",
+    "current_software",
+    "activity",
+    "update_needed",
+    "lease_expires_at",
+    "last_heartbeat_at",
+    "health",
+    "link_session",
+    "last_report_seq",
+    "desired_version",
+    "applied_version",
+    "updated",
+)
+
+
 def new_credential_id() -> str:
     return uuid.uuid4().hex
 
