@@ -16,8 +16,20 @@ many per process. Each heartbeats every ``--heartbeat-s`` seconds. It measures:
 - ingest latency: the time from sending a heartbeat to its acknowledgement (the console has
   stored it by then), p50 and p99.
 
+Counts that do not depend on how busy the machine is come with them: the ASGI servers' CPU
+time per heartbeat, PostgreSQL transactions per heartbeat (every process of the console, from
+``pg_stat_database``), and the audit rows the run wrote (the link writes none).
+
+``--console-processes N`` runs N ASGI servers (the launcher's and N-1 more uvicorns on the same
+database and Redis) and spreads the appliances over them, as a load balancer would.
+
+``--smoke`` is the quick guard CI runs: 50 appliances heartbeating every 2 s for 10 s. It fails
+(exit 1) only on a gross regression, each limit about ten times the full run's figures in
+bench/RESULTS.md, never on a tight timing.
+
 The last line is the summary:
-``devices=<n> online=<n> heartbeats_per_s=<x> ingest_p99_ms=<x> all_online_s=<x>``.
+``devices=<n> online=<n> heartbeats_per_s=<x> ingest_p99_ms=<x> all_online_s=<x> ratio=<x>
+failed=<n> cpu_ms_per_heartbeat=<x> db_xacts_per_heartbeat=<x> audit_rows=<n>``.
 """
 
 from __future__ import annotations
@@ -44,10 +56,16 @@ from bench.common import free_port, healthy, wait_until  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=1000)
-    parser.add_argument("--processes", type=int, default=4, help="simulator processes")
-    parser.add_argument("--heartbeat-s", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=30, help="measured seconds")
+    parser.add_argument("--devices", type=int, default=None, help="1000 (--smoke: 50)")
+    parser.add_argument("--processes", type=int, default=None, help="simulators: 4 (smoke: 1)")
+    parser.add_argument("--heartbeat-s", type=int, default=None, help="10 (--smoke: 2)")
+    parser.add_argument("--duration", type=float, default=None, help="measured s: 30 (smoke: 10)")
+    parser.add_argument(
+        "--console-processes", type=int, default=1, help="ASGI servers the appliances spread over"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a quick run that fails only on a gross regression"
+    )
     parser.add_argument("--port", type=int, default=0, help="console port (0: a free one)")
     parser.add_argument(
         "--database-url",
@@ -59,7 +77,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    defaults = SMOKE_RUN if args.smoke else FULL_RUN
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+FULL_RUN = {"devices": 1000, "processes": 4, "heartbeat_s": 10, "duration": 30.0}
+SMOKE_RUN = {"devices": 50, "processes": 1, "heartbeat_s": 2, "duration": 10.0}
+# --smoke fails beyond these: about ten times what the full run records in bench/RESULTS.md
+# (issue #15: p99 under 50 ms, all 1,000 online within 30 s, 0 failed connections, about 3 ms
+# of the console's CPU and 1 database transaction per heartbeat, no audit row), so that only a
+# gross regression fails, never a busy CI machine.
+SMOKE_LIMITS = {
+    "ingest_p99_ms": 500.0,
+    "all_online_s": 30.0,
+    "cpu_ms_per_heartbeat": 30.0,
+    "db_xacts_per_heartbeat": 10.0,
+}
+SMOKE_RATIO = (0.5, 1.5)
 
 
 def recreate_database(url: str) -> None:
@@ -127,10 +165,74 @@ def count_online() -> int:
     return Device.objects.filter(connection_status="ONLINE").count()
 
 
+def audit_rows() -> int:
+    from auditlog.models import LogEntry
+
+    return LogEntry.objects.count()
+
+
+def database_transactions(url: str) -> int:
+    """Transactions committed and rolled back in the benchmark's database, by every process."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as connection:
+        # The statistics are flushed by each backend at most once a second; read fresh ones.
+        connection.execute("SELECT pg_stat_clear_snapshot()")
+        row = connection.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [name]
+        ).fetchone()
+    return int(row[0])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (all their threads) so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def child_pids(parent: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``parent``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append((int(stat.parent.name), cmdline))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def extra_servers(count: int, env: dict[str, str], var_dir: Path) -> list[subprocess.Popen]:
+    """More ASGI servers on the same database and Redis, each on its own port, as a second
+    machine behind a load balancer would run them (the launcher's own command line)."""
+    servers = []
+    for index in range(count):
+        port = free_port()
+        log = open(var_dir / f"console-{index + 2}.log", "wb")  # noqa: SIM115 - the server's
+        servers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "console.asgi:application",
+                 "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+                 "--no-server-header", "--proxy-headers"],
+                cwd=BASE_DIR, env={**env, "DATABASE_POOL": "true"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        )  # fmt: skip
+        servers[-1].url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return servers
+
+
 # --- the simulator processes ------------------------------------------------------------------
 def simulate(
     devices: list[tuple[str, bytes]],
-    console_url: str,
+    console_urls: list[str],
     heartbeat_s: int,
     stop: multiprocessing.synchronize.Event,
     results: multiprocessing.Queue,
@@ -139,10 +241,10 @@ def simulate(
     # One socket per simulated appliance.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, len(devices) + 256)), hard))
-    asyncio.run(_simulate(devices, console_url, heartbeat_s, stop, results))
+    asyncio.run(_simulate(devices, console_urls, heartbeat_s, stop, results))
 
 
-async def _simulate(devices, console_url, heartbeat_s, stop, results) -> None:
+async def _simulate(devices, console_urls, heartbeat_s, stop, results) -> None:
     from devicelink import auth
     from edge_agent.link import LinkClient
     from edge_agent.outbox import Outbox, open_database
@@ -160,7 +262,8 @@ async def _simulate(devices, console_url, heartbeat_s, stop, results) -> None:
     database = open_database(":memory:", durable=False)  # one for all outboxes of this process
     clients = [
         LinkClient(
-            console_url=console_url,
+            # Spread over the ASGI servers as a load balancer would.
+            console_url=console_urls[index % len(console_urls)],
             device_id=device_id,
             private_key=auth.load_private_key(pem),
             outbox=Outbox(database, device_id, durable=False),
@@ -171,7 +274,7 @@ async def _simulate(devices, console_url, heartbeat_s, stop, results) -> None:
             open_timeout_s=60.0,
             on_change=record,
         )
-        for device_id, pem in devices
+        for index, (device_id, pem) in enumerate(devices)
     ]
     tasks = [asyncio.create_task(client.run()) for client in clients]
     while not stop.is_set():
@@ -225,14 +328,20 @@ def main(argv: list[str] | None = None) -> int:
     stop = context.Event()
     results = context.Queue()
     workers = []
+    servers = extra_servers(args.console_processes - 1, env, var_dir)
     try:
         wait_until(lambda: healthy(url), 120, "the console to start")
-        print(f"bench: console up at {url}; connecting {args.devices} appliances")
+        urls = [url] + [server.url for server in servers]
+        for extra in urls[1:]:
+            wait_until(lambda extra=extra: healthy(extra), 120, f"the server at {extra}")
+        asgi_pids = [pid for pid, cmd in child_pids(console.pid) if "uvicorn" in cmd]
+        asgi_pids += [server.pid for server in servers]
+        print(f"bench: console up at {', '.join(urls)}; connecting {args.devices} appliances")
         chunks = [devices[i :: args.processes] for i in range(args.processes)]
         started = time.monotonic()
         for chunk in chunks:
             worker = context.Process(
-                target=simulate, args=(chunk, url, args.heartbeat_s, stop, results)
+                target=simulate, args=(chunk, urls, args.heartbeat_s, stop, results)
             )
             worker.start()
             workers.append(worker)
@@ -245,21 +354,27 @@ def main(argv: list[str] | None = None) -> int:
         # One heartbeat interval of warm-up: the heartbeats queued behind the connection storm
         # are not the steady state being measured.
         time.sleep(args.heartbeat_s)
+        cpu_start, xacts_start = cpu_seconds(asgi_pids), database_transactions(args.database_url)
         window_start = time.time()
         time.sleep(args.duration)
         window_end = time.time()
+        cpu_end, xacts_end = cpu_seconds(asgi_pids), database_transactions(args.database_url)
         online = count_online()
+        audit = audit_rows()
         stop.set()
         gathered = [results.get(timeout=60) for _ in workers]
     finally:
         stop.set()
         for worker in workers:
             worker.join(timeout=30)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
         os.killpg(console.pid, signal.SIGINT)
-        try:
-            console.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(console.pid, signal.SIGKILL)
+        for process in [console, *servers]:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
     acks = [ack for result in gathered for ack in result["acks"]]
     in_window = [rtt for at, rtt in acks if window_start <= at < window_end]
@@ -269,17 +384,61 @@ def main(argv: list[str] | None = None) -> int:
     p50 = statistics.median(latencies_ms) if latencies_ms else float("nan")
     p99 = percentile(latencies_ms, 0.99)
     failures = sum(result["failures"] for result in gathered)
+    heartbeats = len(in_window)
+    ratio = handled / offered
+    cpu_ms = 1000 * (cpu_end - cpu_start) / heartbeats if heartbeats else float("nan")
+    xacts = (xacts_end - xacts_start) / heartbeats if heartbeats else float("nan")
     print(f"connections: {sum(r['connects'] for r in gathered)} made, {failures} failed attempts")
-    print(
-        f"heartbeats: offered {offered:.1f}/s, handled {handled:.1f}/s "
-        f"(ratio {handled / offered:.2f})"
-    )
+    print(f"heartbeats: offered {offered:.1f}/s, handled {handled:.1f}/s (ratio {ratio:.2f})")
     print(f"ingest latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(
-        f"devices={args.devices} online={online} heartbeats_per_s={handled:.1f} "
-        f"ingest_p99_ms={p99:.1f} all_online_s={all_online_s:.1f}"
+        f"per heartbeat: {cpu_ms:.2f} ms CPU of {len(asgi_pids)} ASGI process(es), "
+        f"{xacts:.2f} database transactions; audit rows written: {audit}"
     )
-    return 0 if online == args.devices else 1
+    print(
+        f"devices={args.devices} online={online} heartbeats_per_s={handled:.1f} "
+        f"ingest_p99_ms={p99:.1f} all_online_s={all_online_s:.1f} ratio={ratio:.2f} "
+        f"failed={failures} cpu_ms_per_heartbeat={cpu_ms:.2f} db_xacts_per_heartbeat={xacts:.2f} "
+        f"audit_rows={audit}"
+    )
+    if online != args.devices:
+        return 1
+    if args.smoke:
+        return smoke_verdict(
+            {
+                "ingest_p99_ms": p99,
+                "all_online_s": all_online_s,
+                "cpu_ms_per_heartbeat": cpu_ms,
+                "db_xacts_per_heartbeat": xacts,
+            },
+            ratio,
+            failures,
+            audit,
+            args.devices,
+        )
+    return 0
+
+
+def smoke_verdict(
+    figures: dict[str, float], ratio: float, failures: int, audit: int, devices: int
+) -> int:
+    """0, or 1 with the reasons printed: only what is far beyond the recorded full run."""
+    problems = [
+        f"{name}={value:.1f} is over {SMOKE_LIMITS[name]:.0f}"
+        for name, value in figures.items()
+        if not value <= SMOKE_LIMITS[name]  # nan (nothing measured) fails too
+    ]
+    if not SMOKE_RATIO[0] <= ratio <= SMOKE_RATIO[1]:
+        problems.append(f"handled/offered {ratio:.2f} is outside {SMOKE_RATIO}")
+    if failures > devices // 10:
+        problems.append(f"{failures} failed connection attempts (more than a tenth of devices)")
+    if audit:
+        problems.append(f"the link wrote {audit} audit rows (operators' actions only)")
+    for problem in problems:
+        print(f"smoke: FAILED: {problem}")
+    if not problems:
+        print("smoke: passed")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
