@@ -331,14 +331,15 @@ def remove(instance: ApplicationInstance) -> None:
             return
         if _gone_from_device(instance):
             # Nothing will come from the device any more: it never had the instance, or it
-            # already stopped the failed one it was no longer asked to run.
+            # already stopped the failed one it was no longer asked to run. The timeline shows
+            # the request and its end, as for any removal.
             record(
                 instance,
-                Status.REMOVAL_SUCCEEDED,
-                REMOVED,
-                Health.NOT_AVAILABLE,
+                Status.REMOVAL_REQUESTED,
+                REMOVAL_SCHEDULED,
                 fields={"desired_state": DesiredState.REMOVED},
             )
+            record(instance, Status.REMOVAL_SUCCEEDED, REMOVED, Health.NOT_AVAILABLE)
             purge_streams(instance)
             return
         record(

@@ -277,7 +277,7 @@ def test_file_source_videos_outside_the_media_folders_are_refused(
     graph["nodeGraph"]["edges"][0]["producer"] = "camera_node.videoOut"
     with pytest.raises(DeployRefused) as refused:
         deploy(device, graph)
-    assert [e.message for e in refused.value.errors] == [message.format(media=media)]
+    assert [e.message for e in refused.value.errors] == [message.format(media=media.resolve())]
 
 
 def test_an_override_parameter_cannot_make_loop_count_negative(device, app, media):

@@ -402,7 +402,9 @@ def test_a_failed_deployment_the_device_already_stopped_is_removed_at_once(
     assert response.status_code == 202
     assert response.json()["status"] == "REMOVAL_SUCCEEDED"
     shown = operator_client.get(url(instance_id)).json()
-    assert [e["status"] for e in shown["events"]][-2:] == ["DEPLOYMENT_FAILED", "REMOVAL_SUCCEEDED"]
+    assert [e["status"] for e in shown["events"]][-3:] == [
+        "DEPLOYMENT_FAILED", "REMOVAL_REQUESTED", "REMOVAL_SUCCEEDED",
+    ]  # fmt: skip
 
 
 def test_a_failed_deployment_removed_before_the_device_stops_it_waits_for_the_device(
