@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import ssl
 import threading
 import time
@@ -383,6 +384,11 @@ class LinkClient:
                 logger.debug("sent report %d (%s)", entry.seq, entry.kind)
 
     async def _send_heartbeats(self, ws: ClientConnection, interval: float, lease: float) -> None:
+        # The first heartbeat at a random point of the first interval (the hello renewed the
+        # lease): appliances that connect together, as a whole fleet does after a console
+        # restart, would otherwise heartbeat in step for ever, and the console would get their
+        # heartbeats in bursts (300 in one second, nothing in the next) instead of evenly.
+        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - not for security
         while True:
             silent = time.monotonic() - self._last_received
             if silent > lease:
