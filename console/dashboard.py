@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 from django.db.models.signals import post_delete, post_save
 
 from console.live import broadcast
+from console.sharedcache import shared_cache
 from console.status import (
     ApplicationInstanceHealthStatus,
     ApplicationInstanceStatus,
@@ -84,7 +84,7 @@ def broadcast_dashboard_soon() -> None:
     """
 
     def queue() -> None:
-        if cache.add(RECOUNT_QUEUED_KEY, 1, RECOUNT_COALESCE_S):
+        if shared_cache().add(RECOUNT_QUEUED_KEY, 1, RECOUNT_COALESCE_S):
             from console.tasks import refresh_dashboard
 
             refresh_dashboard.apply_async(countdown=RECOUNT_COALESCE_S)

@@ -6,8 +6,7 @@ Used by the agent-facing HTTP views and by the link's WebSocket handshake. Refus
 
 from __future__ import annotations
 
-from django.core.cache import cache
-
+from console.sharedcache import shared_cache
 from devicelink.auth import MAX_SKEW_S, AuthError, parse_authorization, verify_claim
 from devices.models import DeletedDevice, Device
 
@@ -39,6 +38,7 @@ def authenticate_device(header: str | None, method: str, path: str, body: bytes 
         )
     verify_claim(claim, device.public_key, method, path, body)
     # A nonce is remembered for as long as its timestamp could still pass the clock check.
-    if not cache.add(f"device-nonce:{claim.device_id}:{claim.nonce}", 1, 2 * MAX_SKEW_S + 5):
+    nonce_key = f"device-nonce:{claim.device_id}:{claim.nonce}"
+    if not shared_cache().add(nonce_key, 1, 2 * MAX_SKEW_S + 5):
         raise AuthError(401, "This signed request was already used (replayed); sign a new one.")
     return device

@@ -7,12 +7,14 @@ any WebSocket exists. One connection per device: a newer one replaces the older 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
 import json
 import logging
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
@@ -53,6 +55,25 @@ logger = logging.getLogger(__name__)
 # default single thread: with a thousand devices heartbeating, one thread would queue them all
 # behind each other. Messages of one connection are still handled one at a time.
 _DATABASE_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="device-link")
+
+
+# channels-redis takes a Redis connection from its pool for each operation in flight and keeps
+# it in the pool afterwards: a thousand appliances connecting at once left a thousand
+# connections open, five thousand ran Redis out of clients (10,000 by default, for the whole
+# installation). The link's group operations wait for one of these slots instead.
+_CHANNEL_LAYER_SLOTS = 32
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def channel_layer_slot() -> asyncio.Semaphore:
+    """The semaphore bounding the link's channel-layer operations on this event loop."""
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(_CHANNEL_LAYER_SLOTS)
+    return slot
 
 
 def in_thread(func):
@@ -109,10 +130,11 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         self.device_id = device.device_id
         self.session = uuid.uuid4().hex
         self.group = link_group(device.device_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_send(
-            self.group, {"type": "link.replaced", "session": self.session}
-        )
+        async with channel_layer_slot():
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self.channel_layer.group_send(
+                self.group, {"type": "link.replaced", "session": self.session}
+            )
         await self.accept()
 
     async def _deny(self, status: int, message: str) -> None:
@@ -132,7 +154,8 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.device_pk is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            async with channel_layer_slot():
+                await self.channel_layer.group_discard(self.group, self.channel_name)
             if self.greeted:
                 await in_thread(ingest.on_disconnect)(self.device_pk, self.session)
 
