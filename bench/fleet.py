@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         for worker in workers:
             worker.join(timeout=30)
+            if worker.is_alive():  # a run that failed: nobody reads its results
+                worker.terminate()
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
         os.killpg(console.pid, signal.SIGINT)
