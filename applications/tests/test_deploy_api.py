@@ -384,51 +384,6 @@ def test_delete_removes_from_the_device(operator_client, app, device):
     assert operator_client.delete(url("applicationInstance-nosuchthing")).status_code == 404
 
 
-def test_a_failed_deployment_the_device_already_stopped_is_removed_at_once(
-    operator_client, app, device
-):
-    instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
-    instance = run_workflow(instance_id)
-    report(device, instance, "LAUNCH_ERROR", [("code_node", "ERROR", "exit 1")], message="boom")
-    instance.refresh_from_db()
-    assert instance.status == "DEPLOYMENT_FAILED"
-    # No longer asked for, the device takes it down and says so before anyone removes it.
-    assert build_desired(Device.objects.get(pk=device.pk)).applications == []
-    report(device, instance, "REMOVAL_IN_PROGRESS")
-    report(device, instance, "STOPPED")
-    # The operator removes it: the device will say nothing more, so it is gone now, not left
-    # waiting at REMOVAL_REQUESTED.
-    response = operator_client.delete(url(instance_id))
-    assert response.status_code == 202
-    assert response.json()["status"] == "REMOVAL_SUCCEEDED"
-    shown = operator_client.get(url(instance_id)).json()
-    assert [e["status"] for e in shown["events"]][-3:] == [
-        "DEPLOYMENT_FAILED", "REMOVAL_REQUESTED", "REMOVAL_SUCCEEDED",
-    ]  # fmt: skip
-
-
-def test_a_failed_deployment_removed_before_the_device_stops_it_waits_for_the_device(
-    operator_client, app, device
-):
-    instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
-    instance = run_workflow(instance_id)
-    report(device, instance, "LAUNCH_ERROR", [("code_node", "ERROR", "exit 1")], message="boom")
-    response = operator_client.delete(url(instance_id))
-    assert response.json()["status"] == "REMOVAL_REQUESTED"
-    report(device, instance, "STOPPED")
-    assert operator_client.get(url(instance_id)).json()["status"] == "REMOVAL_SUCCEEDED"
-
-
-def test_an_instance_removed_before_its_deployment_ran_never_reaches_the_device(
-    operator_client, app, device
-):
-    instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
-    assert operator_client.delete(url(instance_id)).json()["status"] == "REMOVAL_SUCCEEDED"
-    instance = ApplicationInstance.objects.get(application_instance_id=instance_id)
-    assert tasks.deploy_instance(instance.pk) == "already claimed"
-    assert build_desired(Device.objects.get(pk=device.pk)).applications == []
-
-
 # --- node signals --------------------------------------------------------------------------------
 
 
