@@ -26,6 +26,9 @@ def _add_camera(page, base: str, name: str, url: str, user: str = "", password: 
 
 
 def _test_stream(page, name: str) -> None:
+    # "Live" once the list re-read its rows after connecting: a click before that could land on
+    # a row about to be replaced.
+    expect(page.locator("#live-status")).to_have_text("Live")
     row = page.get_by_role("row").filter(has_text=name)
     row.get_by_role("button", name="Test stream").click()
     expect(page.locator("#live-status")).to_have_text("Live")
