@@ -1,45 +1,21 @@
-"""What the benchmarks share: ports, waiting on conditions, the console's health."""
+"""What only the benchmarks need; ports and waiting come from the tests' library
+(tests/support), as the tests use them."""
 
 from __future__ import annotations
 
-import socket
-import time
-import urllib.request
+from tests.support.ports import free_host_port, free_port
+from tests.support.waiting import http_ok, wait_for
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_host_port", "free_port", "healthy", "wait_until"]
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
-    """Poll ``condition`` until it returns something truthy; stop the benchmark on timeout."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-    return result
+    """``wait_for`` that stops the benchmark with a one-line message instead of a traceback."""
+    try:
+        return wait_for(condition, timeout, what, interval)
+    except AssertionError as timed_out:
+        raise SystemExit(f"bench: {timed_out}") from None
 
 
 def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def free_host_port() -> int:
-    """A free port in Panorama's range for an application's host ports (8000-9000)."""
-    import random
-
-    for port in random.sample(range(8000, 9001), 1001):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", port))  # noqa: S104 - the agent's forwarder listens on all
-            except OSError:
-                continue
-            return port
-    raise SystemExit("bench: no free port between 8000 and 9000")
+    return http_ok(url + "/healthz")

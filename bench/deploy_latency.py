@@ -31,7 +31,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.common import free_host_port, free_port, healthy, wait_until  # noqa: E402
+from bench.common import healthy, wait_until  # noqa: E402
+from tests.support.ports import free_host_port, free_port  # noqa: E402
 
 PANORAMA_DOCUMENTED_S = (15 * 60, 20 * 60)
 

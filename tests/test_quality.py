@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ASYNC_UNSAFE, BASE_DIR
+from tests.support.paths import ASYNC_UNSAFE, BASE_DIR
 
 
 def _run(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:

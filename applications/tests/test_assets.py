@@ -14,7 +14,7 @@ from storages.backends.s3 import S3Storage
 
 from applications.assets import AssetHashMismatch, open_asset, storage_name, store_asset
 from applications.models import Asset
-from conftest import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from applications.tests.deploy_support import (
     register_camera,
     register_own_package,
 )
-from conftest import MEDIA_DIR
-from console import crypto
+from core import crypto
 from devices.desired import build_desired
+from tests.support.paths import MEDIA_DIR
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def deploy(device, graph: dict | str, override: str | None = None):
 
 def desired_stream(device, node: str = "camera_node") -> dict:
     device.refresh_from_db()
-    [spec] = build_desired(device).applications
+    [spec] = build_desired(device).model_dump(mode="json")["applications"]
     return next(n for n in spec["nodes"] if n["name"] == node)["stream"]
 
 

@@ -9,7 +9,7 @@ import sys
 
 import psutil
 
-from conftest import BASE_DIR
+from tests.support.paths import BASE_DIR
 
 # A child that ignores SIGTERM and starts one grandchild in its own session that ignores it
 # too (an application the agent started), and another that forks a daemon and exits at once

@@ -13,12 +13,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conftest import BASE_DIR, PASSWORD, sign_in
-from console.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from core.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
 from devicelink.archive import read_archive
 from devices import live
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog, SoftwareImage
 from devices.tests.test_device_pages import NETWORK_STATUS
+from tests.support.browser import sign_in
+from tests.support.paths import BASE_DIR
+from tests.support.users import PASSWORD
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +30,7 @@ IMAGES = BASE_DIR / "docs" / "images"
 def test_wizard_creates_the_device_and_the_setup_page_turns_connected(
     live_stack, page, make_user, tmp_path
 ):
-    from console.roles import Role
+    from core.roles import Role
 
     admin = make_user(Role.ADMINISTRATOR)
     sign_in(page, live_stack.url, admin.username, PASSWORD)
@@ -103,7 +105,7 @@ def test_wizard_creates_the_device_and_the_setup_page_turns_connected(
 
 
 def test_device_page_shows_everything_and_updates_live(live_stack, page, make_user):
-    from console.roles import Role
+    from core.roles import Role
 
     now = timezone.now()
     device = Device.objects.create(

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from conftest import wait_for
-from console.roles import Role
+from core.roles import Role
 from devicelink.messages import Health
 from devices.output import owner_changed, placeholder
 from devices.tests.agent_support import provisioned_device
@@ -29,6 +28,7 @@ from edge_agent.apps.hdmi import Hdmi
 from edge_agent.link import LinkClient
 from edge_agent.outbox import Outbox
 from edge_agent.runtime.ring import FrameRing
+from tests.support.waiting import wait_for
 
 IID = "applicationInstance-outputtest0000000000000"
 BLUE, RED = (255, 0, 0), (0, 0, 255)

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,22 +32,12 @@ from edge_agent.runtime.config import (
     TensorSpec,
 )
 from edge_agent.runtime.ring import FrameRing
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_S = 10.0
 # Where the agent puts runtime folders (memory, not disk); mkdtemp makes a private folder in it.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-
-
-def _wait(condition: Any, timeout: float, message: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -93,7 +82,7 @@ class RuntimeProcess:
                 raise AssertionError(f"{self.name} exited before {state}\n{self.describe()}")
             return False
 
-        _wait(seen, timeout, f"{self.name} to report {state}\n{self.describe()}")
+        wait_for(seen, timeout, f"{self.name} to report {state}\n{self.describe()}")
 
     def wait_for_output(self, text: str, timeout: float = 20.0, stream: str = "both") -> str:
         def seen() -> str | None:
@@ -108,7 +97,7 @@ class RuntimeProcess:
                                      f"{self.describe()}")  # fmt: skip
             return None
 
-        return _wait(seen, timeout, f"{self.name} to print {text!r}")
+        return wait_for(seen, timeout, f"{self.name} to print {text!r}")
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM, then SIGKILL if it is still there after ``timeout``; its exit code."""

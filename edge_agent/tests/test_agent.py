@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import edge_agent
-from edge_agent.tests.support import wait_until
+from tests.support.waiting import wait_for
 
 SOURCE_ROOT = Path(edge_agent.__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_a_second_agent_on_the_same_data_dir_is_refused(tmp_path):
     usb.mkdir()
     first = start_agent(usb, data)
     try:
-        wait_until(lambda: status(data)["agent_running"])
+        wait_for(lambda: status(data)["agent_running"])
         second = subprocess.run(
             [sys.executable, "-m", "edge_agent", "run", "--data-dir", str(data),
              "--usb-dir", str(usb)],

@@ -13,7 +13,7 @@ from devicelink.messages import Heartbeat, LogsBody, decode_agent_message, encod
 from edge_agent.apps.applogs import AppLogs, ConsoleLevels
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.outbox import Outbox
-from edge_agent.tests.support import eventually
+from tests.support.waiting import eventually
 
 IID = "applicationInstance-abc"
 

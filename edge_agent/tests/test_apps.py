@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import http.server
 import json
-import socket
 import tempfile
 import threading
 import urllib.request
@@ -25,7 +24,8 @@ from devicelink import auth
 from devicelink.apps import ApplicationSpec
 from edge_agent.apps import AppOptions, RestartPolicy, Supervisor
 from edge_agent.config import AgentPaths
-from edge_agent.tests.support import eventually
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 from vantage_cli.build import pack_container
 
 IID = "applicationInstance-0000000000000000000000test"
@@ -207,12 +207,6 @@ def make_spec(generation: int, nodes: list[dict[str, Any]], iid: str = IID, **ex
             **extra,
         }
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_get(port: int, timeout: float = 2.0) -> str | None:

@@ -11,7 +11,6 @@ import sys
 
 import psutil
 
-from edge_agent.tests.support import eventually, wait_until
 from edge_agent.tests.test_apps import (
     IID,
     Reports,
@@ -24,6 +23,7 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
+from tests.support.waiting import eventually, wait_for
 
 
 def test_redeploy_replaces_the_processes_and_keeps_storage(tmp_path, server):
@@ -163,7 +163,7 @@ def test_processes_left_by_a_killed_agent_are_ended_at_restore(tmp_path, server)
     )  # fmt: skip
     try:
         assert agent.stdout.readline() == "ready\n"
-        wait_until(lambda: (storage / "starts.log").exists())
+        wait_for(lambda: (storage / "starts.log").exists())
         pid_file = tmp_path / "apps" / IID / "run" / "node-code_node.pid"
         orphan = json.loads(pid_file.read_text())["pid"]
         pasta_file = pid_file.with_name("pasta-code_node.pid")  # where pasta is installed

@@ -12,7 +12,6 @@ import pytest
 
 from edge_agent.apps import cgroups
 from edge_agent.apps.process import RestartPolicy
-from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
     Reports,
@@ -22,6 +21,7 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
+from tests.support.waiting import eventually
 
 
 def mounts(tmp_path: Path, *lines: str) -> Path:

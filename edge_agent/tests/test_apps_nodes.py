@@ -19,7 +19,6 @@ from edge_agent.apps import RestartPolicy
 from edge_agent.apps.sandbox import probe_support
 from edge_agent.runtime.ring import FrameRing
 from edge_agent.tests.models import classifier, make_archive
-from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
     MEDIA,
@@ -34,6 +33,7 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
+from tests.support.waiting import eventually
 
 OTHER = "applicationInstance-0000000000000000000000othr"
 
@@ -415,7 +415,7 @@ def test_a_killed_code_node_is_restarted_and_reported(tmp_path, server):
 
 
 def test_a_camera_node_follows_its_camera_going_away_and_coming_back(tmp_path, server):
-    from conftest import start_rtsp_server, stop_process
+    from tests.support.cameras import start_rtsp_server, stop_process
 
     rtsp = start_rtsp_server(tmp_path)
     nodes = [code_node(server.add(container())), camera("lobby", rtsp.url("open"))]

@@ -18,7 +18,6 @@ import psutil
 import pytest
 
 from edge_agent.apps.sandbox import probe_support
-from edge_agent.tests.support import eventually
 from edge_agent.tests.test_apps import (
     IID,
     Reports,
@@ -31,6 +30,7 @@ from edge_agent.tests.test_apps import (
     make_supervisor,
     run,
 )
+from tests.support.waiting import eventually
 
 SUPPORT = probe_support()
 pytestmark = pytest.mark.skipif(

@@ -19,7 +19,7 @@ import pytest
 from edge_agent.apps import hdmi as hdmi_module
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.runtime.ring import FrameRing
-from edge_agent.tests.support import wait_until
+from tests.support.waiting import wait_for
 
 BLUE, GREEN = (255, 0, 0), (0, 255, 0)
 
@@ -123,15 +123,15 @@ def test_frames_only_while_watched_at_most_max_fps(folder, writers):
     hdmi.claim("app-a", folder / "display-a.ring")
     try:
         start = writers["a"].written
-        wait_until(lambda: writers["a"].written >= start + 20, 10)
+        wait_for(lambda: writers["a"].written >= start + 20, 10)
         assert hdmi.encoded == 0 and sink.messages == []  # nobody watches: nothing encoded
 
         hdmi.watch(time.time() + 1.2)
-        wait_until(lambda: len(sink.frames("app-a")) >= 3, 10)
+        wait_for(lambda: len(sink.frames("app-a")) >= 3, 10)
         first = sink.frames("app-a")[0]
         assert (first["type"], first["width"], first["height"]) == ("output_frame", 64, 48)
         assert near(decode(first)[24, 32], BLUE)
-        wait_until(lambda: not hdmi.watched, 10)
+        wait_for(lambda: not hdmi.watched, 10)
         times = [m["time"] for m in sink.frames("app-a")]
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 0.18, gaps  # 5 a second at most, though 100 a second are written
@@ -139,7 +139,7 @@ def test_frames_only_while_watched_at_most_max_fps(folder, writers):
         # Watching ended: the writer keeps writing, the encoder does nothing.
         encoded = hdmi.encoded
         start = writers["a"].written
-        wait_until(lambda: writers["a"].written >= start + 30, 10)
+        wait_for(lambda: writers["a"].written >= start + 30, 10)
         assert hdmi.encoded - encoded <= 1  # at most the one under way as the time ran out
         assert not hdmi.watched
     finally:
@@ -152,13 +152,13 @@ def test_the_owner_changes_while_watched(folder, writers):
     hdmi.claim("app-a", folder / "display-a.ring")
     hdmi.watch(time.time() + 30)
     try:
-        wait_until(lambda: sink.frames("app-a"), 10)
+        wait_for(lambda: sink.frames("app-a"), 10)
         hdmi.claim("app-b", folder / "display-b.ring")
-        wait_until(lambda: sink.frames("app-b"), 10)
+        wait_for(lambda: sink.frames("app-b"), 10)
         assert near(decode(sink.frames("app-b")[-1])[24, 32], GREEN)
         hdmi.release("app-b")
         seen = len(sink.frames("app-a"))
-        wait_until(lambda: len(sink.frames("app-a")) > seen, 10)
+        wait_for(lambda: len(sink.frames("app-a")) > seen, 10)
         assert near(decode(sink.frames("app-a")[-1])[24, 32], BLUE)
     finally:
         hdmi.close()
@@ -170,7 +170,7 @@ def test_watched_with_no_owner_says_so_now_and_then(monkeypatch):
     hdmi = Hdmi(sink)
     hdmi.watch(time.time() + 30)
     try:
-        wait_until(lambda: len(sink.messages) >= 3, 10)
+        wait_for(lambda: len(sink.messages) >= 3, 10)
         assert all(m["application_instance_id"] == "" and m["jpeg"] == "" for m in sink.messages)
         assert hdmi.encoded == 0
     finally:
@@ -184,9 +184,9 @@ def test_frames_are_dropped_while_the_link_is_down(folder, writers):
     hdmi.claim("app-a", folder / "display-a.ring")
     hdmi.watch(time.time() + 30)
     try:
-        wait_until(lambda: hdmi.dropped >= 3, 10)
+        wait_for(lambda: hdmi.dropped >= 3, 10)
         sink.up = True
-        wait_until(lambda: sink.frames("app-a"), 10)
+        wait_for(lambda: sink.frames("app-a"), 10)
     finally:
         hdmi.close()
 
@@ -199,7 +199,7 @@ def test_a_missing_display_ring_is_waited_for(folder):
     try:
         writer = Writer(folder / "display-late.ring", GREEN)
         try:
-            wait_until(lambda: sink.frames("app-a"), 10)
+            wait_for(lambda: sink.frames("app-a"), 10)
         finally:
             writer.stop()
     finally:

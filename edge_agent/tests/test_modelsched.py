@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from edge_agent.runtime.modelsched import CpuBudget, Sessions, plan
-from edge_agent.tests.support import wait_until
+from tests.support.waiting import wait_for
 
 
 class Holder(threading.Thread):
@@ -28,15 +28,15 @@ def test_a_lone_call_gets_every_cpu_and_overlapping_calls_one_each():
     budget = CpuBudget(2, 2, split=True)
     first = Holder(budget)
     first.start()
-    wait_until(lambda: first.whole is not None, 10)
+    wait_for(lambda: first.whole is not None, 10)
     assert first.whole is True  # idle, nobody waiting: the parallel session
     second, third = Holder(budget), Holder(budget)
     second.start()
     third.start()
-    wait_until(lambda: budget._waiting == 2, 10)  # both wait: the first holds every CPU
+    wait_for(lambda: budget._waiting == 2, 10)  # both wait: the first holds every CPU
     first.release.set()
     # Two waiting when the CPUs came free: one CPU each, side by side.
-    wait_until(lambda: second.whole is not None and third.whole is not None, 10)
+    wait_for(lambda: second.whole is not None and third.whole is not None, 10)
     assert (second.whole, third.whole) == (False, False)
     assert budget._free == 0 and budget._running == 2
     second.release.set()
@@ -51,7 +51,7 @@ def test_one_session_means_one_cpu_per_call_up_to_the_workers():
     holders = [Holder(budget) for _ in range(4)]
     for holder in holders:
         holder.start()
-    wait_until(lambda: budget._running == 3 and budget._waiting == 1, 10)
+    wait_for(lambda: budget._running == 3 and budget._waiting == 1, 10)
     assert all(h.whole is False for h in holders if h.whole is not None)
     for holder in holders:
         holder.release.set()

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 from edge_agent.outbox import Outbox, count_pending
-from edge_agent.tests.support import wait_until
+from tests.support.waiting import wait_for
 
 DEVICE = "device-aaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -90,7 +90,7 @@ def test_committed_reports_survive_kill_9(tmp_path):
     )
     process = subprocess.Popen([sys.executable, "-c", script])
     try:
-        wait_until(marker.exists)
+        wait_for(marker.exists)
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

@@ -19,7 +19,7 @@ from edge_agent.software import (
     restart_command,
     restart_environment,
 )
-from edge_agent.tests.support import eventually
+from tests.support.waiting import eventually
 
 
 def test_a_reboot_command_that_works_waits_for_the_system_to_stop_the_agent():

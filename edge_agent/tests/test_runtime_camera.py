@@ -18,12 +18,15 @@ import av
 import numpy as np
 import pytest
 
-from conftest import BASE_DIR, MEDIA_DIR, free_port, start_rtsp_server, stop_process, wait_for
 from edge_agent.runtime import report
 from edge_agent.runtime.camera import scaled_size
 from edge_agent.runtime.ring import MAX_PIXELS, Frame, FrameRing
 from streamcheck.probe import NOT_H264
+from tests.support.cameras import start_rtsp_server, stop_process
+from tests.support.paths import BASE_DIR, MEDIA_DIR
+from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

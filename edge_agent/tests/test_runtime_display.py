@@ -23,7 +23,7 @@ import pytest
 from edge_agent.runtime import report
 from edge_agent.runtime.config import DisplayConfig
 from edge_agent.runtime.ring import Frame, FrameRing
-from edge_agent.tests.support import wait_until
+from tests.support.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 320, 180
@@ -54,7 +54,7 @@ class DisplayProcess:
         threading.Thread(target=self._read_stderr, daemon=True).start()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.last_seq = 0
-        wait_until(lambda: {"status": "RUNNING", "message": ""} in self.events, 20)
+        wait_for(lambda: {"status": "RUNNING", "message": ""} in self.events, 20)
 
     def _read_stdout(self) -> None:
         for line in self.process.stdout:
@@ -84,7 +84,7 @@ class DisplayProcess:
 
     def next_frame(self) -> Frame:
         """The next composed canvas (waits for it), held as reader 0."""
-        frame = wait_until(lambda: self.out.take(0, self.last_seq), 10)
+        frame = wait_for(lambda: self.out.take(0, self.last_seq), 10)
         self.last_seq = frame.seq
         return frame
 
@@ -143,7 +143,7 @@ def test_one_stream_fills_the_canvas_letterboxed_with_rects_labels_and_latency(d
     white = image[:, :, 0] > 128  # anti-aliased white on green: only the text has blue in it
     assert white[140:180, 40:200].sum() > 20
     assert white.sum() == white[140:180, 40:200].sum()
-    wait_until(lambda: any(m["frames"] >= 1 and m["latency_ms_p50"] for m in display.metrics()))
+    wait_for(lambda: any(m["frames"] >= 1 and m["latency_ms_p50"] for m in display.metrics()))
     latest = [m for m in display.metrics() if m["latency_ms_p50"]][-1]
     assert 50 <= latest["latency_ms_p50"] < 5000
     assert latest["latency_ms_p99"] >= latest["latency_ms_p50"]
@@ -222,8 +222,8 @@ def test_overwritten_frames_and_invalid_records_are_skipped(display):
     frame = display.next_frame()
     assert frame.seq == 1  # the stale put published nothing
     assert colour_at(frame.image, 90, 160) == RED
-    wait_until(lambda: any(m["skipped"] == 1 and m["frames"] == 1 for m in display.metrics()))
-    wait_until(lambda: any("invalid put() record" in line for line in display.stderr))
+    wait_for(lambda: any(m["skipped"] == 1 and m["frames"] == 1 for m in display.metrics()))
+    wait_for(lambda: any("invalid put() record" in line for line in display.stderr))
     assert any("may not use" in line for line in display.stderr)
     assert display.process.poll() is None
 
@@ -255,4 +255,4 @@ def test_a_frame_put_again_is_shown_but_not_counted_again(display):
     display.next_frame()
     display.put(media("cam-a.ring", slot, seq, "a"))  # a cached frame, put with the next batch
     display.next_frame()
-    wait_until(lambda: any(m["frames"] == 2 and m["media"] == 1 for m in display.metrics()))
+    wait_for(lambda: any(m["frames"] == 2 and m["media"] == 1 for m in display.metrics()))

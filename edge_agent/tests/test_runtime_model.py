@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import BASE_DIR, MEDIA_DIR, wait_for
 from edge_agent.runtime import report
 from edge_agent.runtime.modelwire import LineChannel, ModelClient
 from edge_agent.tests import models
+from tests.support.paths import BASE_DIR, MEDIA_DIR
+from tests.support.waiting import wait_for
 
 DETECTOR = MEDIA_DIR / "ssdlite_mobilenet_v2_person.onnx"
 CLASSIFIER_INPUT = {"name": "data", "shape": [1, 3, 224, 224]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import socket
 import threading
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from devicelink import auth
 from devicelink.messages import Ack, CheckStream, StreamCheckBody, encode
 from edge_agent.outbox import Outbox
 from edge_agent.streams import CheckingLinkClient, StreamChecker, run_check
-from edge_agent.tests.support import eventually, wait_until
 from streamcheck.probe import NOT_H264
+from tests.support.ports import free_port
+from tests.support.waiting import eventually, wait_for
 
 # The shared test videos, next to the checkout (as in the root conftest, which needs Django).
 MEDIA_DIR = Path(edge_agent.__file__).resolve().parent.parent.parent / "shared" / "media"
@@ -31,12 +31,6 @@ def request(check_id: int = 1, url: str = "", **extra) -> CheckStream:
     return CheckStream(
         check_id=check_id, url=url or f"file://{MEDIA_DIR}/pedestrians.mp4", timeout_s=5, **extra
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_recorded_h264_video_is_reported_with_its_snapshot():
@@ -134,7 +128,7 @@ def test_stopping_does_not_wait_for_a_probe_that_hangs():
 
     asyncio.run(scenario())  # returns although the probe still runs
     release.set()  # the probe ends after the loop closed: nothing breaks, nothing is reported
-    wait_until(lambda: not any(t.name == "stream-check" for t in threading.enumerate()))
+    wait_for(lambda: not any(t.name == "stream-check" for t in threading.enumerate()))
     assert reports.queued == []
 
 

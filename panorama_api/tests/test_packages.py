@@ -24,12 +24,12 @@ from applications.models import (
     NodePackage,
     PatchVersion,
 )
-from conftest import free_port
-from console.models import Installation
-from console.roles import Role
+from core.models import Installation
+from core.roles import Role
 from datasources.models import SAVED_AS_SECRET, DataSource
 from devices.models import Device
 from panorama_api.tests.test_devices import checked
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from conftest import MEDIA_DIR, start_rtsp_server, stop_process
 from streamcheck import StreamCheckFailed, probe
 from streamcheck.probe import NOT_H264, with_credentials
+from tests.support.cameras import start_rtsp_server, stop_process
+from tests.support.paths import MEDIA_DIR
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow

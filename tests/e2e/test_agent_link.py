@@ -23,7 +23,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from conftest import wait_for
 from devicelink import LINK_PATH, auth
 from devicelink.auth import sign_request
 from devicelink.messages import Desired, Health
@@ -39,6 +38,7 @@ from tests.support.agent_pieces import (
     log_entries,
     refreshed,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

@@ -25,7 +25,6 @@ from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 import edge_agent
-from conftest import BASE_DIR, free_port, http_ok, wait_for
 from devicelink.archive import archive_name, read_archive
 from devicelink.releases import build_bundle
 from devices.deletion import delete_device
@@ -37,6 +36,9 @@ from tests.support.agent_pieces import (
     issue,
     refreshed,
 )
+from tests.support.paths import BASE_DIR
+from tests.support.ports import free_port
+from tests.support.waiting import http_ok, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
-from conftest import free_port
 from devicelink import PROVISION_PATH, auth
 from devicelink.archive import ArchiveError, archive_name, read_archive
 from devicelink.network import NetworkStatus
@@ -33,6 +32,7 @@ from tests.support.agent_pieces import (
     reissue,
     run_async,
 )
+from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]

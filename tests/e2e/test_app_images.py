@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from applications.models import ApplicationInstance
-from conftest import wait_for
 from devices.models import DeviceLog
 from imagebuild.builder import Buildah
 from tests.support.appliances import provisioned_agent
+from tests.support.waiting import wait_for
 from vantage_cli.client import Console
 from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 

@@ -9,13 +9,13 @@ import pytest
 
 from applications import metrics
 from applications.models import ApplicationInstance, InstanceMetricSample
-from conftest import wait_for
 from devices.models import DeviceLog
 from devices.tests.agent_support import provisioned_device
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.outbox import Outbox
 from tests.e2e.test_agent_link import links  # noqa: F401 - the fixture
 from tests.support.agent_pieces import refreshed
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

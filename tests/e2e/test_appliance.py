@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BASE_DIR, wait_for
 from devicelink.archive import archive_name
 from tests.support.appliances import (
     provisioned_agent,
@@ -20,6 +19,8 @@ from tests.support.appliances import (
     setup_device,
     wait_online,
 )
+from tests.support.paths import BASE_DIR
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -215,9 +216,10 @@ def test_the_wizard_archive_saved_to_usb_shows_connected_live(
     the Power on step turns connected without a reload → the device page shows what the
     appliance reported."""
     import edge_agent
-    from conftest import PASSWORD, sign_in
-    from console.roles import Role
+    from core.roles import Role
     from devices.models import Device
+    from tests.support.browser import sign_in
+    from tests.support.users import PASSWORD
 
     agent = make_agent("wizard").start()  # powered on, waiting for its USB drive
     admin = make_user(Role.ADMINISTRATOR)

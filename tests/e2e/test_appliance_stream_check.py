@@ -13,9 +13,11 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, sign_in, wait_for
-from console.roles import Role
+from core.roles import Role
 from tests.support.appliances import provisioned_agent, refreshed, wait_online
+from tests.support.browser import sign_in
+from tests.support.users import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

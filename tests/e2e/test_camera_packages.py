@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
-from tests.e2e.test_deploy import free_port, instance_state
+from tests.e2e.test_deploy import instance_state
 from tests.support.appliances import provisioned_agent, refreshed
+from tests.support.ports import free_host_port
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,9 @@ def test_an_own_camera_package_runs_on_its_own_url_with_its_credentials(
         name="own-camera",
         device=refreshed(device),
         manifest_text=json.dumps(own_camera_graph()),
-        overrides_text=inbound_network_app(free_port())[1],  # confirms the code node's port only
+        overrides_text=inbound_network_app(free_host_port())[
+            1
+        ],  # confirms the code node's port only
     )
 
     def camera():
@@ -89,7 +92,7 @@ def test_a_file_source_package_plays_its_videos_loop_count_times(
         name="own-files",
         device=refreshed(device),
         manifest_text=json.dumps(graph),
-        overrides_text=inbound_network_app(free_port())[1],
+        overrides_text=inbound_network_app(free_host_port())[1],
     )
 
     def camera():

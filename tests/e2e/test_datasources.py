@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, sign_in
-from console.roles import Role
+from core.roles import Role
 from datasources.tests.test_datasources import _all_rows_as_text
+from tests.support.browser import sign_in
+from tests.support.users import PASSWORD
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

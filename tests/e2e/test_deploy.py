@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import random
-import socket
 import urllib.request
 
 import pytest
 
-from conftest import wait_for
 from tests.support.appliances import provisioned_agent, refreshed
+from tests.support.ports import free_host_port
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    """A free port in Panorama's host port range (8000-9000)."""
-    for port in random.sample(range(8000, 9001), 1001):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", port))  # noqa: S104 - the forwarder listens on all
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port between 8000 and 9000")
 
 
 def instance_state(instance):
@@ -60,7 +47,7 @@ def test_a_code_only_app_runs_and_answers_on_its_confirmed_host_port(
     make_agent, live_stack, code_package
 ):
     device, _agent = provisioned_agent(make_agent, "deploy-1", live_stack.url)
-    host_port = free_port()
+    host_port = free_host_port()
     instance = deploy(device, host_port)
     wait_for(
         lambda: instance_state(instance) == ("DEPLOYMENT_SUCCEEDED", "RUNNING"),
@@ -82,7 +69,7 @@ def test_deploying_to_an_offline_device_waits_and_completes_when_it_returns(
     device, agent = provisioned_agent(make_agent, "deploy-2", live_stack.url)
     agent.stop()
     wait_for(lambda: refreshed(device).aggregated == "OFFLINE", 30, "OFFLINE")
-    instance = deploy(device, free_port())
+    instance = deploy(device, free_host_port())
     wait_for(
         lambda: (
             "Waiting for device deploy-2"
@@ -104,13 +91,13 @@ def test_remove_replace_and_clone(make_agent, live_stack, code_package):
     from applications import deployments
 
     device, _agent = provisioned_agent(make_agent, "deploy-3", live_stack.url)
-    first_port = free_port()
+    first_port = free_host_port()
     first = deploy(device, first_port, name="first")
     wait_for(lambda: instance_state(first)[0] == "DEPLOYMENT_SUCCEEDED", 120, "first deployed")
     wait_for(lambda: http_text(first_port), 30, "first answering")
 
     # Clone: a second instance from the same configuration, on another host port; both run.
-    clone_port = free_port()
+    clone_port = free_host_port()
     clone = deploy(device, clone_port, name="clone")
     wait_for(lambda: instance_state(clone)[0] == "DEPLOYMENT_SUCCEEDED", 120, "clone deployed")
     # RUNNING means the process started; its server binds a moment later.
@@ -138,7 +125,7 @@ def test_a_camera_node_on_signal_starts_paused_and_follows_pause_and_resume(
 
     register_camera("front_door", rtsp_server.url("auth"), rtsp_server.user, rtsp_server.password)
     device, agent = provisioned_agent(make_agent, "deploy-4", live_stack.url)
-    graph, override = camera_app(["front_door"], free_port(), paused=["front_door"])
+    graph, override = camera_app(["front_door"], free_host_port(), paused=["front_door"])
     instance = deployments.request_deployment(
         name="camera-app", device=refreshed(device), manifest_text=graph, overrides_text=override
     )

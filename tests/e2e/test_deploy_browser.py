@@ -16,10 +16,13 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, sign_in, wait_for
-from console.roles import Role
-from tests.e2e.test_deploy import free_port, http_text
+from core.roles import Role
+from tests.e2e.test_deploy import http_text
 from tests.support.appliances import provisioned_agent
+from tests.support.browser import sign_in
+from tests.support.ports import free_host_port
+from tests.support.users import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -115,7 +118,7 @@ def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
 
     register_inbound_network_package()
     device, _agent = provisioned_agent(make_agent, "edge-wizard", live_stack.url)
-    host_port = free_port()
+    host_port = free_host_port()
     operator = make_user(Role.OPERATOR)
     page.context.add_init_script(RECORD_LIVE_VALUES)
     sign_in(page, live_stack.url, operator.username, PASSWORD)
@@ -294,7 +297,7 @@ def test_a_list_open_before_the_deployment_shows_the_new_instance(live_stack, pa
     page.goto(f"{live_stack.url}/applications/")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.wait_for_load_state("networkidle")
-    graph, override = inbound_network_app(free_port())
+    graph, override = inbound_network_app(free_host_port())
     instance = deployments.request_deployment(
         name=NAME, device=device, manifest_text=graph, overrides_text=override
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, sign_in, wait_for
-from console.models import ServiceHeartbeat
-from console.roles import Role
+from core.models import ServiceHeartbeat
+from core.roles import Role
+from tests.support.browser import sign_in
+from tests.support.users import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -27,11 +27,11 @@ import numpy as np
 import pytest
 
 from applications.models import ApplicationInstance, CompiledModel
-from conftest import wait_for
 from devices.models import DeviceLog
 from modelcompile import testing as model_fixtures
 from tests.support.appliances import provisioned_agent
 from tests.support.framework_reference import framework_outputs, within
+from tests.support.waiting import wait_for
 from vantage_cli.client import Console
 from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 

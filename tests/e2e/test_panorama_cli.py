@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
-from console.roles import Role
+from core.roles import Role
 from tests.support.appliances import archive_name
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +61,8 @@ def test_a_util_scripts_session_with_the_aws_cli(
     )
     from devices.models import DeviceJob
     from panorama_api.models import AccessKey
-    from tests.e2e.test_deploy import free_port, http_text
+    from tests.e2e.test_deploy import http_text
+    from tests.support.ports import free_host_port
 
     register_inbound_network_package()
     key, secret = AccessKey.make(make_user(Role.ADMINISTRATOR), "util-scripts")
@@ -100,7 +101,7 @@ def test_a_util_scripts_session_with_the_aws_cli(
     assert described["TemplateParameters"]["Password"] == "SAVED_AS_SECRET"
 
     # create-application-instance with minified payloads, then poll until it runs.
-    host_port = free_port()
+    host_port = free_host_port()
     manifest = json.dumps(camera_graph(), separators=(",", ":"))
     override = json.dumps(camera_override([CAMERA], host_port), separators=(",", ":"))
     created = aws(

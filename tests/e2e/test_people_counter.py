@@ -15,9 +15,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BASE_DIR, PASSWORD, sign_in, wait_for
-from console.roles import Role
+from core.roles import Role
 from tests.support.appliances import provisioned_agent
+from tests.support.browser import sign_in
+from tests.support.paths import BASE_DIR
+from tests.support.users import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

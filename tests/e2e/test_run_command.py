@@ -12,7 +12,10 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ASYNC_UNSAFE, BASE_DIR, free_port, http_ok, sign_in, wait_for
+from tests.support.browser import sign_in
+from tests.support.paths import ASYNC_UNSAFE, BASE_DIR
+from tests.support.ports import free_port
+from tests.support.waiting import http_ok, wait_for
 
 pytestmark = [pytest.mark.slow]
 

@@ -36,12 +36,13 @@ import pytest
 
 from applications.assets import open_asset
 from applications.models import CompiledModel
-from conftest import BASE_DIR, wait_for
-from console.models import Installation
+from core.models import Installation
 from modelcompile import testing as model_fixtures
 from tests.e2e.test_model_frameworks import cli
 from tests.support.appliances import provisioned_agent
 from tests.support.framework_reference import framework_outputs
+from tests.support.paths import BASE_DIR
+from tests.support.waiting import wait_for
 from vantage_cli.client import Console
 from vantage_cli.tests.support import copy_sample
 from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token

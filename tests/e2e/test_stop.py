@@ -14,7 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ASYNC_UNSAFE, BASE_DIR, free_port, wait_for
+from tests.support.paths import ASYNC_UNSAFE, BASE_DIR
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
-from conftest import BASE_DIR, wait_for
 from devicelink.archive import archive_name
+from tests.support.paths import BASE_DIR
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for
 
 
 @dataclass

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from conftest import BASE_DIR
+from tests.support.paths import BASE_DIR
 
 REFERENCE = BASE_DIR.parent / "shared" / "reference" / "panorama"
 SAMPLE = REFERENCE / "aws-panorama-developer-guide" / "sample-apps" / "aws-panorama-sample"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from applications.models import Asset
-from conftest import MEDIA_DIR
-from console.models import APIToken, Installation
-from console.roles import Role
+from core.models import APIToken, Installation
+from core.roles import Role
+from tests.support.paths import MEDIA_DIR
 from vantage_cli.client import Console
 from vantage_cli.tests.support import copy_sample
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BASE_DIR
+from tests.support.paths import BASE_DIR
 
 REFERENCE = BASE_DIR.parent / "shared" / "reference" / "panorama"
 SAMPLE = REFERENCE / "aws-panorama-developer-guide" / "sample-apps" / "aws-panorama-sample"
