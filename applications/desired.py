@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
 from applications.models import ApplicationInstance
 from console.status import ApplicationInstanceStatus as Status
 from console.status import DesiredState
 from devicelink.apps import ApplicationSpec, ResourceLimits, StreamSource
+from devicelink.status import NodeSignal
 
 
 def resource_limits(instance: ApplicationInstance) -> ResourceLimits:
@@ -19,7 +18,7 @@ def resource_limits(instance: ApplicationInstance) -> ResourceLimits:
     return ResourceLimits(memory_mib=memory or None, cpus=cpus or None)
 
 
-def device_applications(device) -> list[dict[str, Any]]:
+def device_applications(device) -> list[ApplicationSpec]:
     """Every instance that should exist on ``device``, with this device's secrets filled in."""
     specs = []
     instances = (
@@ -37,7 +36,7 @@ def device_applications(device) -> list[dict[str, Any]]:
             record = nodes.get(node.name)
             if record is None:
                 continue
-            node.signal = record.signal or None
+            node.signal = NodeSignal(record.signal) if record.signal else None
             if node.kind == "camera" and record.stream_url:
                 username, password = record.stream_credentials()
                 node.stream = StreamSource(
@@ -46,5 +45,5 @@ def device_applications(device) -> list[dict[str, Any]]:
         if instance.runtime_role is not None:
             spec.environment = instance.runtime_role.environment()
         spec.limits = resource_limits(instance)
-        specs.append(spec.model_dump())
+        specs.append(spec)
     return specs

@@ -12,25 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
+
+from devicelink.status import DeviceReportedStatus, NodeInstanceStatus, NodeSignal
 
 NodeKind = Literal["code", "model", "camera", "display", "parameter"]
 Launch = Literal["onAppStart", "onSignal", "onDemand"]
-NodeSignal = Literal["PAUSE", "RESUME"]
-DeviceReportedStatus = Literal[
-    "STOPPING",
-    "STOPPED",
-    "STOP_ERROR",
-    "REMOVAL_FAILED",
-    "REMOVAL_IN_PROGRESS",
-    "STARTING",
-    "RUNNING",
-    "INSTALL_ERROR",
-    "LAUNCHED",
-    "LAUNCH_ERROR",
-    "INSTALL_IN_PROGRESS",
-]
-NodeInstanceStatus = Literal["RUNNING", "ERROR", "NOT_AVAILABLE", "PAUSED"]
 
 
 class AssetRef(BaseModel):
@@ -133,6 +120,49 @@ class ApplicationSpec(BaseModel):
     # The runtime role: environment variables the application's code nodes receive.
     environment: dict[str, str] = Field(default_factory=dict)
     limits: ResourceLimits = Field(default_factory=ResourceLimits)
+
+
+class InvalidApplication(BaseModel):
+    """An entry of ``Desired.applications`` that is not a valid ``ApplicationSpec``.
+
+    Kept instead of refusing the whole desired state, so one bad instance holds back neither
+    the jobs nor the other instances: the agent reports it (INSTALL_ERROR when it names its
+    instance) and keeps what runs. It encodes as the document it was made from.
+    """
+
+    document: Any
+    where: str  # the invalid field's dotted path, "" for the document itself
+    error: str  # pydantic's message
+
+    @model_serializer
+    def _as_sent(self) -> Any:
+        return self.document
+
+    @property
+    def application_instance_id(self) -> str:
+        iid = self.document.get("application_instance_id") if self.is_object else ""
+        return iid if isinstance(iid, str) else ""
+
+    @property
+    def generation(self) -> int:
+        generation = self.document.get("generation") if self.is_object else 0
+        return generation if isinstance(generation, int) else 0
+
+    @property
+    def is_object(self) -> bool:
+        return isinstance(self.document, dict)
+
+
+def spec_or_invalid(document: Any) -> ApplicationSpec | InvalidApplication:
+    """One entry of ``Desired.applications``: its spec, or why it is not one."""
+    if isinstance(document, ApplicationSpec | InvalidApplication):
+        return document
+    try:
+        return ApplicationSpec.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return InvalidApplication(document=document, where=where, error=error["msg"])
 
 
 class NodeReport(BaseModel):

@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from devicelink.appmetrics import clean_app_metrics
-from devicelink.apps import ApplicationReport
+from devicelink.apps import ApplicationReport, ApplicationSpec, InvalidApplication, spec_or_invalid
 from devicelink.network import NetworkStatus
+from devicelink.status import JobType, UpdateProgress
 
 
 class ProtocolError(Exception):
@@ -88,24 +89,30 @@ class SoftwareBody(BaseModel):
 
 class JobBody(BaseModel):
     job_id: str
-    status: Literal[
-        "PENDING", "DOWNLOADING", "VERIFYING", "IN_PROGRESS", "REBOOTING", "COMPLETED", "FAILED"
-    ]
+    status: UpdateProgress
     reason: str = ""
+
+
+# The longest log line the link carries; the agent cuts or splits longer ones to fit.
+MAX_LOG_MESSAGE = 8192
 
 
 class LogEntry(BaseModel):
     time: float
     stream: str = Field(pattern=r"^[a-z_]{1,32}$")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    message: str = Field(max_length=8192)
+    message: str = Field(max_length=MAX_LOG_MESSAGE)
     # Set for an application's lines (streams code, console_output, stream, model, display).
     application_instance_id: str = Field("", max_length=128)
     node: str = Field("", max_length=128)
 
 
+# The most entries one logs report carries.
+MAX_LOG_ENTRIES = 500
+
+
 class LogsBody(BaseModel):
-    entries: list[LogEntry] = Field(max_length=500)
+    entries: list[LogEntry] = Field(max_length=MAX_LOG_ENTRIES)
 
 
 class AppliedBody(BaseModel):
@@ -195,7 +202,7 @@ class Ack(_Message):
 
 class JobSpec(BaseModel):
     job_id: str
-    job_type: Literal["OTA", "REBOOT"]
+    job_type: JobType
     image_version: str = ""
     allow_major_version_update: bool = False
     # OTA only: where to download the release bundle, and what it must hash and be signed to.
@@ -209,7 +216,14 @@ class Desired(_Message):
     type: Literal["desired"] = "desired"
     version: int
     jobs: list[JobSpec] = Field(default_factory=list)
-    applications: list[dict[str, Any]] = Field(default_factory=list)
+    # Every instance that should exist on the device. An entry that is not a valid spec is
+    # kept as an InvalidApplication, for the agent to report, instead of refusing the message.
+    applications: list[ApplicationSpec | InvalidApplication] = Field(default_factory=list)
+
+    @field_validator("applications", mode="before")
+    @classmethod
+    def _each_application(cls, value: Any) -> Any:
+        return [spec_or_invalid(item) for item in value] if isinstance(value, list) else value
 
 
 class Revoked(_Message):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from devicelink.status import ConnectionType as ConnectionKind  # a field is named ConnectionType
+from devicelink.status import NetworkConnectionStatus
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
@@ -102,7 +104,7 @@ class StaticIpInfo(BaseModel):
 class EthernetPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ConnectionType: Literal["DHCP", "STATIC_IP"] = "DHCP"
+    ConnectionType: ConnectionKind = ConnectionKind.DHCP
     StaticIpConnectionInfo: StaticIpInfo | None = None
 
     @model_validator(mode="after")
@@ -135,13 +137,13 @@ class NetworkPayload(BaseModel):
 
 class EthernetStatus(BaseModel):
     IpAddress: str = "--"
-    ConnectionStatus: Literal["CONNECTED", "NOT_CONNECTED", "CONNECTING"] = "NOT_CONNECTED"
+    ConnectionStatus: NetworkConnectionStatus = NetworkConnectionStatus.NOT_CONNECTED
     HwAddress: str = "--"
     InterfaceName: str = ""
 
 
 class NtpState(BaseModel):
-    ConnectionStatus: Literal["CONNECTED", "NOT_CONNECTED", "CONNECTING"] = "NOT_CONNECTED"
+    ConnectionStatus: NetworkConnectionStatus = NetworkConnectionStatus.NOT_CONNECTED
     IpAddress: str = "--"
     NtpServerName: str = ""
 

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devicelink.messages import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE
+
 OCC_LOGGERS = ("edge_agent.provision", "edge_agent.link", "edge_agent.agent", "edge_agent.apps")
 OTA_LOGGERS = ("edge_agent.software", "edge_agent.ota")
 USB_FILES = {"occ_log": "occ.log", "ota_log": "ota_agent.log"}
@@ -27,7 +29,7 @@ _LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z) (?P<level>[A-Z]+) (?P<stream>[a-z_]+) "
     r"(?P<logger>\S+): (?P<message>.*)$"
 )
-MAX_MESSAGE = 8192
+MAX_MESSAGE = MAX_LOG_MESSAGE
 
 
 def stream_of(record: logging.LogRecord) -> str:
@@ -180,7 +182,7 @@ class LogShipper(logging.Handler):
         if size >= self.batch and self._loop is not None:
             self._loop.call_soon_threadsafe(self._full.set)
 
-    def take(self, limit: int = 500) -> list[dict[str, Any]]:
+    def take(self, limit: int = MAX_LOG_ENTRIES) -> list[dict[str, Any]]:
         with self._lock:
             count = min(limit, len(self._buffer))
             return [self._buffer.popleft() for _ in range(count)]

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.runtime.records import MediaInput, MediaOutput, ParameterInput, PutMedia, PutRecord
+from edge_agent.runtime.records import (
+    MAX_PUT_RECORD,
+    MediaInput,
+    MediaOutput,
+    ParameterInput,
+    PutMedia,
+    PutRecord,
+)
 from edge_agent.runtime.ring import Frame, FrameRing, RingError
 from panoramasdk._errors import TimeoutException
 from panoramasdk._media import media
@@ -27,8 +34,7 @@ logger = logging.getLogger("panoramasdk")
 POLL_S = 0.001
 # A ring file the agent has not made yet is looked for again this often, not on every poll.
 REOPEN_S = 0.5
-# The largest put() record a display reads (edge_agent.runtime.display.MAX_DATAGRAM).
-MAX_RECORD = 65536
+MAX_RECORD = MAX_PUT_RECORD
 
 
 @dataclass

@@ -117,7 +117,7 @@ def test_deploy_then_follow_the_instance(operator_client, operator, app, device)
         "DEPLOYMENT_REQUESTED",
     ]
     assert set(shown["events"][0]) == {"status", "health_status", "description", "time"}
-    [spec] = build_desired(Device.objects.get(pk=device.pk)).applications
+    [spec] = build_desired(Device.objects.get(pk=device.pk)).model_dump(mode="json")["applications"]
     assert spec["application_instance_id"] == instance_id
     assert spec["network_routing_rules"] == [
         {"node": "code_node", "container_port": 8080, "host_port": 8081}
@@ -407,7 +407,7 @@ def signal(client, instance, *pairs: tuple[str, str]):
 
 
 def desired_signals(device) -> dict[str, str | None]:
-    [spec] = build_desired(Device.objects.get(pk=device.pk)).applications
+    [spec] = build_desired(Device.objects.get(pk=device.pk)).model_dump(mode="json")["applications"]
     return {node["name"]: node.get("signal") for node in spec["nodes"] if node["kind"] == "camera"}
 
 

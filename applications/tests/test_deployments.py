@@ -68,7 +68,7 @@ def test_a_code_only_app_resolves_into_the_desired_state(device, app):
     assert node.node_id == f"inbound_network_code-1.0-{patch[:8]}-code_interface"
     assert node.package_name == "inbound_network_code" and node.patch_version == patch
     device.refresh_from_db()
-    [spec] = build_desired(device).applications
+    [spec] = build_desired(device).model_dump(mode="json")["applications"]
     assert spec["application_instance_id"] == instance.application_instance_id
     [code] = spec["nodes"]
     assert code["kind"] == "code"
@@ -209,7 +209,7 @@ def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_r
 
     # Deleting the stream does not stop the application: the device still gets it.
     device.refresh_from_db()
-    [spec] = build_desired(device).applications
+    [spec] = build_desired(device).model_dump(mode="json")["applications"]
     stream = next(node for node in spec["nodes"] if node["name"] == "front_door")["stream"]
     assert stream == {
         "url": "rtsp://10.0.0.5/stream1",
@@ -270,7 +270,7 @@ def test_gpu_access_travels_to_the_device_and_needs_a_device_with_a_gpu(device, 
     instance = deploy(device, graph, override, name="gpu")
     assert instance.status == "DEPLOYMENT_REQUESTED"
     device.refresh_from_db()
-    [spec] = build_desired(device).applications
+    [spec] = build_desired(device).model_dump(mode="json")["applications"]
     assert spec["nodes"][0]["assets"][0]["requirements"] == GPU
 
 

@@ -27,7 +27,10 @@ def test_resource_limits_are_taken_checked_and_sent_to_the_device(
     other = deploy(operator_client, body(device, host_port=8082, name="defaults"))
     run_workflow(other.json()["application_instance_id"])
     device.refresh_from_db()
-    limits = {spec["name"]: spec["limits"] for spec in build_desired(device).applications}
+    limits = {
+        spec["name"]: spec["limits"]
+        for spec in build_desired(device).model_dump(mode="json")["applications"]
+    }
     assert limits == {
         "inbound": {"memory_mib": 512, "cpus": 1.5},
         # The installation's defaults: 2 GiB, and no CPU limit.

@@ -210,7 +210,7 @@ def test_pause_and_resume_camera_nodes(operator_client, camera_instance, device)
     nodes = {n.node_instance_id: n.signal for n in camera_instance.node_instances.all()}
     assert nodes["door-east"] == "PAUSE" and nodes["door-west"] == "RESUME"
     device.refresh_from_db()
-    [spec] = build_desired(device).applications
+    [spec] = build_desired(device).model_dump(mode="json")["applications"]
     signals = {node["name"]: node["signal"] for node in spec["nodes"]}
     assert signals["door-east"] == "PAUSE" and signals["door-west"] == "RESUME"
     html = page(operator_client, camera_instance)

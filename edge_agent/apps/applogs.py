@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devicelink.messages import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE
 from edge_agent.apps.metrics import AppMetrics
 
 logger = logging.getLogger("edge_agent.apps")
 Send = Callable[[list[dict[str, Any]]], object]
-MAX_MESSAGE = 8192
-MAX_ENTRIES = 500  # per logs report (devicelink LogsBody)
+MAX_MESSAGE = MAX_LOG_MESSAGE
+MAX_ENTRIES = MAX_LOG_ENTRIES  # per logs report
 ROTATED = ".1"
 _LEVEL_WORD = re.compile(r"\b(DEBUG|INFO|WARN|WARNING|ERROR|CRITICAL|FATAL)\b")
 _ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}

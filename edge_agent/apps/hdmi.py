@@ -25,11 +25,12 @@ from typing import Any
 
 import cv2
 
+from devicelink.messages import MAX_OUTPUT_JPEG_BYTES
 from edge_agent.runtime.ring import FrameRing, RingError
 
 logger = logging.getLogger("edge_agent.apps.hdmi")
 OUTPUT_READER = 0  # the agent's reader index in every display ring
-MAX_JPEG_BYTES = 2 * 1024 * 1024  # devicelink.messages.MAX_OUTPUT_JPEG_BYTES
+MAX_JPEG_BYTES = MAX_OUTPUT_JPEG_BYTES
 NOBODY_EVERY_S = 3.0
 MAX_WATCH_S = 120.0  # an output_watch never keeps the encoder busy longer than this
 Send = Callable[[dict[str, Any]], bool]

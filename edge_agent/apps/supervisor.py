@@ -16,15 +16,16 @@ import logging
 import re
 import shutil
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from devicelink.apps import ApplicationReport, ApplicationSpec, NodeReport
+from devicelink.apps import ApplicationReport, ApplicationSpec, NodeReport, spec_or_invalid
 from devicelink.auth import sign_request
+from devicelink.status import DeviceReportedStatus as Status
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.assets import AssetCache
 from edge_agent.apps.hdmi import Hdmi
@@ -99,26 +100,21 @@ class Supervisor:
         return self._support
 
     # --- the desired state --------------------------------------------------------------------
-    async def apply_documents(self, documents: list[dict[str, Any]]) -> None:
+    async def apply_documents(self, documents: Sequence[object]) -> None:
         """``desired.applications`` as it came: a spec that does not validate is INSTALL_ERROR."""
         specs = []
-        for document in documents:
-            try:
-                specs.append(ApplicationSpec.model_validate(document))
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(part) for part in error["loc"])
-                iid = document.get("application_instance_id") if isinstance(document, dict) else ""
-                generation = document.get("generation") if isinstance(document, dict) else 0
-                if isinstance(iid, str) and iid:
-                    self._emit(
-                        iid, generation if isinstance(generation, int) else 0, "INSTALL_ERROR",
-                        f"The application's specification is invalid: {where}: {error['msg']}",
-                    )  # fmt: skip
-                    if iid in self.specs:
-                        specs.append(self.specs[iid])  # keep what runs; do not remove it
-                else:
-                    logger.error("Ignored an application without an instance id: %s", where)
+        for entry in map(spec_or_invalid, documents):
+            if isinstance(entry, ApplicationSpec):
+                specs.append(entry)
+            elif iid := entry.application_instance_id:
+                self._emit(
+                    iid, entry.generation, Status.INSTALL_ERROR,
+                    f"The application's specification is invalid: {entry.where}: {entry.error}",
+                )  # fmt: skip
+                if iid in self.specs:
+                    specs.append(self.specs[iid])  # keep what runs; do not remove it
+            else:
+                logger.error("Ignored an application without an instance id: %s", entry.where)
         await self.apply(specs)
 
     async def apply(self, specs: list[ApplicationSpec], *, restoring: bool = False) -> None:
@@ -127,7 +123,7 @@ class Supervisor:
         for spec in specs:
             iid = spec.application_instance_id
             if not INSTANCE_ID.match(iid) or iid in RESERVED:
-                self._emit(iid[:200], spec.generation, "INSTALL_ERROR",
+                self._emit(iid[:200], spec.generation, Status.INSTALL_ERROR,
                            "The application instance id cannot be used on the device.")  # fmt: skip
                 continue
             wanted[iid] = spec
@@ -234,7 +230,7 @@ class Supervisor:
         running = instance.spec if instance is not None else None
         if instance is not None and running is not None and signals_only(running, spec):
             instance.update(spec)  # PAUSE/RESUME reach the camera nodes without a redeploy
-            self._emit(iid, generation, "RUNNING")
+            self._emit(iid, generation, Status.RUNNING)
             return
         if instance is None:
             support = await asyncio.to_thread(lambda: self.support)  # probes bwrap the 1st time
@@ -244,36 +240,36 @@ class Supervisor:
                 figures=self.figures, images=self.images,
             )  # fmt: skip
             self.instances[iid] = instance
-        self._emit(iid, generation, "INSTALL_IN_PROGRESS")
+        self._emit(iid, generation, Status.INSTALL_IN_PROGRESS)
         try:
             staged = await instance.install(spec)
         except InstallError as exc:
-            return self._failed(iid, generation, "INSTALL_ERROR", str(exc))
+            return self._failed(iid, generation, Status.INSTALL_ERROR, str(exc))
         except Exception as exc:  # a bug or a disk problem must still end in a report
             logger.exception("Installing application instance %s failed.", iid)
             message = f"installing failed: {type(exc).__name__}: {exc}"
-            return self._failed(iid, generation, "INSTALL_ERROR", message)
-        self._emit(iid, generation, "STARTING")
+            return self._failed(iid, generation, Status.INSTALL_ERROR, message)
+        self._emit(iid, generation, Status.STARTING)
         try:
             await instance.stop()  # the generation that ran until now
             await instance.start(spec, staged)
         except LaunchError as exc:
-            return self._failed(iid, generation, "LAUNCH_ERROR", str(exc))
+            return self._failed(iid, generation, Status.LAUNCH_ERROR, str(exc))
         except Exception as exc:
             logger.exception("Starting application instance %s failed.", iid)
             message = f"starting failed: {type(exc).__name__}: {exc}"
-            return self._failed(iid, generation, "LAUNCH_ERROR", message)
-        self._emit(iid, generation, "RUNNING")
+            return self._failed(iid, generation, Status.LAUNCH_ERROR, message)
+        self._emit(iid, generation, Status.RUNNING)
         logger.info("Application %s (generation %d) runs.", spec.name, generation)
         await asyncio.to_thread(instance.drop_other_generations, generation)
 
-    def _failed(self, iid: str, generation: int, status: str, message: str) -> None:
+    def _failed(self, iid: str, generation: int, status: Status, message: str) -> None:
         logger.error("Application instance %s: %s: %s", iid, status, message)
         self._emit(iid, generation, status, message)
 
     async def _remove(self, iid: str) -> None:
         generation = int(self.last.get(iid, {}).get("generation", 0))
-        self._emit(iid, generation, "REMOVAL_IN_PROGRESS")
+        self._emit(iid, generation, Status.REMOVAL_IN_PROGRESS)
         instance = self.instances.pop(iid, None)
         try:
             if instance is not None:
@@ -284,8 +280,8 @@ class Supervisor:
             pass
         except Exception as exc:
             message = f"removing it failed: {exc}"
-            return self._failed(iid, generation, "REMOVAL_FAILED", message)
-        self._emit(iid, generation, "STOPPED")
+            return self._failed(iid, generation, Status.REMOVAL_FAILED, message)
+        self._emit(iid, generation, Status.STOPPED)
         logger.info("Application instance %s was removed.", iid)
         self.last.pop(iid, None)
         await asyncio.to_thread(self.images.collect)
@@ -315,22 +311,22 @@ class Supervisor:
 
     def _nodes_changed(self, iid: str) -> None:
         last = self.last.get(iid)
-        if last is not None and last["status"] == "RUNNING":
-            self._emit(iid, last["generation"], "RUNNING")
+        if last is not None and last["status"] == Status.RUNNING:
+            self._emit(iid, last["generation"], Status.RUNNING)
 
-    def _emit(self, iid: str, generation: int, status: str, message: str = "") -> None:
+    def _emit(self, iid: str, generation: int, status: Status, message: str = "") -> None:
         instance = self.instances.get(iid)
         nodes = []
-        if instance is not None and status == "RUNNING":
-            nodes = [NodeReport(name=n, status=s, message=m[:2000])  # type: ignore[arg-type]
+        if instance is not None and status == Status.RUNNING:
+            nodes = [NodeReport(name=n, status=s, message=m[:2000])
                      for n, (s, m) in sorted(instance.nodes.items())]  # fmt: skip
-            if status == "RUNNING" and not message:
+            if not message:
                 errors = [f"{n.name}: {n.message}" for n in nodes if n.status == "ERROR"]
                 message = "; ".join(errors)
         body = ApplicationReport(
-            application_instance_id=iid, generation=max(generation, 0), status=status,  # type: ignore[arg-type]
+            application_instance_id=iid, generation=max(generation, 0), status=status,
             message=message[:2000], nodes=nodes,
-        ).model_dump()  # fmt: skip
+        ).model_dump(mode="json")  # fmt: skip
         if self.last.get(iid) == body:
             return
         self.last[iid] = body

@@ -125,6 +125,10 @@ class PutMedia(Record):
     )
 
 
+# The largest put() record: what a display reads of one datagram.
+MAX_PUT_RECORD = 65536
+
+
 @dataclasses.dataclass
 class PutRecord(Record):
     """One ``put()``: a datagram from the code node to a display (a few hundred bytes)."""
