@@ -24,9 +24,9 @@ from applications.tests.deploy_support import (
     register_camera,
     register_own_package,
 )
-from conftest import MEDIA_DIR
-from console import crypto
+from core import crypto
 from devices.desired import build_desired
+from tests.support.paths import MEDIA_DIR
 
 pytestmark = pytest.mark.django_db
 
