@@ -8,8 +8,24 @@ everywhere, so an operator learns one colour language.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from django.db import models
+
+from devicelink import status as link
+
+
+def _choices(name: str, enum: type[StrEnum], **labels: str) -> Any:
+    """Django choices made from one of the link's enums (``devicelink/status.py``), which
+    defines the values: its members in its order, each labelled with its value in words unless
+    ``labels`` names it. Typed ``Any``: a type checker cannot see members made at run time."""
+    members = [(m.name, (m.value, labels.get(m.name, _words(m.value)))) for m in enum]
+    return models.TextChoices(name, members)
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ").capitalize()
 
 
 class DeviceStatus(models.TextChoices):
@@ -54,15 +70,8 @@ class DeviceBrand(models.TextChoices):
     LENOVO = "LENOVO", "Lenovo"
 
 
-class NetworkConnectionStatus(models.TextChoices):
-    CONNECTED = "CONNECTED", "Connected"
-    NOT_CONNECTED = "NOT_CONNECTED", "Not connected"
-    CONNECTING = "CONNECTING", "Connecting"
-
-
-class ConnectionType(models.TextChoices):
-    STATIC_IP = "STATIC_IP", "Static IP"
-    DHCP = "DHCP", "DHCP"
+NetworkConnectionStatus = _choices("NetworkConnectionStatus", link.NetworkConnectionStatus)
+ConnectionType = _choices("ConnectionType", link.ConnectionType, STATIC_IP="Static IP", DHCP="DHCP")
 
 
 class ApplicationInstanceStatus(models.TextChoices):
@@ -101,45 +110,12 @@ class DesiredState(models.TextChoices):
     REMOVED = "REMOVED", "Removed"
 
 
-class DeviceReportedStatus(models.TextChoices):
-    STOPPING = "STOPPING", "Stopping"
-    STOPPED = "STOPPED", "Stopped"
-    STOP_ERROR = "STOP_ERROR", "Stop error"
-    REMOVAL_FAILED = "REMOVAL_FAILED", "Removal failed"
-    REMOVAL_IN_PROGRESS = "REMOVAL_IN_PROGRESS", "Removal in progress"
-    STARTING = "STARTING", "Starting"
-    RUNNING = "RUNNING", "Running"
-    INSTALL_ERROR = "INSTALL_ERROR", "Install error"
-    LAUNCHED = "LAUNCHED", "Launched"
-    LAUNCH_ERROR = "LAUNCH_ERROR", "Launch error"
-    INSTALL_IN_PROGRESS = "INSTALL_IN_PROGRESS", "Install in progress"
-
-
-class NodeInstanceStatus(models.TextChoices):
-    RUNNING = "RUNNING", "Running"
-    ERROR = "ERROR", "Error"
-    NOT_AVAILABLE = "NOT_AVAILABLE", "Not available"
-    PAUSED = "PAUSED", "Paused"
-
-
-class NodeSignalValue(models.TextChoices):
-    PAUSE = "PAUSE", "Pause"
-    RESUME = "RESUME", "Resume"
-
-
-class JobType(models.TextChoices):
-    OTA = "OTA", "Software update"
-    REBOOT = "REBOOT", "Reboot"
-
-
-class UpdateProgress(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    IN_PROGRESS = "IN_PROGRESS", "In progress"
-    VERIFYING = "VERIFYING", "Verifying"
-    REBOOTING = "REBOOTING", "Rebooting"
-    DOWNLOADING = "DOWNLOADING", "Downloading"
-    COMPLETED = "COMPLETED", "Completed"
-    FAILED = "FAILED", "Failed"
+# The link's vocabulary: the values are devicelink's, the labels the console's.
+DeviceReportedStatus = _choices("DeviceReportedStatus", link.DeviceReportedStatus)
+NodeInstanceStatus = _choices("NodeInstanceStatus", link.NodeInstanceStatus)
+NodeSignalValue = _choices("NodeSignalValue", link.NodeSignal)
+JobType = _choices("JobType", link.JobType, OTA="Software update")
+UpdateProgress = _choices("UpdateProgress", link.UpdateProgress)
 
 
 class NodeCategory(models.TextChoices):
