@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 from django.core.exceptions import ValidationError
 
 from applications.models import ApplicationInstance, NodeInstance
-from console import crypto
+from core import crypto
 from datasources.models import SAVED_AS_SECRET
 from datasources.streams import split_credentials, validate_stream_url
 from devicelink.apps import StreamSource

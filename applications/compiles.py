@@ -29,7 +29,7 @@ from applications.assets import open_asset, store_asset
 from applications.calibration import CalibrationError
 from applications.models import Asset, CompiledModel, PatchVersion
 from applications.resolve import ASSET_PATH
-from console.status import ModelCompileStatus as CompileStatus
+from core.status import ModelCompileStatus as CompileStatus
 from devicelink.apps import ApplicationSpec, AssetRef
 from modelcompile import check
 from modelcompile.archive import pack

@@ -29,14 +29,14 @@ from applications.models import (
     RuntimeRole,
 )
 from applications.resolve import DeployRefused, PayloadError, check_payloads, resolve
-from console.live import request_resync
-from console.status import (
+from core.live import request_resync
+from core.status import (
     ApplicationInstanceHealthStatus as Health,
 )
-from console.status import (
+from core.status import (
     ApplicationInstanceStatus as Status,
 )
-from console.status import (
+from core.status import (
     DesiredState,
     DeviceConnectionStatus,
     DeviceStatus,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from applications.models import ApplicationInstance
-from console.status import ApplicationInstanceStatus as Status
-from console.status import DesiredState
+from core.status import ApplicationInstanceStatus as Status
+from core.status import DesiredState
 from devicelink.apps import ApplicationSpec, ResourceLimits, StreamSource
 from devicelink.status import NodeSignal
 

@@ -10,7 +10,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from applications.models import PROCESSING_DEPLOYMENT, PROCESSING_REMOVAL, ApplicationInstance
-from console.status import (
+from core.status import (
     ApplicationInstanceHealthStatus,
     ApplicationInstanceStatus,
     StatusFilter,

@@ -4,7 +4,7 @@ The workflow (applications/deployments.py) calls ``instance_updated`` after ever
 and ``nodes_updated`` after a device report. Each renders the very partials the pages render
 (templates/applications/partials/instance.html and rows.html), with the same context
 (``instance_context``), and broadcasts them: the instance page's regions to ``app-<id>``, the
-list row's cells to ``fleet`` and to ``device-<device_id>``. console/live.py sends after commit,
+list row's cells to ``fleet`` and to ``device-<device_id>``. core/live.py sends after commit,
 so callers may be inside a transaction. Fragments carry no secrets and nothing that depends on
 who watches (the Pause/Resume buttons in the node table post a form that only operators' pages
 have).
@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from applications.models import ApplicationInstance, InstanceEvent, NodeInstance
-from console.live import broadcast
+from core.live import broadcast
 
 SECTIONS = ("status", "timeline", "nodes")
 INSTANCE_BROADCAST = "applications/partials/broadcast.html"

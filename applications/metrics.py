@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from applications.charts import COLOURS, Series, line_chart
 from applications.models import ApplicationInstance, InstanceMetricSample
-from console.live import broadcast
+from core.live import broadcast
 
 SAMPLE_EVERY_S = 5.0
 KEEP = timedelta(hours=24)

@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from applications.metrics import WINDOWS, charts, window_of
 from applications.models import ApplicationInstance
-from console.live import GROUP_PATTERN, broadcast
+from core.live import GROUP_PATTERN, broadcast
 from devices.models import DeviceLog
 
 APP_STREAMS = ("code", "console_output", "stream", "model", "display")

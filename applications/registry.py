@@ -23,7 +23,7 @@ from applications.models import (
     PatchVersion,
 )
 from applications.tasks import start_compile
-from console.status import PackageVersionStatus
+from core.status import PackageVersionStatus
 from manifests import ValidationError, validate_package
 from manifests.catalog import interface_category
 

@@ -28,7 +28,7 @@ from applications.cameranodes import (
     wired_values,
 )
 from applications.models import NodeFromTemplateJob, NodeInterface, NodePackage, PatchVersion
-from console.status import NodeCategory, PackageVersionStatus
+from core.status import NodeCategory, PackageVersionStatus
 from datasources.models import SAVED_AS_SECRET
 from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRule, StreamSource
 from manifests import validate_graph, validate_override

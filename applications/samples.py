@@ -44,8 +44,8 @@ from django.db import transaction
 from applications.assets import store_asset
 from applications.models import NodePackage, PatchVersion
 from applications.registry import PackageRejected, PatchInUse, deregister_patch, register_patch
-from console.models import Installation
-from console.status import NodeFromTemplateJobStatus
+from core.models import Installation
+from core.status import NodeFromTemplateJobStatus
 from datasources.models import DataSource
 from datasources.packages import register_camera_package
 from datasources.streams import validate_stream_url

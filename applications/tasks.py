@@ -15,9 +15,9 @@ from applications.cameranodes import store_package_streams
 from applications.compiles import apply_compiles, run_compile
 from applications.models import ApplicationInstance, CompiledModel
 from applications.resolve import DeployRefused, resolve
-from console.status import ApplicationInstanceHealthStatus as Health
-from console.status import ApplicationInstanceStatus as Status
-from console.status import ModelCompileStatus as CompileStatus
+from core.status import ApplicationInstanceHealthStatus as Health
+from core.status import ApplicationInstanceStatus as Status
+from core.status import ModelCompileStatus as CompileStatus
 
 logger = logging.getLogger(__name__)
 

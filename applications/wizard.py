@@ -19,7 +19,7 @@ from typing import Any
 
 from applications.models import ApplicationInstance
 from applications.resolve import PayloadError, _patches, check_payloads
-from console.status import NodeCategory
+from core.status import NodeCategory
 from manifests.common import HOST_PORT_MAX, HOST_PORT_MIN
 
 ABSTRACT_CAMERA = "panorama::abstract_rtsp_media_source.rtsp_v1_interface"

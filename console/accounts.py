@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from console.models import User
-from console.roles import Role
+from core.models import User
+from core.roles import Role
 
 
 def _is_admin(role: str, is_superuser: bool, is_active: bool) -> bool:

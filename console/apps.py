@@ -2,14 +2,22 @@ from django.apps import AppConfig
 
 
 class ConsoleConfig(AppConfig):
+    """The roof: settings, URLs, ASGI, Celery, dashboard and audit log, above every app.
+
+    Its models (User, Installation, APIToken, ServiceHeartbeat) moved to ``core``, which keeps
+    the label "console" so that existing databases keep their tables and migration history;
+    this app therefore needs a label of its own. It has no models.
+    """
+
     name = "console"
+    label = "vantage_console"
     verbose_name = "Vantage console"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from console import audit, crypto, dashboard
+        # Not at the top: apps.py is imported before the models are loaded, and these modules
+        # import the models of every app.
+        from console import audit, dashboard
 
-        # A bad CREDENTIALS_KEY stops the start here, naming the variable.
-        crypto.check_keys()
         audit.register_models()
         dashboard.connect_signals()

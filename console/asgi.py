@@ -13,8 +13,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from console.live import mark_serving_asgi  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
+from core.live import mark_serving_asgi  # noqa: E402
 from devicelink import LINK_PATH  # noqa: E402
 from devices.link import DeviceLinkConsumer  # noqa: E402
 

@@ -40,7 +40,7 @@ def register_models() -> None:
         PatchVersion,
         RuntimeRole,
     )
-    from console.models import APIToken, User
+    from core.models import APIToken, User
     from datasources.models import DataSource
     from devices.models import LINK_FIELDS, Device
     from panorama_api.models import AccessKey

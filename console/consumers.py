@@ -6,8 +6,8 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from console.live import GROUP_PATTERN
-from console.roles import Role, has_role
+from core.live import GROUP_PATTERN
+from core.roles import Role, has_role
 
 MAX_GROUPS = 20
 # Close codes in the 4000 range are ours: the page's script reads them.

@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
-from console.models import Installation
-from console.roles import role_of
+from core.models import Installation
+from core.roles import role_of
 
 
 def installation(request: HttpRequest) -> dict:

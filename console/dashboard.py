@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.db.models.signals import post_delete, post_save
 
-from console.live import broadcast
-from console.sharedcache import shared_cache
-from console.status import (
+from core.live import broadcast
+from core.sharedcache import shared_cache
+from core.status import (
     ApplicationInstanceHealthStatus,
     ApplicationInstanceStatus,
     DeviceAggregatedStatus,

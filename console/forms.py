@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.utils import timezone
 
-from console.models import User
+from core.models import User
 
 
 class UserCreateForm(BaseUserCreationForm):

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from console.celery import app as celery_app
-from console.models import ServiceHeartbeat
+from core.models import ServiceHeartbeat
 
 WORKER_STALE_AFTER = timedelta(minutes=2)
 logger = logging.getLogger(__name__)

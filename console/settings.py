@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from console import env
+from core import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.get_str("VANTAGE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -30,7 +30,7 @@ if _console_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = [f"{urlsplit(CONSOLE_URL).scheme}://{urlsplit(CONSOLE_URL).netloc}"]
 
 # Where processes that are not the ASGI server (Celery, the shell) deliver live updates when the
-# channel layer is in-memory; see console/live.py.
+# channel layer is in-memory; see core/live.py.
 LIVE_RELAY_URL = env.get_url("LIVE_RELAY_URL", CONSOLE_URL, schemes=("http", "https"))
 
 INSTALLED_APPS = [
@@ -50,11 +50,13 @@ INSTALLED_APPS = [
     "formtools",
     "template_partials",
     "auditlog",
-    "console",
+    # Bottom to top, as the layers go (docs/ARCHITECTURE.md); core has the label "console".
+    "core",
     "devices",
     "datasources",
     "applications",
     "panorama_api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -255,7 +257,7 @@ STREAM_CHECK_TIMEOUT_S = env.get_int("STREAM_CHECK_TIMEOUT_S", 8, minimum=1)
 # plus 15 s for the link).
 STREAM_CHECK_APPLIANCE_WAIT_S = env.get_int("STREAM_CHECK_APPLIANCE_WAIT_S", 0, minimum=0)
 
-# CREDENTIALS_KEY (the key for stored secrets) is read by console/crypto.py, checked at start.
+# CREDENTIALS_KEY (the key for stored secrets) is read by core/crypto.py, checked at start.
 
 # --- Asset store ------------------------------------------------------------------------------
 ASSET_STORE = env.get_asset_store(VAR_DIR)
@@ -348,10 +350,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # One name per status vocabulary, as in console/status.py.
+    # One name per status vocabulary, as in core/status.py.
     "ENUM_NAME_OVERRIDES": {
-        "ApplicationInstanceStatus": "console.status.ApplicationInstanceStatus",
-        "ApplicationInstanceHealthStatus": "console.status.ApplicationInstanceHealthStatus",
+        "ApplicationInstanceStatus": "core.status.ApplicationInstanceStatus",
+        "ApplicationInstanceHealthStatus": "core.status.ApplicationInstanceHealthStatus",
     },
 }
 

@@ -1,7 +1,7 @@
 import django_tables2 as tables
 from auditlog.models import LogEntry
 
-from console.models import APIToken, User
+from core.models import APIToken, User
 
 
 class UserTable(tables.Table):

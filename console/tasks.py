@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from console.dashboard import broadcast_dashboard
-from console.models import ServiceHeartbeat
+from core.models import ServiceHeartbeat
 
 
 @shared_task

@@ -2,7 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from applications.urls import package_urlpatterns
-from console import live, views
+from console import views
+from core import live
 from panorama_api import views_keys
 
 urlpatterns = [

@@ -14,15 +14,15 @@ from django.views import View
 from django.views.generic import CreateView, TemplateView, UpdateView
 from django_tables2 import SingleTableView
 
-from console.access import PolicyMixin
 from console.accounts import lockout_problem
 from console.dashboard import dashboard_counts
 from console.forms import APITokenCreateForm, UserCreateForm, UserUpdateForm
 from console.health import run_checks
-from console.models import APIToken, Installation, User
-from console.roles import ADMIN_ONLY, ANY_USER, READ_ADMINISTER
 from console.tables import APITokenTable, AuditTable, UserTable
 from console.version import VERSION
+from core.access import PolicyMixin
+from core.models import APIToken, Installation, User
+from core.roles import ADMIN_ONLY, ANY_USER, READ_ADMINISTER
 
 
 class DashboardView(PolicyMixin, TemplateView):

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from console.status import DeviceConnectionStatus, NodeFromTemplateJobStatus
+from core.status import DeviceConnectionStatus, NodeFromTemplateJobStatus
 from datasources.checks import appliance_wait_s, failure, finish_check
 from datasources.models import ON_APPLIANCE, StreamCheck
 from datasources.streams import validate_stream_url

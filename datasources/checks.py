@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from console.live import send_to_link
-from console.status import DeviceConnectionStatus, DeviceStatus, NodeFromTemplateJobStatus
+from core.live import send_to_link
+from core.status import DeviceConnectionStatus, DeviceStatus, NodeFromTemplateJobStatus
 from datasources.live import broadcast_check
 from datasources.models import ON_APPLIANCE, ON_CONSOLE, DataSource, StreamCheck
 from devices.desired import link_group

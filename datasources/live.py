@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.live import broadcast
+from core.live import broadcast
 from datasources.models import DataSource, StreamCheck
 
 CHECK_CELL = "datasources/partials/check_cell.html"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from console import crypto
-from console.status import NodeFromTemplateJobStatus
-from console.validators import resource_name_validator
+from core import crypto
+from core.status import NodeFromTemplateJobStatus
+from core.validators import resource_name_validator
 from datasources.streams import endpoint
 
 # What describe calls return instead of credentials, as Panorama's API does.

@@ -14,8 +14,8 @@ from django.db import transaction
 
 from applications.models import NodeFromTemplateJob, NodePackage
 from applications.registry import PackageRejected, register_patch
-from console.models import Installation
-from console.status import NodeFromTemplateJobStatus
+from core.models import Installation
+from core.status import NodeFromTemplateJobStatus
 from datasources.models import SAVED_AS_SECRET, DataSource
 
 CAMERA_VERSION = "1.0"

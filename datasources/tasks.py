@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from console.status import NodeFromTemplateJobStatus
+from core.status import NodeFromTemplateJobStatus
 from datasources.checks import failure, finish_check, stale_before
 from datasources.models import ON_CONSOLE, StreamCheck
 from datasources.streams import validate_stream_url

@@ -9,8 +9,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, DeleteView, UpdateView
 from django_tables2 import SingleTableView
 
-from console.access import PolicyMixin
-from console.roles import OPERATE_ONLY, READ_OPERATE
+from core.access import PolicyMixin
+from core.roles import OPERATE_ONLY, READ_OPERATE
 from datasources.checks import (
     CheckRefused,
     check_place,

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from applications.assets import asset_storage
-from console.status import DeviceConnectionStatus, DeviceStatus, DeviceType
+from core.status import DeviceConnectionStatus, DeviceStatus, DeviceType
 from devicelink.auth import AuthError, load_public_key, verify_provision_proof
 from devicelink.network import NetworkStatus
 from devices import live

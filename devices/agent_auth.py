@@ -6,7 +6,7 @@ Used by the agent-facing HTTP views and by the link's WebSocket handshake. Refus
 
 from __future__ import annotations
 
-from console.sharedcache import shared_cache
+from core.sharedcache import shared_cache
 from devicelink.auth import MAX_SKEW_S, AuthError, parse_authorization, verify_claim
 from devices.models import DeletedDevice, Device
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from django.db.models import F
 
-from console.live import send_to_link
-from console.status import JobType
+from core.live import send_to_link
+from core.status import JobType
 from devicelink import SOFTWARE_PATH
 from devicelink.messages import Desired, JobSpec
 from devices.models import TERMINAL_JOB_STATUSES, Device, SoftwareImage

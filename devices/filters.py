@@ -3,7 +3,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from console.status import DeviceAggregatedStatus
+from core.status import DeviceAggregatedStatus
 from devices.forms import parse_tag_filter
 from devices.models import Device
 

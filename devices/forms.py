@@ -12,8 +12,8 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from pydantic import ValidationError as PydanticError
 
-from console.status import JobType
-from console.validators import resource_name_validator
+from core.status import JobType
+from core.validators import resource_name_validator
 from devicelink.network import (
     DEFAULT_NTP_SERVERS,
     NetworkPayload,

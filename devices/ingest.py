@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from console.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from core.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
 from datasources.appliance import expire_appliance_checks, store_result
 from devicelink.apps import ApplicationReport
 from devicelink.messages import (

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from console.status import JobType, UpdateProgress, status_label
+from core.status import JobType, UpdateProgress, status_label
 from devicelink.releases import ReleaseError, check_update_allowed
 from devices import desired, live
 from devices.live import running_job

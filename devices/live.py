@@ -2,7 +2,7 @@
 
 The link (devices/ingest.py) and the console's own actions call these after they have saved a
 change; each renders the partial(s) that show it and broadcasts them to the ``fleet`` group and
-to ``device-<device_id>`` (console/live.py sends after commit, so callers may be in a
+to ``device-<device_id>`` (core/live.py sends after commit, so callers may be in a
 transaction). The device page and the setup page render the very same partials, with the same
 context (``device_context``), so what arrives live is what a reload would show.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from console.live import broadcast
-from console.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
+from core.live import broadcast
+from core.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
 from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
 
 # What a change can touch on the device page and the list.

@@ -21,7 +21,7 @@ import numpy as np
 from django.core.cache import cache
 
 from applications.models import ApplicationInstance
-from console.live import broadcast
+from core.live import broadcast
 from devices.models import Device
 
 WATCH_S = 15.0  # how long one output_watch keeps the agent sending

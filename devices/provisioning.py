@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from console.live import request_resync
-from console.status import DeviceStatus
+from core.live import request_resync
+from core.status import DeviceStatus
 from devicelink import PROVISIONING_CREDENTIAL_TTL_S
 from devicelink.archive import DeviceArchive, archive_name, build_archive
 from devicelink.network import NetworkPayload

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from applications.assets import asset_storage
-from console.status import UpdateProgress
+from core.status import UpdateProgress
 from devicelink.releases import (
     MAX_BUNDLE_BYTES,
     ReleaseError,

@@ -14,8 +14,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from formtools.wizard.views import SessionWizardView
 
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY
 from devicelink.network import DEFAULT_NTP_SERVERS
 from devices.forms import INTERFACES, DeviceNameForm, DeviceNetworkForm
 from devices.provisioning import create_device, step_list

@@ -7,7 +7,7 @@ import re
 
 from django.conf import settings
 
-from console.models import Installation
+from core.models import Installation
 
 KINDS = ("device", "package", "applicationInstance")
 ARN = re.compile(

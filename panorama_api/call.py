@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from console.models import Installation
+from core.models import Installation
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from console.models import User
+from core.models import User
 
 
 class AccessKeyCreateForm(forms.Form):

@@ -1,7 +1,7 @@
 """Access keys for the Panorama API: an AWS-style key pair per user.
 
 SigV4 is verified by computing the signature again, which needs the secret itself: it is kept
-encrypted under the console's credentials key (``console/crypto.py``), never hashed, and shown
+encrypted under the console's credentials key (``core/crypto.py``), never hashed, and shown
 once, when the key is made.
 """
 
@@ -13,7 +13,7 @@ import string
 from django.conf import settings
 from django.db import models
 
-from console import crypto
+from core import crypto
 
 ID_ALPHABET = string.ascii_uppercase + "234567"
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from console.roles import Role
+from core.roles import Role
 
 Handler = Callable[..., dict[str, Any]]
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.roles import has_role, role_of
+from core.roles import has_role, role_of
 from panorama_api import auth, protocol, throttle
 from panorama_api.call import Call
 from panorama_api.errors import AccessDenied, ApiError, InternalError, ValidationError

@@ -14,8 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django_tables2 import SingleTableView
 
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY
 from panorama_api.forms import AccessKeyCreateForm
 from panorama_api.models import AccessKey
 from panorama_api.tables import AccessKeyTable

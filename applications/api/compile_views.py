@@ -12,9 +12,9 @@ from applications.api.compile_serializers import CompiledModelSerializer, Int8Re
 from applications.calibration import CalibrationError, check_folder
 from applications.models import CompiledModel, PatchVersion
 from applications.tasks import start_compile
-from console.models import Installation
-from console.roles import READ_OPERATE
-from console.status import ModelCompileStatus as CompileStatus
+from core.models import Installation
+from core.roles import READ_OPERATE
+from core.status import ModelCompileStatus as CompileStatus
 
 
 class CompiledModelViewSet(

@@ -31,9 +31,9 @@ from applications.registry import (
     deregister_patch,
     register_patch,
 )
-from console.models import Installation
-from console.roles import READ_OPERATE
-from console.status import NodeCategory
+from core.models import Installation
+from core.roles import READ_OPERATE
+from core.status import NodeCategory
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -14,7 +14,7 @@ from applications.api.serializers import (
 from applications.filters import ApplicationInstanceFilter
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused
-from console.roles import READ_OPERATE
+from core.roles import READ_OPERATE
 
 
 class ApplicationInstanceViewSet(

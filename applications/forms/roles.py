@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from applications.models import RuntimeRole
-from console.crypto import SecretUnreadable
+from core.crypto import SecretUnreadable
 
 # --- runtime roles ------------------------------------------------------------------------------
 

@@ -29,10 +29,10 @@ from applications.wizard import (
     manifest_errors,
     suggest_port,
 )
-from console.models import Installation
-from console.status import DeviceConnectionStatus, DeviceStatus, NodeCategory
-from console.status import PackageVersionStatus as PatchStatus
-from console.validators import resource_name_validator
+from core.models import Installation
+from core.status import DeviceConnectionStatus, DeviceStatus, NodeCategory
+from core.status import PackageVersionStatus as PatchStatus
+from core.validators import resource_name_validator
 from datasources.checks import with_latest_check
 from datasources.models import DataSource
 from devices.models import Device

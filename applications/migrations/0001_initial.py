@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
-import console.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 (
                     "application_instance_id",
                     models.CharField(
-                        default=console.ids.new_application_instance_id,
+                        default=core.ids.new_application_instance_id,
                         editable=False,
                         max_length=60,
                         unique=True,

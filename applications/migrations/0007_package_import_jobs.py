@@ -5,13 +5,13 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import console.ids
+import core.ids
 
 
 def give_package_ids(apps, schema_editor):
     NodePackage = apps.get_model("applications", "NodePackage")
     for package in NodePackage.objects.filter(package_id__isnull=True):
-        package.package_id = console.ids.new_package_id()
+        package.package_id = core.ids.new_package_id()
         package.save(update_fields=["package_id"])
 
 
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
             model_name="nodepackage",
             name="package_id",
             field=models.CharField(
-                default=console.ids.new_package_id, editable=False, max_length=40, unique=True
+                default=core.ids.new_package_id, editable=False, max_length=40, unique=True
             ),
         ),
         migrations.AddField(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import models
 
 from applications.models.packages import Asset
-from console.status import ModelCompileStatus
+from core.status import ModelCompileStatus
 
 
 class CompiledModel(models.Model):

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from console.ids import new_application_instance_id
-from console.status import (
+from core.ids import new_application_instance_id
+from core.status import (
     ApplicationInstanceHealthStatus,
     ApplicationInstanceStatus,
     DesiredState,
@@ -15,7 +15,7 @@ from console.status import (
     NodeInstanceStatus,
     NodeSignalValue,
 )
-from console.validators import resource_name_validator
+from core.validators import resource_name_validator
 
 Status = ApplicationInstanceStatus
 
@@ -198,7 +198,7 @@ class NodeInstance(models.Model):
         return f"{self.instance}.{self.node_instance_id}"
 
     def stream_credentials(self) -> tuple[str, str]:
-        from console import crypto
+        from core import crypto
 
         return tuple(  # type: ignore[return-value]
             crypto.decrypt(value) if value else ""
@@ -216,7 +216,7 @@ class RuntimeRole(models.Model):
 
     name = models.CharField(max_length=64, unique=True, validators=[resource_name_validator])
     description = models.CharField(max_length=255, blank=True)
-    # JSON object of variable name → value, encrypted with console/crypto.py.
+    # JSON object of variable name → value, encrypted with core/crypto.py.
     environment_encrypted = models.TextField(blank=True)
     encrypted_fields = ("environment_encrypted",)
     created = models.DateTimeField(auto_now_add=True)
@@ -231,7 +231,7 @@ class RuntimeRole(models.Model):
     def environment(self) -> dict[str, str]:
         import json
 
-        from console import crypto
+        from core import crypto
 
         if not self.environment_encrypted:
             return {}
@@ -240,6 +240,6 @@ class RuntimeRole(models.Model):
     def set_environment(self, values: dict[str, str]) -> None:
         import json
 
-        from console import crypto
+        from core import crypto
 
         self.environment_encrypted = crypto.encrypt(json.dumps(values)) if values else ""

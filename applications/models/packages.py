@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from console.ids import new_package_id
-from console.status import (
+from core.ids import new_package_id
+from core.status import (
     NodeCategory,
     NodeFromTemplateJobStatus,
     PackageImportJobStatus,

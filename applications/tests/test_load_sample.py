@@ -21,7 +21,7 @@ from applications.registry import register_patch
 from applications.resolve import resolve
 from applications.samples import load
 from applications.wizard import analyse, build_override, manifest_errors
-from console.models import Installation
+from core.models import Installation
 from datasources.models import DataSource
 from datasources.streams import validate_stream_url
 from vantage_cli import validate

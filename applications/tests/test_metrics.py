@@ -14,7 +14,7 @@ from applications import metrics
 from applications.charts import Series, line_chart, nice_max
 from applications.models import ApplicationInstance, InstanceMetricSample
 from applications.tests.conftest import make_device
-from console import live as console_live
+from core import live as console_live
 
 pytestmark = pytest.mark.django_db
 

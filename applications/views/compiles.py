@@ -9,9 +9,9 @@ from applications import compiles
 from applications.forms import Int8Form
 from applications.models import CompiledModel, PatchVersion
 from applications.tasks import start_compile
-from console.access import PolicyMixin
-from console.models import Installation
-from console.roles import READ_OPERATE
+from core.access import PolicyMixin
+from core.models import Installation
+from core.roles import READ_OPERATE
 
 
 def _patch(pk: int, patch_pk: int) -> PatchVersion:

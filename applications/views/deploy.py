@@ -23,9 +23,9 @@ from formtools.wizard.views import SessionWizardView
 from applications import deployments, forms, wizard
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, check_payloads
-from console.access import PolicyMixin
-from console.models import Installation
-from console.roles import OPERATE_ONLY
+from core.access import PolicyMixin
+from core.models import Installation
+from core.roles import OPERATE_ONLY
 from datasources.models import DataSource
 from devices.models import Device
 

@@ -21,10 +21,10 @@ from applications.live import instance_context
 from applications.models import ApplicationInstance
 from applications.observe import observe_context
 from applications.tables import ApplicationInstanceTable
-from console.access import PolicyMixin
-from console.roles import OPERATE_ONLY, READ_OPERATE, Role, has_role
-from console.status import ApplicationInstanceStatus as Status
-from console.status import DesiredState, NodeSignalValue
+from core.access import PolicyMixin
+from core.roles import OPERATE_ONLY, READ_OPERATE, Role, has_role
+from core.status import ApplicationInstanceStatus as Status
+from core.status import DesiredState, NodeSignalValue
 
 
 def can_operate(request: HttpRequest) -> bool:

@@ -8,8 +8,8 @@ from django.views import View
 
 from applications.models import ApplicationInstance
 from applications.observe import app_log_filter, app_logs, download_lines
-from console.access import PolicyMixin
-from console.roles import READ_OPERATE
+from core.access import PolicyMixin
+from core.roles import READ_OPERATE
 
 
 class AppLogsDownloadView(PolicyMixin, View):

@@ -11,10 +11,10 @@ from applications import compiles
 from applications.forms import Int8Form
 from applications.models import NodePackage, PatchVersion
 from applications.registry import PatchInUse, deregister_patch, patch_users
-from console.access import PolicyMixin
-from console.models import Installation
-from console.roles import READ_OPERATE
-from console.status import ModelCompileStatus as CompileStatus
+from core.access import PolicyMixin
+from core.models import Installation
+from core.roles import READ_OPERATE
+from core.status import ModelCompileStatus as CompileStatus
 
 
 class PackageListView(PolicyMixin, TemplateView):

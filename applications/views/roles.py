@@ -16,9 +16,9 @@ from django.views.generic import CreateView, ListView, UpdateView
 
 from applications.forms import RuntimeRoleForm
 from applications.models import RuntimeRole
-from console.access import PolicyMixin
-from console.crypto import SecretUnreadable
-from console.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
+from core.access import PolicyMixin
+from core.crypto import SecretUnreadable
+from core.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
 
 
 def _keys(role: RuntimeRole) -> list[str]:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from console.models import APIToken
+from core.models import APIToken
 
 # last_used is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION_S = 60

@@ -1,11 +1,11 @@
-"""The role matrix for API views: each view sets ``policy`` (console/roles.py)."""
+"""The role matrix for API views: each view sets ``policy`` (core/roles.py)."""
 
 from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from console.models import APIToken
-from console.roles import has_role
+from core.models import APIToken
+from core.roles import has_role
 
 
 class RolePermission(BasePermission):

@@ -2,8 +2,8 @@ from django.contrib.auth import password_validation
 from rest_framework import serializers
 
 from console.accounts import lockout_problem
-from console.models import APIToken, User
-from console.roles import Role
+from core.models import APIToken, User
+from core.roles import Role
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -8,7 +8,7 @@ from applications.api.compile_views import CompiledModelViewSet
 from applications.api.package_views import AssetView, NodePackageViewSet, NodeViewSet
 from applications.api.views import ApplicationInstanceViewSet
 from console.api.views import APITokenViewSet, InstallationView, UserViewSet
-from console.roles import ANY_USER
+from core.roles import ANY_USER
 from datasources.api.views import DataSourceViewSet
 from devices.api.views import DeviceJobViewSet, DeviceViewSet, SoftwareImageViewSet
 

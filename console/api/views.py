@@ -14,9 +14,9 @@ from console.api.serializers import (
     InstallationSerializer,
     UserSerializer,
 )
-from console.models import APIToken, Installation, User
-from console.roles import ADMIN_ONLY, ANY_USER, Role
 from console.version import VERSION
+from core.models import APIToken, Installation, User
+from core.roles import ADMIN_ONLY, ANY_USER, Role
 from manifests.descriptor import FRAMEWORKS
 
 

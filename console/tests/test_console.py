@@ -8,8 +8,8 @@ import pytest
 from auditlog.models import LogEntry
 from django.template.loader import render_to_string
 
-from console.models import Installation
-from console.status import _STYLE_BY_VALUE, STATUS_ENUMS, badge_style
+from core.models import Installation
+from core.status import _STYLE_BY_VALUE, STATUS_ENUMS, badge_style
 
 
 @pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_pages_render(admin_client, url):
 
 @pytest.mark.django_db
 def test_devices_filter_by_status_and_name(admin_client):
-    from console.status import DeviceConnectionStatus, DeviceStatus
+    from core.status import DeviceConnectionStatus, DeviceStatus
     from devices.models import Device
 
     Device.objects.create(

@@ -14,8 +14,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from console import live
 from console.asgi import application
+from core import live
 
 pytestmark = pytest.mark.in_process_asgi
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from console.roles import ANY_USER, Role, ViewPolicy
+from core.roles import ANY_USER, Role, ViewPolicy
 
 # Views that are not behind the role matrix, and why.
 PUBLIC = {
@@ -143,7 +143,7 @@ def test_operator_cannot_manage_users_or_tokens(operator_client, viewer):
 
 @pytest.mark.django_db
 def test_administrator_manages_users_and_tokens(admin_client, viewer):
-    from console.models import APIToken, User
+    from core.models import APIToken, User
 
     response = admin_client.post(
         "/settings/users/add/",

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from console.models import APIToken
+from core.models import APIToken
 
 
 def _bearer(text: str) -> dict:

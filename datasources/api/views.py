@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from console.roles import READ_OPERATE
+from core.roles import READ_OPERATE
 from datasources.api.serializers import (
     DataSourceSerializer,
     StreamCheckRequestSerializer,

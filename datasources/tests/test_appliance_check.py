@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet
 from django.test import Client
 from django.utils import timezone
 
-from console import crypto, live
-from console.status import NodeFromTemplateJobStatus
+from core import crypto, live
+from core.status import NodeFromTemplateJobStatus
 from datasources import checks, tasks
 from datasources.appliance import claim_for_link
 from datasources.models import DataSource, StreamCheck

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from console import crypto
+from core import crypto
 from datasources.models import DataSource
 
 PASSWORD = "pa55-Wörd:with@odd/chars"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from applications.models import NodeFromTemplateJob, NodePackage, PatchVersion
-from console.models import Installation
+from core.models import Installation
 from datasources.models import DataSource
 from manifests import validate_override
 from manifests.tests.reference import REFERENCE

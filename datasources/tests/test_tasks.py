@@ -8,8 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.utils import timezone
 
-from console import crypto
-from console.status import NodeFromTemplateJobStatus
+from core import crypto
+from core.status import NodeFromTemplateJobStatus
 from datasources.models import DataSource, StreamCheck
 from datasources.tasks import run_stream_check
 

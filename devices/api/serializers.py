@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from pydantic import ValidationError as PydanticError
 from rest_framework import serializers
 
-from console.status import JobType
-from console.validators import resource_name_validator
+from core.status import JobType
+from core.validators import resource_name_validator
 from devicelink.network import NetworkPayload
 from devices.forms import validate_tags
 from devices.models import Device, DeviceJob, DeviceJobEvent, SoftwareImage

@@ -13,8 +13,8 @@ from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from console.roles import READ_ADMINISTER, READ_OPERATE
-from console.status import JobType, UpdateProgress
+from core.roles import READ_ADMINISTER, READ_OPERATE
+from core.status import JobType, UpdateProgress
 from devices import live
 from devices.api.serializers import (
     ArchiveSerializer,

@@ -3,7 +3,7 @@
 import django.core.validators
 from django.db import migrations, models
 
-import console.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 (
                     "device_id",
                     models.CharField(
-                        default=console.ids.new_device_id,
+                        default=core.ids.new_device_id,
                         editable=False,
                         max_length=40,
                         unique=True,

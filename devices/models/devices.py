@@ -10,15 +10,15 @@ from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from console.ids import new_device_id
-from console.status import (
+from core.ids import new_device_id
+from core.status import (
     DeviceAggregatedStatus,
     DeviceBrand,
     DeviceConnectionStatus,
     DeviceStatus,
     DeviceType,
 )
-from console.validators import resource_name_validator
+from core.validators import resource_name_validator
 
 
 class DeviceQuerySet(models.QuerySet):

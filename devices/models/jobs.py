@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from console.status import JobType, UpdateProgress
+from core.status import JobType, UpdateProgress
 from devices.models.devices import Device
 
 TERMINAL_JOB_STATUSES = (UpdateProgress.COMPLETED, UpdateProgress.FAILED)

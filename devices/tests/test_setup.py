@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from console.status import DeviceConnectionStatus, DeviceStatus
+from core.status import DeviceConnectionStatus, DeviceStatus
 from devicelink.archive import CA_MEMBER, read_archive
 from devicelink.network import NetworkPayload
 from devices import keys

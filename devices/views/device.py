@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, UpdateView
 
 from applications.observe import device_metrics_context
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
 from devices import live
 from devices.deletion import delete_device
 from devices.forms import DeleteDeviceForm, DeviceEditForm

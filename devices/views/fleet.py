@@ -14,8 +14,8 @@ from django.views import View
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
-from console.access import PolicyMixin
-from console.roles import OPERATE_ONLY, READ_ADMINISTER, Role, has_role
+from core.access import PolicyMixin
+from core.roles import OPERATE_ONLY, READ_ADMINISTER, Role, has_role
 from devices import live
 from devices.filters import DeviceFilter
 from devices.forms import BulkActionForm, validate_tags

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView
 
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY, READ_ADMINISTER
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY, READ_ADMINISTER
 from devices.forms import LEVEL_CHOICES, LogFilterForm, LogImageForm
 from devices.live import LOG_LINES_SHOWN
 from devices.logimport import import_log_image

@@ -17,7 +17,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from console.roles import READ_ADMINISTER, has_role
+from core.roles import READ_ADMINISTER, has_role
 from devices.desired import link_group
 from devices.models import Device
 from devices.output import NOBODY, RENEW_S, WATCH_S, output_group, placeholder

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY
 from devices import live
 from devices.models import Device
 from devices.provisioning import archive_filename, issue_archive

@@ -10,8 +10,8 @@ from django.views import View
 from django.views.generic import FormView
 from django_tables2 import SingleTableView
 
-from console.access import PolicyMixin
-from console.roles import ADMIN_ONLY, READ_ADMINISTER
+from core.access import PolicyMixin
+from core.roles import ADMIN_ONLY, READ_ADMINISTER
 from devices.forms import SoftwareImageForm
 from devices.models import SoftwareImage
 from devices.software import add_image, delete_image, jobs_using

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from pydantic import ValidationError as PydanticError
 
-from console.roles import Role
+from core.roles import Role
 from devicelink.network import NetworkPayload
 from devices import live
 from devices.deletion import delete_device

@@ -22,7 +22,7 @@ from applications.assets import asset_storage, store_asset
 from applications.cameranodes import kept_manifest
 from applications.models import NodePackage, PackageImportJob
 from applications.registry import PackageRejected, patch_of, register_patch
-from console.status import PackageImportJobStatus, PackageImportJobType
+from core.status import PackageImportJobStatus, PackageImportJobType
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, ValidationError
 from panorama_api.operations.packages import (

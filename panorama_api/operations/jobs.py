@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.status import JobType as JobTypes
+from core.status import JobType as JobTypes
 from devices.jobs import JobRefused, create_jobs
 from devices.models import Device, DeviceJob, SoftwareImage
 from panorama_api.arns import arn

@@ -26,7 +26,7 @@ from applications.registry import (
     make_latest,
     register_patch,
 )
-from console.models import Installation
+from core.models import Installation
 from panorama_api.arns import arn
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, ValidationError

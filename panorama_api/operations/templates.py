@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from applications.models import NodeFromTemplateJob
-from console.status import NodeFromTemplateJobStatus, TemplateType
+from core.status import NodeFromTemplateJobStatus, TemplateType
 from datasources.forms import DataSourceForm
 from datasources.models import SAVED_AS_SECRET, DataSource
 from datasources.packages import CAMERA_VERSION, register_camera_package

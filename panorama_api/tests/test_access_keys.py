@@ -18,7 +18,7 @@ from botocore.config import Config
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from console.roles import Role
+from core.roles import Role
 from panorama_api.models import AccessKey
 
 pytestmark = pytest.mark.django_db(transaction=True)

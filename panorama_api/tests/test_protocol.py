@@ -10,7 +10,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from console.roles import Role
+from core.roles import Role
 from panorama_api import errors, protocol
 
 pytestmark = pytest.mark.django_db(transaction=True)

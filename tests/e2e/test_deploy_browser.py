@@ -113,8 +113,9 @@ def camera_source(live_stack, rtsp_server):
 def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
     live_stack, make_agent, page, make_user, camera_source
 ):
-    from applications.models import ApplicationInstance
     from applications.tests.deploy_support import register_inbound_network_package
+
+    from applications.models import ApplicationInstance
 
     register_inbound_network_package()
     device, _agent = provisioned_agent(make_agent, "edge-wizard", live_stack.url)
@@ -278,13 +279,13 @@ def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
 def test_a_list_open_before_the_deployment_shows_the_new_instance(live_stack, page, make_user):
     from datetime import timedelta
 
-    from django.utils import timezone
-
-    from applications import deployments
     from applications.tests.deploy_support import (
         inbound_network_app,
         register_inbound_network_package,
     )
+    from django.utils import timezone
+
+    from applications import deployments
     from devices.models import Device
 
     register_inbound_network_package()

@@ -53,12 +53,13 @@ class Cli:
 def test_a_util_scripts_session_with_the_aws_cli(
     live_stack, make_agent, make_user, rtsp_server, tmp_path
 ):
-    from applications.models import ApplicationInstance
     from applications.tests.deploy_support import (
         camera_graph,
         camera_override,
         register_inbound_network_package,
     )
+
+    from applications.models import ApplicationInstance
     from devices.models import DeviceJob
     from panorama_api.models import AccessKey
     from tests.e2e.test_deploy import http_text

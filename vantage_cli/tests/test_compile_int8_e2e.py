@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.models import Installation
+from core.models import Installation
 from vantage_cli.tests.test_console_e2e import (
     ONNX_MODEL,
     _cli,

@@ -4,8 +4,8 @@ import secrets
 
 from django.core.management.base import BaseCommand
 
-from console.models import Installation, User
-from console.roles import Role
+from core.models import Installation, User
+from core.roles import Role
 
 
 class Command(BaseCommand):

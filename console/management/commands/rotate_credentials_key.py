@@ -4,7 +4,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from console import crypto
+from core import crypto
 
 
 class Command(BaseCommand):

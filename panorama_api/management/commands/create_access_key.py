@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from console.models import User
+from core.models import User
 from panorama_api.models import AccessKey
 
 

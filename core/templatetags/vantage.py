@@ -1,6 +1,6 @@
 from django import template
 
-from console.status import BadgeStyle, badge_style, status_label
+from core.status import BadgeStyle, badge_style, status_label
 
 register = template.Library()
 
