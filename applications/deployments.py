@@ -29,6 +29,7 @@ from applications.models import (
     RuntimeRole,
 )
 from applications.resolve import DeployRefused, PayloadError, check_payloads, resolve
+from core import groups
 from core.live import request_resync
 from core.status import (
     ApplicationInstanceHealthStatus as Health,
@@ -191,7 +192,7 @@ def request_deployment(
         )
         record(instance, Status.DEPLOYMENT_PENDING, SCHEDULED, Health.NOT_AVAILABLE)
         # Open application lists and the device's page have no row for it yet.
-        request_resync(["fleet", f"device-{locked.device_id}"])
+        request_resync([groups.FLEET, groups.device(locked.device_id)])
         transaction.on_commit(lambda: tasks.deploy_instance.delay(instance.pk))
     return instance
 

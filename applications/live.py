@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from applications.models import ApplicationInstance, InstanceEvent, NodeInstance
+from core import groups
 from core.live import broadcast
 
 SECTIONS = ("status", "timeline", "nodes")
@@ -50,12 +51,12 @@ def _row_context(pk: int) -> dict[str, Any]:
 def instance_updated(instance: ApplicationInstance) -> None:
     """Status, health or description changed; the timeline gained an event."""
     broadcast(
-        f"app-{instance.application_instance_id}",
+        groups.app(instance.application_instance_id),
         INSTANCE_BROADCAST,
         lambda: instance_context(instance),
     )
     broadcast(
-        ["fleet", f"device-{instance.device.device_id}"],
+        [groups.FLEET, groups.device(instance.device.device_id)],
         ROW_BROADCAST,
         lambda: _row_context(instance.pk),
     )
@@ -64,7 +65,7 @@ def instance_updated(instance: ApplicationInstance) -> None:
 def nodes_updated(instance: ApplicationInstance) -> None:
     """Node instance statuses changed."""
     broadcast(
-        f"app-{instance.application_instance_id}",
+        groups.app(instance.application_instance_id),
         INSTANCE_BROADCAST,
         lambda: instance_context(instance, ["nodes"]),
     )

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from applications.charts import COLOURS, Series, line_chart
 from applications.models import ApplicationInstance, InstanceMetricSample
+from core import groups
 from core.live import broadcast
 
 SAMPLE_EVERY_S = 5.0
@@ -79,18 +80,18 @@ def record(device: Any, applications: dict[str, dict[str, dict[str, Any]]]) -> i
     )
     if prune:
         InstanceMetricSample.objects.filter(time__lt=moment - KEEP).delete()
-    groups = [f"app-{iid}" for iid in instances]
+    targets = [groups.app(iid) for iid in instances]
     if instances:
-        groups.append(f"device-{device.device_id}")
-    refresh(groups)
+        targets.append(groups.device(device.device_id))
+    refresh(targets)
     return len(instances)
 
 
-def refresh(groups: Iterable[str]) -> None:
-    """Tell the pages of ``groups`` that new samples exist (throttled per group)."""
+def refresh(targets: Iterable[str]) -> None:
+    """Tell the pages of ``targets`` that new samples exist (throttled per group)."""
     now = time.monotonic()
     with _lock:
-        due = [group for group in groups if _due(_last_refresh, group, REFRESH_EVERY_S, now)]
+        due = [group for group in targets if _due(_last_refresh, group, REFRESH_EVERY_S, now)]
     for group in due:
         broadcast(group, REFRESH, {"target": group.split("-", 1)[0], "stamp": f"{time.time():.3f}"})
 

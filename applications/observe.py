@@ -21,7 +21,9 @@ from django.urls import reverse
 
 from applications.metrics import WINDOWS, charts, window_of
 from applications.models import ApplicationInstance
-from core.live import GROUP_PATTERN, broadcast
+from core import groups
+from core.groups import GROUP_PATTERN
+from core.live import broadcast
 from devices.models import DeviceLog
 
 APP_STREAMS = ("code", "console_output", "stream", "model", "display")
@@ -149,7 +151,7 @@ def app_logs_added(lines: list[DeviceLog]) -> None:
         device_id=device_id, application_instance_id__in=list(by_instance)
     ).values_list("application_instance_id", flat=True)
     for iid in known:
-        group = f"app-{iid}"
+        group = groups.app(iid)
         if GROUP_PATTERN.match(group):
             broadcast(
                 group,

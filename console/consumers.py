@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from core.live import GROUP_PATTERN
+from core.groups import GROUP_PATTERN
 from core.roles import Role, has_role
 
 MAX_GROUPS = 20

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.db.models.signals import post_delete, post_save
 
+from core import groups
 from core.live import broadcast
 from core.sharedcache import shared_cache
 from core.status import (
@@ -67,7 +68,7 @@ def dashboard_counts() -> dict[str, Any]:
 
 
 def broadcast_dashboard() -> None:
-    broadcast("fleet", COUNTS_PARTIAL, lambda: {"counts": dashboard_counts()})
+    broadcast(groups.FLEET, COUNTS_PARTIAL, lambda: {"counts": dashboard_counts()})
 
 
 RECOUNT_COALESCE_S = 1

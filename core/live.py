@@ -1,9 +1,9 @@
 """Live status: ``broadcast()`` renders partials and sends them to channel-layer groups.
 
-Browser pages subscribe to groups (``fleet``, ``device-<id>``, ``app-<id>``) over the WebSocket
-consumer in ``console/consumers.py``; htmx's ws extension swaps each received element into the
-page by its id. The same partials render the initial page, so there is one template per thing
-shown.
+Browser pages subscribe to groups (``fleet``, ``device-<id>``, ``app-<id>``, named in
+``core/groups.py``) over the WebSocket consumer in ``console/consumers.py``; htmx's ws extension
+swaps each received element into the page by its id. The same partials render the initial page,
+so there is one template per thing shown.
 
 With Redis configured every process reaches the channel layer directly. With the embedded
 in-memory layer only the ASGI server process holds the subscribers, so other processes (the
@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import time
 import urllib.request
@@ -38,12 +37,12 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.groups import GROUP_PATTERN, LINK_GROUP_PATTERN
+
 logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "live.fragment"
-GROUP_PATTERN = re.compile(r"^(fleet|device-[A-Za-z0-9_-]{1,80}|app-[A-Za-z0-9_-]{1,80})$")
-# Groups of device link connections, and the messages other processes may send them.
-LINK_GROUP_PATTERN = re.compile(r"^link-device-[a-z2-7]{26}$")
+# The messages other processes may send to device link connections (core/groups.py).
 # link.check_stream carries only a check's id, never credentials (datasources/appliance.py).
 LINK_MESSAGE_TYPES = frozenset({"link.desired", "link.revoke", "link.check_stream"})
 RELAY_PATH = "/_internal/live-relay"

@@ -10,11 +10,11 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from core import groups
 from core.live import send_to_link
 from core.status import DeviceConnectionStatus, DeviceStatus, NodeFromTemplateJobStatus
 from datasources.live import broadcast_check
 from datasources.models import ON_APPLIANCE, ON_CONSOLE, DataSource, StreamCheck
-from devices.desired import link_group
 from devices.models import Device
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def start_check(source: DataSource, user, device: Device | None = None) -> Strea
         # Only the check's id travels through the channel layer; the device's link consumer
         # reads the credentials itself and sends them over the appliance's own connection.
         send_to_link(
-            link_group(device.device_id), {"type": "link.check_stream", "check_id": check.pk}
+            groups.link(device.device_id), {"type": "link.check_stream", "check_id": check.pk}
         )
         return check
     transaction.on_commit(lambda: _enqueue(check))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core import groups
 from core.live import broadcast
 from datasources.models import DataSource, StreamCheck
 
@@ -9,4 +10,4 @@ CHECK_CELL = "datasources/partials/check_cell.html"
 
 
 def broadcast_check(source: DataSource, check: StreamCheck | None) -> None:
-    broadcast("fleet", CHECK_CELL, {"record": source, "check": check})
+    broadcast(groups.FLEET, CHECK_CELL, {"record": source, "check": check})

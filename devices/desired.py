@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import F
 
+from core import groups
 from core.live import send_to_link
 from core.status import JobType
 from devicelink import SOFTWARE_PATH
@@ -17,19 +18,15 @@ from devicelink.messages import Desired, JobSpec
 from devices.models import TERMINAL_JOB_STATUSES, Device, SoftwareImage
 
 
-def link_group(device_id: str) -> str:
-    return f"link-{device_id}"
-
-
 def publish(device: Device) -> None:
     """The device's desired state changed: bump its version and tell its link."""
     Device.objects.filter(pk=device.pk).update(desired_version=F("desired_version") + 1)
-    send_to_link(link_group(device.device_id), {"type": "link.desired"})
+    send_to_link(groups.link(device.device_id), {"type": "link.desired"})
 
 
 def revoke(device_id: str, reason: str) -> None:
     """Tell the device's link (if connected) that its credentials are revoked."""
-    send_to_link(link_group(device_id), {"type": "link.revoke", "reason": reason})
+    send_to_link(groups.link(device_id), {"type": "link.revoke", "reason": reason})
 
 
 def build_desired(device: Device) -> Desired:

@@ -23,6 +23,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connections
 
+from core import groups
 from datasources.appliance import claim_for_link
 from devicelink import (
     CLOSE_PROTOCOL_ERROR,
@@ -46,7 +47,7 @@ from devicelink.messages import (
 )
 from devices import ingest, output
 from devices.agent_auth import authenticate_device
-from devices.desired import build_desired, link_group
+from devices.desired import build_desired
 from devices.models import Device
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         self.device_pk = device.pk
         self.device_id = device.device_id
         self.session = uuid.uuid4().hex
-        self.group = link_group(device.device_id)
+        self.group = groups.link(device.device_id)
         async with channel_layer_slot():
             await self.channel_layer.group_add(self.group, self.channel_name)
             await self.channel_layer.group_send(
@@ -245,7 +246,7 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
             return
         owner = frame.application_instance_id if jpeg else output.NOBODY
         await self.channel_layer.group_send(
-            output.output_group(self.device_id),
+            groups.output(self.device_id),
             {"type": "output.frame", "jpeg": jpeg, "owner": owner},
         )
         if owner != self.output_owner:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 
+from core import groups
 from core.live import broadcast
 from core.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
 from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
@@ -243,13 +244,13 @@ def device_updated(device: Device, sections: Iterable[str] = ("status",)) -> Non
         return
     device_id = device.device_id
     broadcast(
-        f"device-{device_id}",
+        groups.device(device_id),
         DEVICE_BROADCAST,
         lambda: device_context(device, sections),
     )
     if sections & {"status", "software", "health", "details"}:
         # The list's row: status, connection, software and heartbeat cells.
-        broadcast("fleet", FLEET_BROADCAST, lambda: fleet_context(device))
+        broadcast(groups.FLEET, FLEET_BROADCAST, lambda: fleet_context(device))
 
 
 def fleet_counts_changed() -> None:
@@ -267,7 +268,7 @@ def heartbeat_received(device: Device) -> None:
     rows change with the status, not with every heartbeat.
     """
     context = {"device": device, "sections": {"health"}, "health": health_view(device.health or {})}
-    broadcast(f"device-{device.device_id}", DEVICE_BROADCAST, context)
+    broadcast(groups.device(device.device_id), DEVICE_BROADCAST, context)
 
 
 def job_updated(job: DeviceJob) -> None:
@@ -281,7 +282,7 @@ def logs_added(device: Device, entries: list[DeviceLog]) -> None:
         return
     lines = sorted(entries, key=lambda entry: (entry.time, entry.pk or 0))
     broadcast(
-        f"device-{device.device_id}",
+        groups.device(device.device_id),
         "devices/partials/logs.html#log-append",
         {"device": device, "lines": lines[-LOG_LINES_SHOWN:]},
     )
@@ -293,7 +294,7 @@ def logs_added(device: Device, entries: list[DeviceLog]) -> None:
 def device_deleted(device_id: str, name: str) -> None:
     """The device is gone: its list row disappears, its open pages say so."""
     broadcast(
-        ["fleet", f"device-{device_id}"],
+        [groups.FLEET, groups.device(device_id)],
         "devices/partials/broadcast.html#deleted",
         {"device_id": device_id, "name": name},
     )

@@ -4,8 +4,9 @@ The open page's ``<img>`` streams ``GET /devices/<id>/output.mjpeg`` (devices/vi
 While it streams, the view asks the device's link connection (``link.output_watch`` to the
 link group) to send ``output_watch`` to the agent, renewed every ``RENEW_S``; the agent then
 sends ``output_frame`` messages, which the link consumer hands to the channel-layer group
-``device-output-<device_id>`` that every open stream of that device listens on. When the last
-page closes, the renewals stop and the agent stops encoding once ``WATCH_S`` has passed.
+``output-<device_id>`` (core/groups.py) that every open stream of that device listens on.
+When the last page closes, the renewals stop and the agent stops encoding once ``WATCH_S`` has
+passed.
 
 Which application owns the display is known from the frames: the link consumer remembers it in
 the cache and updates the "View output" panels live when it changes.
@@ -21,6 +22,7 @@ import numpy as np
 from django.core.cache import cache
 
 from applications.models import ApplicationInstance
+from core import groups
 from core.live import broadcast
 from devices.models import Device
 
@@ -28,10 +30,6 @@ WATCH_S = 15.0  # how long one output_watch keeps the agent sending
 RENEW_S = 5.0
 OWNER_TEMPLATE = "devices/partials/output.html#output-owner"
 NOBODY = ""  # the owner of an output_frame with no application behind it
-
-
-def output_group(device_id: str) -> str:
-    return f"device-output-{device_id}"
 
 
 def _owner_key(device_id: str) -> str:
@@ -93,7 +91,7 @@ def owner_changed(device_pk: int, owner_id: str) -> None:
     if device is None:
         return
     cache.set(_owner_key(device.device_id), owner_id, timeout=None)
-    broadcast(f"device-{device.device_id}", OWNER_TEMPLATE, owner_context(device))
+    broadcast(groups.device(device.device_id), OWNER_TEMPLATE, owner_context(device))
     for instance in device.application_instances.all():
         context: dict[str, Any] = owner_context(device, instance)
-        broadcast(f"app-{instance.application_instance_id}", OWNER_TEMPLATE, context)
+        broadcast(groups.app(instance.application_instance_id), OWNER_TEMPLATE, context)

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import groups
 from core.live import request_resync
 from core.status import DeviceStatus
 from devicelink import PROVISIONING_CREDENTIAL_TTL_S
@@ -75,7 +76,7 @@ def create_device(
                     provisioning_status=DeviceStatus.AWAITING_PROVISIONING,
                 )
             # Open device lists have no row for it yet.
-            request_resync("fleet")
+            request_resync(groups.FLEET)
             return device
         except IntegrityError:
             # Another request created the same name between the check and the insert.

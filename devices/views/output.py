@@ -17,10 +17,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 
+from core import groups
 from core.roles import READ_ADMINISTER, has_role
-from devices.desired import link_group
 from devices.models import Device
-from devices.output import NOBODY, RENEW_S, WATCH_S, output_group, placeholder
+from devices.output import NOBODY, RENEW_S, WATCH_S, placeholder
 
 logger = logging.getLogger(__name__)
 BOUNDARY = "frame"
@@ -41,13 +41,14 @@ async def frames(device_id: str) -> AsyncIterator[bytes]:
     when the client goes away (the ASGI handler cancels this generator on disconnect)."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = output_group(device_id)
+    group = groups.output(device_id)
     await layer.group_add(group, channel)
 
     async def renew() -> None:
         while True:
             await layer.group_send(
-                link_group(device_id), {"type": "link.output_watch", "until": time.time() + WATCH_S}
+                groups.link(device_id),
+                {"type": "link.output_watch", "until": time.time() + WATCH_S},
             )
             await asyncio.sleep(RENEW_S)
 
