@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.support.cameras",
     "tests.support.browser",
     "tests.support.storage",
+    "tests.support.cli",
 ]
 
 # The test process itself uses no connection pool: pooled connections left open in worker

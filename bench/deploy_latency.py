@@ -40,8 +40,8 @@ PANORAMA_DOCUMENTED_S = (15 * 60, 20 * 60)
 def build_image(folder: Path) -> Path:
     """The inbound_network app as a Dockerfile on the base image, built and exported as
     vantage-cli build-container does (the base image and layers come from the cache)."""
-    from applications.tests.deploy_support import APP_PY
     from imagebuild.builder import build_and_export
+    from tests.support.samples import APP_PY
 
     context = folder / "image-app"
     (context / "src").mkdir(parents=True)
@@ -127,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         from applications import deployments
         from applications.models import ApplicationInstance
-        from applications.tests.deploy_support import (
-            inbound_network_app,
-            register_inbound_network_package,
-        )
         from devicelink.archive import archive_name
         from devices.models import Device
         from devices.provisioning import issue_archive
+        from tests.support.deploy import (
+            inbound_network_app,
+            register_inbound_network_package,
+        )
 
         wait_until(lambda: healthy(url), 120, "the console to start")
         device = Device.objects.create(name="bench-appliance")

@@ -3,8 +3,8 @@ may define their own under the same names)."""
 
 import pytest
 
-from applications.tests.deploy_support import register_inbound_network_package
 from devices.models import Device
+from tests.support.deploy import register_inbound_network_package
 
 
 def make_device(name: str) -> Device:

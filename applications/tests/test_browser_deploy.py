@@ -19,12 +19,16 @@ from playwright.sync_api import expect
 
 from applications import deployments
 from applications.models import ApplicationInstance
-from applications.tests.deploy_support import inbound_network_app, register_inbound_network_package
-from applications.tests.test_wizard import add_camera, camera_app_graph
 from core.roles import Role
 from devicelink.apps import ApplicationReport
 from devices.models import Device
 from tests.support.browser import sign_in
+from tests.support.deploy import (
+    add_camera,
+    camera_app_graph,
+    inbound_network_app,
+    register_inbound_network_package,
+)
 from tests.support.paths import BASE_DIR
 from tests.support.users import PASSWORD
 from tests.support.waiting import wait_for

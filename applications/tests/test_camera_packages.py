@@ -12,7 +12,9 @@ import pytest
 from applications import deployments, tasks
 from applications.models import NodeInstance
 from applications.resolve import DeployRefused
-from applications.tests.deploy_support import (
+from core import crypto
+from devices.desired import build_desired
+from tests.support.deploy import (
     CLI_RESOURCES,
     OWN_CAMERA,
     PACKAGE_PASSWORD,
@@ -24,8 +26,6 @@ from applications.tests.deploy_support import (
     register_camera,
     register_own_package,
 )
-from core import crypto
-from devices.desired import build_desired
 from tests.support.paths import MEDIA_DIR
 
 pytestmark = pytest.mark.django_db
@@ -180,7 +180,7 @@ def test_an_own_camera_replaced_by_a_data_source_uses_the_data_source(device, ap
 
 
 def test_an_abstract_camera_replaced_by_an_own_camera_node(device, app):
-    from applications.tests.deploy_support import camera_graph
+    from tests.support.deploy import camera_graph
 
     register_own_package(CAMERA, own_camera_package("rtsp://10.0.0.9/live"))
     override = camera_override([], 8081)

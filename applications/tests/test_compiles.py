@@ -7,49 +7,27 @@ the Celery tasks run in the test's own process, as the worker would run them.
 
 from __future__ import annotations
 
-import io
 import json
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
 from applications import deployments, tasks
-from applications.assets import open_asset, store_asset
+from applications.assets import open_asset
 from applications.models import ApplicationInstance, CompiledModel, NodePackage
-from applications.registry import register_patch
-from applications.tests.deploy_support import ACCOUNT, PACKAGE, inbound_network_app
-from console.models import Installation
-from console.status import ModelCompileStatus
+from core.models import Installation
+from core.status import ModelCompileStatus
 from modelcompile import envs
 from modelcompile import testing as model_fixtures
+from tests.support.deploy import (
+    ACCOUNT,
+    MODEL_PACKAGE,
+    PACKAGE,
+    inbound_network_app,
+    register_model_package,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-MODEL_PACKAGE = "SQUEEZENET_PYTORCH"
-
-
-def register_model_package(
-    archive: Path, descriptor: dict, name: str = MODEL_PACKAGE, account: str = ACCOUNT
-) -> None:
-    """A model package as panorama-cli's add-raw-model leaves it, registered."""
-    model_sha = store_asset(io.BytesIO(archive.read_bytes()), filename=archive.name).asset.sha256
-    descriptor_sha = store_asset(
-        io.BytesIO(json.dumps(descriptor).encode()), filename="descriptor.json"
-    ).asset.sha256
-    package = {
-        "nodePackage": {
-            "envelopeVersion": "2021-01-01", "name": name, "version": "1.0",
-            "assets": [{"name": "model_asset", "implementations": [
-                {"type": "model", "assetUri": f"{model_sha}.tar.gz",
-                 "descriptorUri": f"{descriptor_sha}.json"}]}],
-            "interfaces": [{"name": "interface", "category": "ml_model", "asset": "model_asset",
-                            "inputs": [{"name": "video_in", "type": "media"}],
-                            "outputs": [{"name": "video_out", "type": "media"}]}],
-        }
-    }  # fmt: skip
-    register_patch(
-        account_id=account, name=name, version="1.0", manifest_bytes=json.dumps(package).encode()
-    )
 
 
 def model_app(name: str = MODEL_PACKAGE, host_port: int = 8081) -> tuple[str, str]:

@@ -12,61 +12,26 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from applications import deployments, tasks
+from applications import deployments
 from applications.models import ApplicationInstance, RuntimeRole
 from applications.tests.conftest import make_device
-from applications.tests.deploy_support import (
-    ACCOUNT,
-    PACKAGE,
-    camera_graph,
-    camera_override,
-    inbound_network_app,
-)
-from applications.tests.test_deployments import report
-from applications.tests.test_wizard import add_camera
 from devices.desired import build_desired
 from devices.models import Device
+from tests.support.deploy import (
+    ACCOUNT,
+    API,
+    PACKAGE,
+    add_camera,
+    body,
+    camera_body,
+    deploy,
+    inbound_network_app,
+    report,
+    run_workflow,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
-API = "/api/application-instances/"
-
-
-def body(device: Device, host_port: int = 8081, name: str = "inbound", **extra) -> dict:
-    graph, override = inbound_network_app(host_port)
-    return {
-        "name": name,
-        "device": device.device_id,
-        "manifest_payload": graph,
-        "manifest_overrides_payload": override,
-        **extra,
-    }
-
-
-def deploy(client, data: dict):
-    return client.post(API, data, content_type="application/json")
-
-
-def url(instance_id: str, suffix: str = "") -> str:
-    return f"{API}{instance_id}/{suffix}"
-
-
-def camera_body(device: Device, sources: list[str], name: str = "cameras", **kwargs) -> dict:
-    return {
-        "name": name,
-        "device": device.device_id,
-        "manifest_payload": json.dumps(camera_graph(), indent=2),
-        "manifest_overrides_payload": json.dumps(camera_override(sources, **kwargs), indent=2),
-    }
-
-
-def run_workflow(instance_id: str) -> ApplicationInstance:
-    """What the worker does with the queued task: DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED."""
-    instance = ApplicationInstance.objects.get(application_instance_id=instance_id)
-    assert tasks.deploy_instance(instance.pk) == "requested"
-    instance.refresh_from_db()
-    return instance
-
-
 # --- deploy, follow -------------------------------------------------------------------------------
 
 

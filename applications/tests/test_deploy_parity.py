@@ -9,11 +9,17 @@ import pytest
 from applications import deployments
 from applications.models import ApplicationInstance
 from applications.tests.conftest import make_device
-from applications.tests.deploy_support import (
+from tests.support.deploy import (
+    add_camera,
+    body,
+    camera_app_graph,
+    deploy,
     inbound_network_app,
+    post,
+    run_workflow,
+    url,
+    walk_to,
 )
-from applications.tests.test_deploy_api import body, deploy, run_workflow, url
-from applications.tests.test_wizard import add_camera, camera_app_graph, post, walk_to
 
 pytestmark = pytest.mark.django_db
 API = "/api/application-instances/"

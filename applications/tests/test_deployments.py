@@ -9,24 +9,16 @@ import pytest
 from applications import deployments, tasks
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, check_payloads
-from applications.tests.deploy_support import (
+from devices.desired import build_desired
+from tests.support.deploy import (
     camera_app,
     inbound_network_app,
     register_camera,
     register_inbound_network_package,
+    report,
 )
-from devicelink.apps import ApplicationReport
-from devices.desired import build_desired
-from devices.models import Device
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def device():
-    return Device.objects.create(
-        name="lobby-1", provisioning_status="SUCCEEDED", connection_status="ONLINE"
-    )
 
 
 @pytest.fixture
@@ -43,20 +35,6 @@ def deploy(device, graph, override, name="inbound"):
     assert tasks.deploy_instance(instance.pk) == "requested"
     instance.refresh_from_db()
     return instance
-
-
-def report(device, instance, status, nodes=(), message="", generation=None):
-    deployments.apply_report(
-        device,
-        ApplicationReport(
-            application_instance_id=instance.application_instance_id,
-            generation=instance.generation if generation is None else generation,
-            status=status,
-            message=message,
-            nodes=[{"name": n, "status": s, "message": m} for n, s, m in nodes],
-        ),
-    )
-    instance.refresh_from_db()
 
 
 def test_a_code_only_app_resolves_into_the_desired_state(device, app):

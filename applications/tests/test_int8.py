@@ -13,9 +13,8 @@ from django.urls import reverse
 
 from applications import deployments, tasks
 from applications.models import CompiledModel, NodePackage
-from applications.tests.deploy_support import inbound_network_app
-from applications.tests.test_compiles import register_model_package
-from console.models import Installation
+from core.models import Installation
+from tests.support.deploy import inbound_network_app, register_model_package
 
 pytestmark = pytest.mark.django_db
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"

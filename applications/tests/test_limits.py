@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from applications import deployments
-from applications.tests.test_deploy_api import body, deploy, run_workflow
 from devices.desired import build_desired
+from tests.support.deploy import body, deploy, run_workflow
 
 pytestmark = pytest.mark.django_db
 

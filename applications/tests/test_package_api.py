@@ -8,7 +8,7 @@ import json
 import pytest
 
 from applications.models import Asset
-from applications.tests.test_registry import CODE_PACKAGE
+from tests.support.deploy import CODE_PACKAGE
 
 
 @pytest.mark.django_db

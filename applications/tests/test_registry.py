@@ -9,12 +9,8 @@ import pytest
 
 from applications.models import PatchVersion
 from applications.registry import PackageRejected, register_patch
-from manifests.tests.reference import REFERENCE
-
-CODE_PACKAGE = (
-    REFERENCE
-    / "aws-panorama-developer-guide/sample-apps/aws-panorama-sample/packages"
-    / "123456789012-SAMPLE_CODE-1.0/package.json"
+from tests.support.deploy import (
+    CODE_PACKAGE,
 )
 
 

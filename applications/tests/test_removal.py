@@ -7,10 +7,9 @@ import pytest
 
 from applications import tasks
 from applications.models import ApplicationInstance
-from applications.tests.test_deploy_api import body, deploy, run_workflow, url
-from applications.tests.test_deployments import report
 from devices.desired import build_desired
 from devices.models import Device
+from tests.support.deploy import body, deploy, report, run_workflow, url
 
 pytestmark = pytest.mark.django_db
 

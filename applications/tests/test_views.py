@@ -9,18 +9,28 @@ import pytest
 
 from applications import deployments, live, tasks
 from applications.models import ApplicationInstance, RuntimeRole
-from applications.tests import test_wizard
-from applications.tests.test_deployments import report
-from applications.tests.test_wizard import URL, add_camera, camera_app_graph, current_step, post
-from console.models import Installation
+from core.models import Installation
 from devices.desired import build_desired
 from devices.models import Device
+from tests.support.deploy import (
+    URL,
+    add_camera,
+    camera_app_graph,
+    current_step,
+    post,
+    report,
+    wizard_app,
+)
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cr3t-Value-881"
-# The wizard tests' fixtures: a device, and the inbound_network-shaped app registered.
-device = test_wizard.device
-app = test_wizard.app
+# The wizard tests' fixtures: the device (conftest.py) and the app (below).
+
+
+@pytest.fixture
+def app(asset_store):
+    """The inbound_network-shaped app: (patch, graph, override); the device: conftest.py."""
+    return wizard_app()
 
 
 def deploy(device, graph, override, name="inbound", **kwargs) -> ApplicationInstance:
@@ -164,7 +174,7 @@ def test_operators_see_the_actions(operator_client, camera_instance):
 def test_the_live_partials_are_the_page_regions(camera_instance, django_capture_on_commit_callbacks,
                                                 monkeypatch):  # fmt: skip
     sent = []
-    monkeypatch.setattr("console.live.deliver", lambda groups, html: sent.append((groups, html)))
+    monkeypatch.setattr("core.live.deliver", lambda groups, html: sent.append((groups, html)))
     instance = camera_instance
     aid = instance.application_instance_id
     with django_capture_on_commit_callbacks(execute=True):

@@ -10,132 +10,35 @@ import pytest
 from applications import tasks
 from applications.models import ApplicationInstance, RuntimeRole
 from applications.resolve import check_payloads
-from applications.tests.deploy_support import (
+from applications.wizard import error_lines
+from core.models import Installation
+from devices.models import Device
+from tests.support.deploy import (
     ACCOUNT,
     PACKAGE,
-    inbound_network_app,
-    register_inbound_network_package,
+    PREFIX,
+    URL,
+    add_camera,
+    camera_app_graph,
+    current_step,
+    post,
+    walk_to,
+    wizard_app,
 )
-from applications.wizard import error_lines
-from console.models import Installation
-from datasources.models import DataSource, StreamCheck
-from datasources.packages import register_camera_package
-from devices.models import Device
 
 pytestmark = pytest.mark.django_db
-URL = "/applications/deploy/"
-PREFIX = "deploy_wizard"
-
-
-# --- fixtures and helpers (test_views.py and the browser test use them too) ----------------------
-
-
-@pytest.fixture
-def device():
-    return Device.objects.create(
-        name="lobby-1", provisioning_status="SUCCEEDED", connection_status="ONLINE"
-    )
+# --- fixtures (the device: conftest.py) ----------------------------------------------------------
 
 
 @pytest.fixture
 def app(asset_store):
     """The inbound_network-shaped app: (patch, graph, override)."""
-    patch = register_inbound_network_package()
-    graph, override = inbound_network_app()
-    return patch, graph, override
-
-
-def camera_app_graph() -> str:
-    """The same code package behind a camera placeholder, with one parameter of each type."""
-    threshold = {
-        "title": "Detection threshold",
-        "description": "The minimum confidence.",
-        "constraintText": "A number from 0 to 1, with up to two decimals.",
-        "constraintRegex": r"0(\.[0-9]{1,2})?|1(\.0{1,2})?",
-    }
-    graph = {
-        "nodeGraph": {
-            "envelopeVersion": "2021-01-01",
-            "packages": [
-                {"name": f"{ACCOUNT}::{PACKAGE}", "version": "1.0"},
-                {"name": "panorama::abstract_rtsp_media_source", "version": "1.0"},
-            ],
-            "nodes": [
-                {"name": "code_node", "interface": f"{ACCOUNT}::{PACKAGE}.code_interface"},
-                {
-                    "name": "camera_node",
-                    "interface": "panorama::abstract_rtsp_media_source.rtsp_v1_interface",
-                    "overridable": True,
-                    "overrideMandatory": True,
-                    "decorator": {"title": "Entrance cameras", "description": "Doors, inside."},
-                },
-                {
-                    "name": "threshold",
-                    "interface": "float32",
-                    "value": 0.5,
-                    "overridable": True,
-                    "decorator": threshold,
-                },
-                {"name": "verbose", "interface": "boolean", "value": False, "overridable": True},
-                {"name": "frames", "interface": "int32", "value": 10, "overridable": True},
-                {"name": "label", "interface": "string", "value": "lobby", "overridable": True},
-                {"name": "fixed", "interface": "string", "value": "kept"},
-            ],
-            "edges": [{"producer": "camera_node.video_out", "consumer": "code_node.video_in"}],
-            "networkRoutingRules": [{"node": "code_node", "containerPort": 8080, "hostPort": 8090}],
-        }
-    }
-    return json.dumps(graph, indent=2)
-
-
-def add_camera(name: str, check: str | None = "SUCCEEDED") -> DataSource:
-    source = DataSource.objects.create(name=name, url=f"rtsp://10.0.0.5/{name}")
-    register_camera_package(source)
-    if check:
-        StreamCheck.objects.create(
-            data_source=source, status=check, codec="h264", width=1280, height=720, fps=15,
-            first_frame_ms=300, message="" if check == "SUCCEEDED" else "connection refused",
-        )  # fmt: skip
-    return source
+    return wizard_app()
 
 
 @pytest.fixture
 def cameras(db):
     return [add_camera("door-east"), add_camera("door-west", check="FAILED")]
-
-
-def post(client, step: str, data: dict | None = None, **extra):
-    payload = {f"{PREFIX}-current_step": step}
-    payload.update({f"{step}-{key}": value for key, value in (data or {}).items()})
-    payload.update(extra)
-    return client.post(URL, payload)
-
-
-def current_step(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.context["wizard"]["steps"].current
-
-
-def walk_to(client, step: str, graph: str, device: Device, **values) -> object:
-    """Start the wizard and answer every step before ``step`` (values override answers)."""
-    client.get(URL)
-    answers = {
-        "manifest": {"graph": graph},
-        "details": {"name": values.pop("name", "inbound"), "description": "From the test"},
-        "role": {"runtime_role": values.pop("runtime_role", "")},
-        "device": {"device": device.device_id},
-    }
-    answers.update(values)
-    response = None
-    for name in ("manifest", "details", "role", "device", "datasources", "configure", "review"):
-        if name == step:
-            return response
-        if name not in answers:
-            continue
-        response = post(client, name, answers[name])
-        assert response.status_code == 200, response.status_code
-        assert not response.context["form"].errors, (name, response.context["form"].errors)
-    return response
 
 
 # --- Manifest -----------------------------------------------------------------------------------

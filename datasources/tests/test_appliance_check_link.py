@@ -11,13 +11,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from console.asgi import application
-from console.status import NodeFromTemplateJobStatus
+from core.status import NodeFromTemplateJobStatus
 from datasources.checks import start_check
 from datasources.models import DataSource, StreamCheck
 from devicelink import LINK_PATH, auth
 from devicelink.messages import CheckStream, Hello, Report, decode_console_message, encode
 from devices.models import Device
-from devices.tests.agent_support import provisioned_device
+from tests.support.devices import provisioned_device
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
 

@@ -8,23 +8,13 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 
 from core import crypto
 from datasources.models import DataSource
+from tests.support.database import all_rows_as_text
 
 PASSWORD = "pa55-Wörd:with@odd/chars"
 USERNAME = "camadmin"
-
-
-def _all_rows_as_text() -> str:
-    """Every value of every table, as a dump would show it."""
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            chunks.extend(str(value) for row in cursor.fetchall() for value in row)
-    return "\n".join(chunks)
 
 
 @pytest.fixture
@@ -46,8 +36,8 @@ def camera(operator_client) -> DataSource:
 @pytest.mark.django_db
 def test_credentials_are_encrypted_and_never_shown(camera, operator_client, admin_client):
     assert camera.credentials() == (USERNAME, PASSWORD)
-    assert PASSWORD not in _all_rows_as_text()
-    assert USERNAME not in _all_rows_as_text()
+    assert PASSWORD not in all_rows_as_text()
+    assert USERNAME not in all_rows_as_text()
     for url in ("/datasources/", f"/datasources/{camera.pk}/edit/", "/", "/settings/audit/"):
         body = admin_client.get(url).content.decode()
         assert PASSWORD not in body and USERNAME not in body, url
@@ -236,7 +226,7 @@ def test_delete_purges_the_credentials(camera, operator_client):
     response = operator_client.post(f"/datasources/{camera.pk}/delete/")
     assert response.status_code == 302
     assert not DataSource.objects.exists()
-    assert camera.password_encrypted not in _all_rows_as_text()
+    assert camera.password_encrypted not in all_rows_as_text()
 
 
 @pytest.mark.django_db

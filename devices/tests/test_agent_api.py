@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from devicelink import auth
 from devices.models import DeletedDevice, Device, DeviceLog
-from devices.tests.agent_support import new_credential, provision_body, provisioned_device
+from tests.support.devices import new_credential, provision_body, provisioned_device
 
 pytestmark = pytest.mark.django_db
 

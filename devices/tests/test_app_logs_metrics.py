@@ -12,12 +12,12 @@ from django.urls import reverse
 
 from applications import metrics
 from applications.models import ApplicationInstance, InstanceMetricSample, NodeInstance
-from console import live as console_live
+from core import live as console_live
 from devicelink.messages import Heartbeat, encode
 from devices import ingest
 from devices.models import DeviceLog
-from devices.tests.agent_support import provisioned_device
-from devices.tests.test_link import connect, hello, receive, report
+from tests.support.devices import provisioned_device
+from tests.support.link import connect, hello, receive, report
 
 pytestmark = pytest.mark.django_db
 

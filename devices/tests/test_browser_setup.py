@@ -17,8 +17,8 @@ from core.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
 from devicelink.archive import read_archive
 from devices import live
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog, SoftwareImage
-from devices.tests.test_device_pages import NETWORK_STATUS
 from tests.support.browser import sign_in
+from tests.support.devices import NETWORK_STATUS
 from tests.support.paths import BASE_DIR
 from tests.support.users import PASSWORD
 

@@ -9,11 +9,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from applications.models import ApplicationInstance
-from console import live as console_live
+from core import live as console_live
 from devicelink.logimage import encrypt_log_image, image_name
 from devices import keys
 from devices.models import DeletedDevice, Device, DeviceJob, DeviceLog, ProvisioningCredential
-from devices.tests.test_device_pages import online_device
+from tests.support.devices import online_device
 
 pytestmark = pytest.mark.django_db
 

@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.utils import timezone
 
 from applications.models import ApplicationInstance
-from console.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from core.status import UpdateProgress
 from devices.live import status_light
-from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog, SoftwareImage
+from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog
+from tests.support.devices import (
+    NETWORK_STATUS,
+    image,
+    online_device,
+)
 
 pytestmark = pytest.mark.django_db
-
-NETWORK_STATUS = {
-    "Ethernet0Status": {
-        "IpAddress": "192.168.0.10/24",
-        "ConnectionStatus": "CONNECTED",
-        "HwAddress": "8e:0f:aa:bb:cc:dd",
-        "InterfaceName": "eth0",
-    },
-    "Ethernet1Status": {"IpAddress": "--", "ConnectionStatus": "NOT_CONNECTED", "HwAddress": "--"},
-    "NtpStatus": {
-        "ConnectionStatus": "CONNECTED",
-        "IpAddress": "162.159.200.1",
-        "NtpServerName": "pool.ntp.org",
-    },
-}
-
-
-def online_device(name: str = "lobby-1", **fields) -> Device:
-    defaults = {
-        "provisioning_status": DeviceStatus.SUCCEEDED,
-        "connection_status": DeviceConnectionStatus.ONLINE,
-        "current_software": "1.0.0",
-        "serial_number": "123456789012",
-        "public_key": "UHVibGljS2V5T2ZUaGVEZXZpY2UtTm90VG9CZVNob3du",
-        "last_heartbeat_at": timezone.now(),
-        "lease_expires_at": timezone.now() + timedelta(seconds=30),
-    }
-    return Device.objects.create(name=name, **{**defaults, **fields})
-
-
-def image(version: str, required: bool = False) -> SoftwareImage:
-    major, minor, patch = (int(part) for part in version.split("."))
-    return SoftwareImage.objects.create(
-        version=version, major=major, minor=minor, patch=patch, required=required,
-        sha256="0" * 64, size=1, signature="sig",
-    )  # fmt: skip
 
 
 def log(device: Device, level: str, message: str, *, source: str = "link", minute: int = 0):

@@ -8,12 +8,12 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from console.status import UpdateProgress
+from core.status import UpdateProgress
 from devicelink.archive import read_archive
 from devicelink.releases import build_bundle
 from devices import keys
 from devices.models import DeletedDevice, Device, DeviceJob, ProvisioningCredential, hash_token
-from devices.tests.test_device_pages import NETWORK_STATUS, image, online_device
+from tests.support.devices import NETWORK_STATUS, image, online_device
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from console.status import DeviceStatus, JobType, UpdateProgress
+from core.status import DeviceStatus, JobType, UpdateProgress
 from devices import desired, jobs, live
 from devices.jobs import JobRefused, create_jobs
 from devices.models import DeviceJob
-from devices.tests.test_device_pages import image, online_device
+from tests.support.devices import image, online_device
 
 pytestmark = pytest.mark.django_db
 

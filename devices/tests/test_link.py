@@ -9,52 +9,24 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.testing import ApplicationCommunicator, WebsocketCommunicator
+from channels.testing import ApplicationCommunicator
 from django.utils import timezone
 
 from console.asgi import application
 from devicelink import CLOSE_PROTOCOL_ERROR, CLOSE_REPLACED, CLOSE_REVOKED, LINK_PATH, auth
-from devicelink.messages import Heartbeat, Hello, Report, decode_console_message, encode
+from devicelink.messages import Heartbeat, encode
 from devices import desired
 from devices.ingest import expire_leases
 from devices.models import DeletedDevice, Device, DeviceJob, DeviceJobEvent, DeviceLog
-from devices.tests.agent_support import provisioned_device
+from tests.support.devices import provisioned_device
+from tests.support.link import (
+    connect,
+    hello,
+    receive,
+    report,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
-
-
-async def connect(device: Device, key):
-    header = auth.sign_request(key, device.device_id, "GET", LINK_PATH)
-    communicator = WebsocketCommunicator(
-        application,
-        LINK_PATH,
-        headers=[(b"host", b"127.0.0.1"), (b"authorization", header.encode())],
-    )
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
-
-
-async def receive(communicator):
-    return decode_console_message(await communicator.receive_from(timeout=5))
-
-
-async def hello(communicator, applied: int = 0, accelerators: tuple[str, ...] = ()):
-    await communicator.send_to(
-        encode(
-            Hello(
-                protocol=1,
-                software_version="1.0.0",
-                applied_version=applied,
-                serial_number="42",
-                accelerators=list(accelerators),
-            )
-        )
-    )
-    return await receive(communicator)
-
-
-def report(seq: int, kind: str, body: dict) -> str:
-    return encode(Report(seq=seq, time=time.time(), kind=kind, body=body))
 
 
 def test_hello_brings_the_device_online_and_succeeds_its_provisioning():

@@ -13,14 +13,13 @@ from auditlog.models import LogEntry
 from channels_redis.core import RedisChannelLayer
 from django.urls import reverse
 
-from console import live as console_live
 from console.dashboard import COUNTS_PARTIAL
+from core import live as console_live
 from devicelink.messages import Health, Heartbeat, Hello, encode
 from devices import ingest
 from devices.models import LINK_FIELDS, Device
-from devices.tests.agent_support import provisioned_device
-from devices.tests.test_device_pages import NETWORK_STATUS, online_device
-from devices.tests.test_link import connect, hello, receive, report
+from tests.support.devices import NETWORK_STATUS, online_device, provisioned_device
+from tests.support.link import connect, hello, receive, report
 
 HEALTH = Health(cpu_percent=12.0, memory_percent=34.0)
 

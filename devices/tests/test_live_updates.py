@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from console import live as console_live
-from console.status import UpdateProgress
+from core import live as console_live
+from core.status import UpdateProgress
 from devices import live
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog
-from devices.tests.test_device_pages import NETWORK_STATUS, online_device
+from tests.support.devices import NETWORK_STATUS, online_device
 
 pytestmark = pytest.mark.django_db
 

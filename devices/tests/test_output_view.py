@@ -22,12 +22,12 @@ from django.test import Client
 from core.roles import Role
 from devicelink.messages import Health
 from devices.output import owner_changed, placeholder
-from devices.tests.agent_support import provisioned_device
 from devices.views.output import NO_APPLICATION
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.link import LinkClient
 from edge_agent.outbox import Outbox
 from edge_agent.runtime.ring import FrameRing
+from tests.support.devices import provisioned_device
 from tests.support.waiting import wait_for
 
 IID = "applicationInstance-outputtest0000000000000"

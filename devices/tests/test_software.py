@@ -10,12 +10,12 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from console.status import UpdateProgress
+from core.status import UpdateProgress
 from devicelink.releases import build_bundle, verify_release
 from devices import keys
 from devices.models import Device, DeviceJob, SoftwareImage
 from devices.software import add_image, refresh_update_needed, software_storage_name
-from devices.tests.test_device_pages import image, online_device
+from tests.support.devices import image, online_device
 
 pytestmark = pytest.mark.django_db
 

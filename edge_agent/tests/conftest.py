@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge_agent.tests.test_apps import AssetServer, asset_server
+from tests.support.agents import AssetServer, asset_server
 
 
 @pytest.fixture

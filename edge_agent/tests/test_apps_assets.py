@@ -6,14 +6,7 @@ from __future__ import annotations
 import os
 
 from edge_agent.apps.assets import AssetCache
-from edge_agent.tests.test_apps import (
-    Reports,
-    code_node,
-    container,
-    make_spec,
-    make_supervisor,
-    run,
-)
+from tests.support.agents import Reports, code_node, container, make_spec, make_supervisor, run
 
 
 def test_a_wrong_sha256_is_an_install_error_naming_the_node(tmp_path, server):

@@ -7,14 +7,7 @@ from pathlib import Path
 
 from devicelink.apps import needs_gpu
 from edge_agent.apps import gpu, sandbox
-from edge_agent.tests.test_apps import (
-    Reports,
-    code_node,
-    container,
-    make_spec,
-    make_supervisor,
-    run,
-)
+from tests.support.agents import Reports, code_node, container, make_spec, make_supervisor, run
 
 GPU = [{"type": "hardware_access", "inferenceAccelerators": [{"deviceType": "nvhost_gpu"}]}]
 

@@ -23,14 +23,7 @@ import pytest
 from edge_agent.apps.entry import LaunchError, elf_machine, image_entry_argv, resolve_in_image
 from edge_agent.apps.images import ImageCache, ImageError, is_image, scan
 from edge_agent.apps.sandbox import probe_support
-from edge_agent.tests.test_apps import (
-    IID,
-    Reports,
-    code_node,
-    make_spec,
-    make_supervisor,
-    run,
-)
+from tests.support.agents import IID, Reports, code_node, make_spec, make_supervisor, run
 from tests.support.waiting import eventually
 
 GIB = 1024**3

@@ -11,19 +11,18 @@ import sys
 
 import psutil
 
-from edge_agent.tests.test_apps import (
+from tests.support.agents import (
     IID,
     Reports,
     app_pid,
     code_node,
     container,
-    free_port,
-    http_get,
     make_spec,
     make_supervisor,
     run,
 )
-from tests.support.waiting import eventually, wait_for
+from tests.support.ports import free_port
+from tests.support.waiting import eventually, http_get, wait_for
 
 
 def test_redeploy_replaces_the_processes_and_keeps_storage(tmp_path, server):
@@ -138,7 +137,7 @@ AGENT = """
 import asyncio, json, sys
 from pathlib import Path
 from devicelink.apps import ApplicationSpec
-from edge_agent.tests.test_apps import AssetServer, Reports, make_supervisor
+from tests.support.agents import AssetServer, Reports, make_supervisor
 
 async def main():
     server = AssetServer()
@@ -196,7 +195,7 @@ def test_processes_left_by_a_killed_agent_are_ended_at_restore(tmp_path, server)
 def test_the_agent_hands_desired_applications_to_the_supervisor(tmp_path, server):
     from devicelink.messages import REPORT_BODIES, Desired
     from edge_agent.agent import Agent, RunOptions
-    from edge_agent.tests.test_jobs import make_runner
+    from tests.support.agents import make_runner
 
     runner, _, paths = make_runner(tmp_path)
     agent = Agent(RunOptions(usb_dir=tmp_path / "usb", data_dir=paths.data_dir))

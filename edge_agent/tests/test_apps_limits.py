@@ -12,15 +12,7 @@ import pytest
 
 from edge_agent.apps import cgroups
 from edge_agent.apps.process import RestartPolicy
-from edge_agent.tests.test_apps import (
-    IID,
-    Reports,
-    code_node,
-    container,
-    make_spec,
-    make_supervisor,
-    run,
-)
+from tests.support.agents import IID, Reports, code_node, container, make_spec, make_supervisor, run
 from tests.support.waiting import eventually
 
 

@@ -19,7 +19,7 @@ from edge_agent.apps import RestartPolicy
 from edge_agent.apps.sandbox import probe_support
 from edge_agent.runtime.ring import FrameRing
 from edge_agent.tests.models import classifier, make_archive
-from edge_agent.tests.test_apps import (
+from tests.support.agents import (
     IID,
     MEDIA,
     AssetServer,
@@ -27,13 +27,12 @@ from edge_agent.tests.test_apps import (
     app_pid,
     code_node,
     container,
-    free_port,
-    http_get,
     make_spec,
     make_supervisor,
     run,
 )
-from tests.support.waiting import eventually
+from tests.support.ports import free_port
+from tests.support.waiting import eventually, http_get
 
 OTHER = "applicationInstance-0000000000000000000000othr"
 

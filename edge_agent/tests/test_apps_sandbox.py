@@ -18,19 +18,18 @@ import psutil
 import pytest
 
 from edge_agent.apps.sandbox import probe_support
-from edge_agent.tests.test_apps import (
+from tests.support.agents import (
     IID,
     Reports,
     app_pid,
     code_node,
     container,
-    free_port,
-    http_get,
     make_spec,
     make_supervisor,
     run,
 )
-from tests.support.waiting import eventually
+from tests.support.ports import free_port
+from tests.support.waiting import eventually, http_get
 
 SUPPORT = probe_support()
 pytestmark = pytest.mark.skipif(

@@ -3,102 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import edge_agent
 from devicelink import auth
 from devicelink.messages import Desired, JobSpec
-from devicelink.releases import build_bundle, sign_release
+from devicelink.releases import sign_release
 from edge_agent import bootstrap
 from edge_agent.config import AgentPaths
-from edge_agent.identity import Identity
-from edge_agent.jobs import JobRunner
 from edge_agent.reset import soft_reset
-from edge_agent.software import BOOTSTRAP_ENV, RestartError, Software, restart_environment
-
-SOURCE_ROOT = Path(edge_agent.__file__).resolve().parent.parent
-RELEASE_KEY = auth.generate_private_key()
-_BUNDLES: dict[str, bytes] = {}
-
-
-def bundle(version: str) -> bytes:
-    if version not in _BUNDLES:
-        _BUNDLES[version] = build_bundle(SOURCE_ROOT, version, notes="test")
-    return _BUNDLES[version]
-
-
-def ota_spec(version: str, data: bytes | None = None, **extra: Any) -> JobSpec:
-    data = bundle(version) if data is None else data
-    digest = hashlib.sha256(data).hexdigest()
-    fields = {
-        "job_id": f"job-ota-{version}",
-        "job_type": "OTA",
-        "image_version": version,
-        "bundle_path": f"/agent/v1/software/{version}",
-        "sha256": digest,
-        "signature": sign_release(RELEASE_KEY, version, digest),
-        "size": len(data),
-        **extra,
-    }
-    return JobSpec(**fields)
-
-
-class Recorder:
-    """Stands in for the link: records reports; the console acknowledges at once."""
-
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, dict[str, Any]]] = []
-
-    def queue_report(self, kind: str, body: dict[str, Any]) -> int:
-        self.reports.append((kind, body))
-        return len(self.reports)
-
-    async def flush(self, timeout: float) -> bool:
-        return True
-
-    def statuses(self, job_id: str) -> list[str]:
-        return [b["status"] for k, b in self.reports if k == "job" and b["job_id"] == job_id]
-
-    def reason(self, job_id: str) -> str:
-        return [b["reason"] for k, b in self.reports if k == "job" and b["job_id"] == job_id][-1]
-
-
-class FakeRestarter:
-    def __init__(self, fail: bool = False) -> None:
-        self.restarts = 0
-        self.fail = fail
-
-    async def restart(self) -> None:
-        self.restarts += 1
-        if self.fail:
-            raise RestartError("The reboot command 'false' exited with 1.")
-
-
-def make_runner(tmp_path: Path, served: bytes | None = None, restarter=None):
-    paths = AgentPaths(tmp_path / "data")
-    identity = Identity(
-        device_id="device-aaaaaaaaaaaaaaaaaaaaaaaaaa", device_name="lobby-1",
-        console_url="http://127.0.0.1:1", release_public_key=auth.public_key_b64(RELEASE_KEY),
-        log_public_key="",
-    )  # fmt: skip
-    fetched: list[str] = []
-
-    async def fetch(path: str) -> bytes:
-        fetched.append(path)
-        return served if served is not None else bundle(path.rsplit("/", 1)[1])
-
-    runner = JobRunner(paths=paths, identity=identity, software=Software(paths),
-                       restarter=restarter or FakeRestarter(), fetch=fetch)  # fmt: skip
-    runner.reporter = recorder = Recorder()
-    return runner, recorder, paths
+from edge_agent.software import BOOTSTRAP_ENV, Software, restart_environment
+from tests.support.agents import (
+    SOURCE_ROOT,
+    FakeRestarter,
+    bundle,
+    make_runner,
+    ota_spec,
+)
 
 
 def test_ota_installs_verifies_and_switches_current(tmp_path, monkeypatch):

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from console.roles import Role
-from panorama_api.tests.wire import checked
+from core.roles import Role
+from tests.support.panorama import checked
 
 REGION = "us-west-2"
 
@@ -60,3 +60,9 @@ def _tasks_wait_for_the_test():
     app.conf.task_default_queue = f"panorama-api-tests-{uuid.uuid4().hex}"
     yield
     app.conf.task_default_queue = before
+
+
+@pytest.fixture
+def api(panorama, operator):
+    """An Operator's client; every response it gets is checked against the model."""
+    return checked(panorama(user=operator))

@@ -13,18 +13,18 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from console.models import Installation
-from console.roles import Role
-from console.status import UpdateProgress
+from core.models import Installation
+from core.roles import Role
+from core.status import UpdateProgress
 from devicelink import PROVISION_PATH, auth
 from devicelink.archive import CONFIG_MEMBER, read_archive
 from devicelink.network import NetworkStatus
 from devices.models import DeletedDevice, Device, DeviceJob
 from devices.provisioning import create_device
-from devices.tests.test_device_pages import NETWORK_STATUS, image, online_device
 from edge_agent.console_http import post_json, url_for
 from edge_agent.provision import provision_body
-from panorama_api.tests.wire import checked
+from tests.support.devices import NETWORK_STATUS, image, online_device
+from tests.support.panorama import checked, error_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,10 +41,6 @@ STATIC = {
     "Ethernet1": {"ConnectionType": "DHCP"},
     "Ntp": {"NtpServers": ["time.example.com"]},
 }
-
-
-def error_of(caught) -> dict:
-    return caught.value.response
 
 
 # --- ProvisionDevice ------------------------------------------------------------------------------

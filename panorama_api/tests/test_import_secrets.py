@@ -8,13 +8,12 @@ import hashlib
 import pytest
 
 from applications.models import PatchVersion
-from applications.tests.deploy_support import PACKAGE_PASSWORD, own_camera_package
-from panorama_api.tests.test_packages import api, s3_endpoint, s3_store  # noqa: F401 (fixtures)
+from tests.support.deploy import PACKAGE_PASSWORD, own_camera_package
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_imported_camera_packages_credentials_are_not_kept_in_clear(api, s3_store):  # noqa: F811
+def test_an_imported_camera_packages_credentials_are_not_kept_in_clear(api, s3_store):
     s3, bucket = s3_store
     manifest = own_camera_package("rtsp://door:Url-pass-83@10.0.0.9/live")
     s3.put_object(Bucket=bucket, Key="uploads/door.json", Body=manifest)

@@ -19,21 +19,21 @@ from django.db import transaction
 from applications import tasks
 from applications.models import ApplicationInstance, RuntimeRole
 from applications.tests.conftest import make_device
-from applications.tests.deploy_support import (
+from core.models import Installation
+from core.roles import Role
+from devices.desired import build_desired
+from devices.models import Device
+from panorama_api.tests.conftest import REGION
+from tests.support.deploy import (
     ACCOUNT,
     PACKAGE,
+    add_camera,
     camera_graph,
     camera_override,
     inbound_network_app,
     register_inbound_network_package,
+    report,
 )
-from applications.tests.test_deployments import report
-from applications.tests.test_wizard import add_camera
-from console.models import Installation
-from console.roles import Role
-from devices.desired import build_desired
-from devices.models import Device
-from panorama_api.tests.conftest import REGION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

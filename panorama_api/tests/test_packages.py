@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import uuid
 
-import boto3
 import pytest
-from django.core.files.storage import storages
 
 from applications.models import (
     ApplicationInstance,
@@ -28,8 +25,7 @@ from core.models import Installation
 from core.roles import Role
 from datasources.models import SAVED_AS_SECRET, DataSource
 from devices.models import Device
-from panorama_api.tests.test_devices import checked
-from tests.support.ports import free_port
+from tests.support.panorama import checked, error_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,16 +70,6 @@ def upload(client, manifest: bytes) -> str:
     )  # fmt: skip
     assert answer.status_code in (200, 201), answer.content
     return sha
-
-
-def error_of(caught) -> dict:
-    return caught.value.response
-
-
-@pytest.fixture
-def api(panorama, operator):
-    """An Operator's client; every response it gets is checked against the model."""
-    return checked(panorama(user=operator))
 
 
 # --- packages -------------------------------------------------------------------------------------
@@ -481,42 +467,6 @@ def test_import_jobs_need_the_s3_asset_store(api, asset_store):
     assert "S3 asset store" in error["Message"] and "ASSET_STORE=s3://" in error["Message"]
     assert error["Fields"][0]["Name"] == "InputConfig.PackageVersionInputConfig.S3Location"
     assert api.list_package_import_jobs()["PackageImportJobs"] == []
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_store(settings, s3_endpoint):
-    """The asset store on S3 (moto's server), as ASSET_STORE=s3://<bucket>/vantage configures."""
-    bucket = f"assets-{os.urandom(4).hex()}"
-    s3 = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
-    s3.create_bucket(Bucket=bucket)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "assets": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket, "location": "vantage", "endpoint_url": s3_endpoint,
-                "region_name": "us-east-1", "access_key": "test", "secret_key": "test",
-                "file_overwrite": False, "default_acl": None,
-            },
-        },
-    }  # fmt: skip
-    storages._storages.pop("assets", None)
-    yield s3, bucket
-    storages._storages.pop("assets", None)
 
 
 def test_an_import_job_registers_a_package_json_from_s3(api, s3_store, panorama):

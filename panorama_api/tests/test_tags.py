@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from applications.models import ApplicationInstance, NodePackage
-from console.models import Installation
-from console.roles import Role
+from core.models import Installation
+from core.roles import Role
 from devices.models import Device
 from devices.provisioning import create_device
-from devices.tests.test_device_pages import online_device
 from panorama_api.arns import arn
-from panorama_api.tests.test_devices import checked, error_of
+from tests.support.devices import online_device
+from tests.support.panorama import checked, error_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

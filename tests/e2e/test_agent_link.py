@@ -11,13 +11,9 @@ networks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -25,138 +21,27 @@ from websockets.sync.client import connect as ws_connect
 
 from devicelink import LINK_PATH, auth
 from devicelink.auth import sign_request
-from devicelink.messages import Desired, Health
+from devicelink.messages import Desired
 from devices.deletion import delete_device
 from devices.desired import publish
 from devices.jobs import create_jobs
 from devices.models import Device
-from devices.tests.agent_support import provisioned_device
 from edge_agent.link import LinkClient, link_uri
 from edge_agent.outbox import Outbox, open_database
 from tests.support.agent_pieces import (
     console_logs,
+    errors_of,
+    link_client,
     log_entries,
     refreshed,
 )
+from tests.support.devices import provisioned_device
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
 # --- the link: LinkClient against GET /agent/v1/link ------------------------------------------
-
-
-class LinkLoop:
-    """LinkClients running in an event loop of their own thread, under ``asyncio.run``."""
-
-    def __init__(self, make_clients: Callable[[], list[LinkClient]], timeout: float) -> None:
-        self._make = make_clients
-        self._timeout = timeout
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self.clients: list[LinkClient] = []
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-        self._thread.start()
-        assert self._started.wait(10), "the link loop did not start"
-        if self._error is not None:
-            raise self._error
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except BaseException as exc:  # handed to the test's thread by join()
-            self._error = exc
-            self._started.set()
-
-    async def _run(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.clients = self._make()
-        self._started.set()
-        runs = asyncio.gather(*(client.run() for client in self.clients))
-        await asyncio.wait_for(runs, self._timeout)
-
-    @property
-    def client(self) -> LinkClient:
-        return self.clients[0]
-
-    def call(self, func: Callable[..., Any], *args: Any) -> Any:
-        """``func(*args)`` in the loop's thread (awaited if it is a coroutine); its result."""
-
-        async def inside():
-            result = func(*args)
-            return await result if inspect.isawaitable(result) else result
-
-        return asyncio.run_coroutine_threadsafe(inside(), self.loop).result(30)
-
-    def finished(self) -> bool:
-        return not self._thread.is_alive()
-
-    def join(self, timeout: float = 15) -> None:
-        """Wait for every client's ``run()`` to return; re-raise what went wrong in there."""
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the link clients did not stop"
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self.loop.call_soon_threadsafe(self._stop_all)
-        self.join()
-
-    def _stop_all(self) -> None:
-        for client in self.clients:
-            client.stop()
-
-
-def link_client(console_url: str, device, key, outbox: Outbox, **extra: Any) -> LinkClient:
-    options = {
-        "console_url": console_url,
-        "device_id": device.device_id,
-        "private_key": key,
-        "outbox": outbox,
-        "software_version": "1.2.3",
-        "health": lambda: Health(cpu_percent=5.0),
-        "heartbeat_s": 0.1,
-        "backoff_base_s": 0.02,
-        "backoff_cap_s": 0.1,
-        "serial_number": "123456789012",
-        **extra,
-    }
-    return LinkClient(**options)
-
-
-def errors_of(errors: list[str]) -> Callable[[LinkClient], None]:
-    """An ``on_change`` that keeps every ``last_error`` the client had, in ``errors``."""
-    return lambda link: errors.append(link.last_error)
-
-
-class Links:
-    """Starts LinkClients for a test and stops whatever is still running at its end."""
-
-    def __init__(self) -> None:
-        self.started: list[LinkLoop] = []
-
-    def start(self, *args: Any, timeout: float = 90, **options: Any) -> LinkLoop:
-        """One client: ``start(console_url, device, key, outbox, **LinkClient options)``."""
-        return self.start_many(lambda: [link_client(*args, **options)], timeout)
-
-    def start_many(self, make: Callable[[], list[LinkClient]], timeout: float = 90) -> LinkLoop:
-        self.started.append(LinkLoop(make, timeout))
-        return self.started[-1]
-
-    def stop_all(self) -> None:
-        for loop in self.started:
-            with contextlib.suppress(Exception):
-                loop.stop()
-
-
-@pytest.fixture
-def links(live_stack) -> Iterator[Links]:
-    started = Links()
-    yield started
-    started.stop_all()
 
 
 def test_hello_heartbeats_and_reports_in_order(tmp_path, live_stack, links):

@@ -31,7 +31,6 @@ from imagebuild.builder import Buildah
 from tests.support.appliances import provisioned_agent
 from tests.support.waiting import wait_for
 from vantage_cli.client import Console
-from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -120,7 +119,7 @@ def output_line(instance, prefix: str) -> str | None:
 
 
 @needs_root
-def test_applications_with_their_own_images_run_unchanged(make_agent, live_stack, env, tmp_path):  # noqa: F811
+def test_applications_with_their_own_images_run_unchanged(make_agent, live_stack, env, tmp_path):
     device, agent = provisioned_agent(make_agent, "images-1", live_stack.url)
     projects = {name: prepared(env, tmp_path, name) for name in
                 ("pip_and_apt", "numpy_one", "console_script", "exported")}  # fmt: skip

@@ -10,17 +10,16 @@ import pytest
 from applications import metrics
 from applications.models import ApplicationInstance, InstanceMetricSample
 from devices.models import DeviceLog
-from devices.tests.agent_support import provisioned_device
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.outbox import Outbox
-from tests.e2e.test_agent_link import links  # noqa: F401 - the fixture
 from tests.support.agent_pieces import refreshed
+from tests.support.devices import provisioned_device
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_line_and_heartbeat_metrics_reach_the_console(tmp_path, live_stack, links):  # noqa: F811
+def test_a_line_and_heartbeat_metrics_reach_the_console(tmp_path, live_stack, links):
     device, key = provisioned_device("lobby-1")
     instance = ApplicationInstance.objects.create(
         name="people-counter", device=device, status="DEPLOYMENT_SUCCEEDED"

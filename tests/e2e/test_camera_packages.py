@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_deploy import instance_state
 from tests.support.appliances import provisioned_agent, refreshed
+from tests.support.deploy import instance_state
 from tests.support.ports import free_host_port
 from tests.support.waiting import wait_for
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def code_package(live_stack):
-    from applications.tests.deploy_support import register_inbound_network_package
+    from tests.support.deploy import register_inbound_network_package
 
     return register_inbound_network_package()
 
@@ -27,7 +27,7 @@ def test_an_own_camera_package_runs_on_its_own_url_with_its_credentials(
     make_agent, live_stack, code_package, rtsp_server
 ):
     from applications import deployments
-    from applications.tests.deploy_support import (
+    from tests.support.deploy import (
         OWN_CAMERA,
         inbound_network_app,
         own_camera_graph,
@@ -72,7 +72,7 @@ def test_a_file_source_package_plays_its_videos_loop_count_times(
     from django.conf import settings
 
     from applications import deployments
-    from applications.tests.deploy_support import (
+    from tests.support.deploy import (
         CLI_RESOURCES,
         inbound_network_app,
         own_camera_graph,

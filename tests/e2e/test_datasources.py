@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from core.roles import Role
-from datasources.tests.test_datasources import _all_rows_as_text
 from tests.support.browser import sign_in
+from tests.support.database import all_rows_as_text
 from tests.support.users import PASSWORD
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -69,7 +69,7 @@ def test_stream_checks_show_results_live(live_stack, rtsp_server, page, make_use
     )
 
     # Nothing stored or logged shows a password in plaintext.
-    stored = _all_rows_as_text()
+    stored = all_rows_as_text()
     logged = live_stack.log()
     for secret in (rtsp_server.password, WRONG_PASSWORD):
         assert secret not in stored

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
 from tests.support.appliances import provisioned_agent, refreshed
+from tests.support.deploy import instance_state
 from tests.support.ports import free_host_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import http_get, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
-def instance_state(instance):
-    instance.refresh_from_db()
-    return instance.status, instance.health_status
-
-
-def http_text(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-            return response.read().decode()
-    except OSError:
-        return None
-
-
 def deploy(device, host_port: int, name: str = "inbound", **extra):
     from applications import deployments
-    from applications.tests.deploy_support import inbound_network_app
+    from tests.support.deploy import inbound_network_app
 
     graph, override = inbound_network_app(host_port)
     return deployments.request_deployment(
@@ -38,7 +24,7 @@ def deploy(device, host_port: int, name: str = "inbound", **extra):
 
 @pytest.fixture
 def code_package(live_stack):
-    from applications.tests.deploy_support import register_inbound_network_package
+    from tests.support.deploy import register_inbound_network_package
 
     return register_inbound_network_package()
 
@@ -59,7 +45,7 @@ def test_a_code_only_app_runs_and_answers_on_its_confirmed_host_port(
     assert statuses[-1] == "DEPLOYMENT_SUCCEEDED"
     assert instance.status_description == "Application deployed successfully."
     assert instance.node_instances.get().current_status == "RUNNING"
-    text = wait_for(lambda: http_text(host_port), 30, "the app to answer on its host port")
+    text = wait_for(lambda: http_get(host_port), 30, "the app to answer on its host port")
     assert text.startswith("hello from inbound_network_code")
 
 
@@ -94,34 +80,34 @@ def test_remove_replace_and_clone(make_agent, live_stack, code_package):
     first_port = free_host_port()
     first = deploy(device, first_port, name="first")
     wait_for(lambda: instance_state(first)[0] == "DEPLOYMENT_SUCCEEDED", 120, "first deployed")
-    wait_for(lambda: http_text(first_port), 30, "first answering")
+    wait_for(lambda: http_get(first_port), 30, "first answering")
 
     # Clone: a second instance from the same configuration, on another host port; both run.
     clone_port = free_host_port()
     clone = deploy(device, clone_port, name="clone")
     wait_for(lambda: instance_state(clone)[0] == "DEPLOYMENT_SUCCEEDED", 120, "clone deployed")
     # RUNNING means the process started; its server binds a moment later.
-    wait_for(lambda: http_text(clone_port), 30, "the clone answering")
-    assert http_text(first_port)
+    wait_for(lambda: http_get(clone_port), 30, "the clone answering")
+    assert http_get(first_port)
 
     # Replace, on the same host port: the old one leaves, the new one takes the port over.
     replacement = deploy(device, first_port, name="first-v2", replaces=first)
     wait_for(lambda: instance_state(first)[0] == "REMOVAL_SUCCEEDED", 120, "old one removed")
     wait_for(lambda: instance_state(replacement)[0] == "DEPLOYMENT_SUCCEEDED", 120, "replacement")
     assert instance_state(replacement)[1] == "RUNNING"
-    wait_for(lambda: http_text(first_port), 30, "the replacement answering on the port")
+    wait_for(lambda: http_get(first_port), 30, "the replacement answering on the port")
 
     # Remove.
     deployments.remove(clone)
     wait_for(lambda: instance_state(clone)[0] == "REMOVAL_SUCCEEDED", 120, "clone removed")
-    wait_for(lambda: http_text(clone_port) is None, 30, "the clone's port to close")
+    wait_for(lambda: http_get(clone_port) is None, 30, "the clone's port to close")
 
 
 def test_a_camera_node_on_signal_starts_paused_and_follows_pause_and_resume(
     make_agent, live_stack, code_package, rtsp_server
 ):
     from applications import deployments
-    from applications.tests.deploy_support import camera_app, register_camera
+    from tests.support.deploy import camera_app, register_camera
 
     register_camera("front_door", rtsp_server.url("auth"), rtsp_server.user, rtsp_server.password)
     device, agent = provisioned_agent(make_agent, "deploy-4", live_stack.url)

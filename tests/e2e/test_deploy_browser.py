@@ -17,12 +17,11 @@ import pytest
 from playwright.sync_api import expect
 
 from core.roles import Role
-from tests.e2e.test_deploy import http_text
 from tests.support.appliances import provisioned_agent
 from tests.support.browser import sign_in
 from tests.support.ports import free_host_port
 from tests.support.users import PASSWORD
-from tests.support.waiting import wait_for
+from tests.support.waiting import http_get, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +53,7 @@ new MutationObserver(() => {
 
 def manifest() -> dict:
     """The inbound_network code node behind an abstract camera node, with one setting."""
-    from applications.tests.deploy_support import inbound_network_app
+    from tests.support.deploy import inbound_network_app
 
     graph = json.loads(inbound_network_app()[0])
     body = graph["nodeGraph"]
@@ -82,7 +81,7 @@ def manifest() -> dict:
 
 def broken_manifest() -> tuple[str, set[str]]:
     """Three mistakes at once, and where each is."""
-    from applications.tests.deploy_support import ACCOUNT
+    from tests.support.deploy import ACCOUNT
 
     graph = manifest()
     body = graph["nodeGraph"]
@@ -113,9 +112,8 @@ def camera_source(live_stack, rtsp_server):
 def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
     live_stack, make_agent, page, make_user, camera_source
 ):
-    from applications.tests.deploy_support import register_inbound_network_package
-
     from applications.models import ApplicationInstance
+    from tests.support.deploy import register_inbound_network_package
 
     register_inbound_network_package()
     device, _agent = provisioned_agent(make_agent, "edge-wizard", live_stack.url)
@@ -234,7 +232,7 @@ def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
     assert navigations == [], navigations
 
     # The application itself answers on the host port the operator confirmed.
-    text = wait_for(lambda: http_text(host_port), 30, "the app to answer on its host port")
+    text = wait_for(lambda: http_get(host_port), 30, "the app to answer on its host port")
     assert text.startswith("hello from inbound_network_code")
     instance.refresh_from_db()
     assert (instance.device_id, instance.created_by_id) == (device.pk, operator.pk)
@@ -263,7 +261,7 @@ def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
     after_pause = len(navigations)
     expect(camera).to_have_attribute("data-status", "PAUSED", timeout=60_000)
     assert len(navigations) == after_pause, navigations
-    assert http_text(host_port), "the code node keeps serving while its camera is paused"
+    assert http_get(host_port), "the code node keeps serving while its camera is paused"
 
     with page.expect_navigation():
         page.get_by_role("button", name=f"Resume {CAMERA}").click()
@@ -279,14 +277,14 @@ def test_the_wizard_deploys_to_a_real_appliance_and_the_pages_follow_live(
 def test_a_list_open_before_the_deployment_shows_the_new_instance(live_stack, page, make_user):
     from datetime import timedelta
 
-    from applications.tests.deploy_support import (
-        inbound_network_app,
-        register_inbound_network_package,
-    )
     from django.utils import timezone
 
     from applications import deployments
     from devices.models import Device
+    from tests.support.deploy import (
+        inbound_network_app,
+        register_inbound_network_package,
+    )
 
     register_inbound_network_package()
     now = timezone.now()

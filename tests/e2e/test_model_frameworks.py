@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,10 +29,10 @@ from applications.models import ApplicationInstance, CompiledModel
 from devices.models import DeviceLog
 from modelcompile import testing as model_fixtures
 from tests.support.appliances import provisioned_agent
+from tests.support.cli import cli
 from tests.support.framework_reference import framework_outputs, within
 from tests.support.waiting import wait_for
 from vantage_cli.client import Console
-from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -111,15 +110,6 @@ MODELS = {
 CODE = "MODELS_CODE"
 
 
-def cli(environment: dict[str, str], cwd: Path, *args: str | Path) -> str:
-    done = subprocess.run(
-        [CLI, *map(str, args)], cwd=cwd, env=environment, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, f"{args}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
 def make_project(environment: dict[str, str], tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     """The project as a developer makes it with the CLI; the model archives it packaged."""
     cli(environment, tmp_path, "init-project", "--name", "three_frameworks")
@@ -150,7 +140,7 @@ def make_project(environment: dict[str, str], tmp_path: Path) -> tuple[Path, dic
 def test_three_frameworks_compile_deploy_and_compute_what_their_frameworks_compute(
     make_agent,
     live_stack,
-    env,  # noqa: F811
+    env,
     tmp_path,
 ):
     started = time.monotonic()

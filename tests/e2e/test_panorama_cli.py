@@ -53,17 +53,16 @@ class Cli:
 def test_a_util_scripts_session_with_the_aws_cli(
     live_stack, make_agent, make_user, rtsp_server, tmp_path
 ):
-    from applications.tests.deploy_support import (
+    from applications.models import ApplicationInstance
+    from devices.models import DeviceJob
+    from panorama_api.models import AccessKey
+    from tests.support.deploy import (
         camera_graph,
         camera_override,
         register_inbound_network_package,
     )
-
-    from applications.models import ApplicationInstance
-    from devices.models import DeviceJob
-    from panorama_api.models import AccessKey
-    from tests.e2e.test_deploy import http_text
     from tests.support.ports import free_host_port
+    from tests.support.waiting import http_get
 
     register_inbound_network_package()
     key, secret = AccessKey.make(make_user(Role.ADMINISTRATOR), "util-scripts")
@@ -122,7 +121,7 @@ def test_a_util_scripts_session_with_the_aws_cli(
 
     item = wait_for(deployed, 120, "DEPLOYMENT_SUCCEEDED")
     assert item["HealthStatus"] == "RUNNING"
-    assert wait_for(lambda: http_text(host_port), 30, "the app on its host port")
+    assert wait_for(lambda: http_get(host_port), 30, "the app on its host port")
 
     def camera_status() -> str:
         nodes = aws("list-application-instance-node-instances",

@@ -38,14 +38,13 @@ from applications.assets import open_asset
 from applications.models import CompiledModel
 from core.models import Installation
 from modelcompile import testing as model_fixtures
-from tests.e2e.test_model_frameworks import cli
 from tests.support.appliances import provisioned_agent
+from tests.support.cli import cli
 from tests.support.framework_reference import framework_outputs
 from tests.support.paths import BASE_DIR
 from tests.support.waiting import wait_for
 from vantage_cli.client import Console
 from vantage_cli.tests.support import copy_sample
-from vantage_cli.tests.test_console_e2e import env  # noqa: F401 - the fixture: a token
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -130,7 +129,7 @@ def compiled_session(tmp_path: Path) -> ort.InferenceSession:
 def test_the_aws_panorama_sample_runs_with_its_pytorch_model_compiled_by_the_console(
     make_agent,
     live_stack,
-    env,  # noqa: F811
+    env,
     sample_camera,
     tmp_path,
 ):

@@ -50,3 +50,12 @@ def http_ok(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def http_get(port: int, timeout: float = 2.0) -> str | None:
+    """The body of ``http://127.0.0.1:<port>/``, or None while nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None

@@ -9,21 +9,15 @@ from pathlib import Path
 import pytest
 
 from core.models import Installation
-from vantage_cli.tests.test_console_e2e import (
-    ONNX_MODEL,
-    _cli,
-    _imported_sample,
-    _ok,
-    env,  # noqa: F401 (the fixture)
-)
+from tests.support.cli import ONNX_MODEL, imported_sample, ok, run_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "samples" / "people_counter" / "media"
 
 
-def test_compile_int8_quantizes_a_registered_model_and_says_how_well(env, tmp_path):  # noqa: F811
-    project, account = _imported_sample(env, tmp_path)
+def test_compile_int8_quantizes_a_registered_model_and_says_how_well(env, tmp_path):
+    project, account = imported_sample(env, tmp_path)
     model = f"packages/{account}-SQUEEZENET_PYTORCH-1.0"
     descriptor = project / model / "descriptor.json"
     descriptor.write_text(json.dumps({"mlModelDescriptor": {
@@ -32,20 +26,20 @@ def test_compile_int8_quantizes_a_registered_model_and_says_how_well(env, tmp_pa
     }}))  # fmt: skip
     archive = tmp_path / "detector.onnx"
     archive.write_bytes(ONNX_MODEL.read_bytes())
-    _ok(_cli(env, project, "add-raw-model", "--model-asset-name", "model_asset",
+    ok(run_cli(env, project, "add-raw-model", "--model-asset-name", "model_asset",
              "--model-local-path", archive, "--descriptor-path", f"{model}/descriptor.json",
              "--packages-path", model))  # fmt: skip
-    _ok(_cli(env, project, "package-application", "--packages-path", model))
+    ok(run_cli(env, project, "package-application", "--packages-path", model))
 
-    refused = _cli(env, project, "compile-int8", "--package-path", model,
+    refused = run_cli(env, project, "compile-int8", "--package-path", model,
                    "--calibration-folder", tmp_path)  # fmt: skip
     assert refused.returncode == 1
     assert "error: the console refused INT8: folder: ['the calibration folder" in refused.stderr
     assert "is outside the media folders" in refused.stderr
 
-    done = _cli(env, project, "compile-int8", "--package-path", model,
+    done = run_cli(env, project, "compile-int8", "--package-path", model,
                 "--calibration-folder", SAMPLE_MEDIA, "--threshold", "0.6", "--wait")  # fmt: skip
-    out = _ok(done)
+    out = ok(done)
     assert "queued, calibrating on" in out
     assert "INT8 succeeded: agreement with FP32" in out and "boxes matched at IoU" in out
     assert "New deployments of this model run it in INT8." in out

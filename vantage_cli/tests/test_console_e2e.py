@@ -6,48 +6,18 @@ The CLI runs as the installed console script, in a subprocess, as a developer wo
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from applications.models import Asset
-from core.models import APIToken, Installation
-from core.roles import Role
-from tests.support.paths import MEDIA_DIR
+from tests.support.cli import ONNX_MODEL, imported_sample, ok, run_cli
 from vantage_cli.client import Console
-from vantage_cli.tests.support import copy_sample
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
-CLI = str(Path(sys.executable).parent / "vantage-cli")
-ONNX_MODEL = MEDIA_DIR / "ssdlite_mobilenet_v2_person.onnx"
 PATCH_LINE = re.compile(r"^Package (\S+) version (\S+) patch version ([0-9a-f]{64})$", re.M)
-
-
-@pytest.fixture
-def env(live_stack, make_user, tmp_path) -> dict[str, str]:
-    user = make_user(Role.OPERATOR)
-    _token, text = APIToken.issue(user=user, name="cli", read_only=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VANTAGE_")}
-    env.update(VANTAGE_URL=live_stack.url, VANTAGE_TOKEN=text)
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config-home")
-    return env
-
-
-def _cli(env: dict[str, str], project: Path, *args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CLI, *map(str, args)], cwd=project, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def _ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, f"{result.args}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def _api(env: dict[str, str], path: str):
@@ -62,30 +32,24 @@ def _console_patches(env: dict[str, str]) -> dict[str, list[tuple[str, str, bool
     }
 
 
-def _imported_sample(env: dict[str, str], tmp_path: Path) -> tuple[Path, str]:
-    project = copy_sample(tmp_path)
-    _ok(_cli(env, project, "import-application"))
-    return project, Installation.get().account_id
-
-
 def test_the_sample_application_is_built_and_registered_once(env, tmp_path):
-    project, account = _imported_sample(env, tmp_path)
+    project, account = imported_sample(env, tmp_path)
     code = f"packages/{account}-SAMPLE_CODE-1.0"
     model = f"packages/{account}-SQUEEZENET_PYTORCH-1.0"
     assert (project / code).is_dir() and (project / model).is_dir()
 
-    _ok(_cli(env, project, "build-container", "--container-asset-name", "code_asset",
+    ok(run_cli(env, project, "build-container", "--container-asset-name", "code_asset",
              "--package-path", code))  # fmt: skip
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(ONNX_MODEL, arcname=ONNX_MODEL.name)
-    _ok(_cli(env, project, "add-raw-model", "--model-asset-name", "model_asset",
+    ok(run_cli(env, project, "add-raw-model", "--model-asset-name", "model_asset",
              "--model-local-path", archive, "--descriptor-path", f"{model}/descriptor.json",
              "--packages-path", model))  # fmt: skip
-    assert "0 invalid" in _ok(_cli(env, project, "validate", "."))
+    assert "0 invalid" in ok(run_cli(env, project, "validate", "."))
 
-    first = _cli(env, project, "package-application")
-    printed = {name: (version, patch) for name, version, patch in PATCH_LINE.findall(_ok(first))}
+    first = run_cli(env, project, "package-application")
+    printed = {name: (version, patch) for name, version, patch in PATCH_LINE.findall(ok(first))}
     assert set(printed) == {"SAMPLE_CODE", "SQUEEZENET_PYTORCH"}
     assert "4 file(s) uploaded" in first.stdout
     assert "bytes) 100%" in first.stderr  # the upload progress
@@ -97,8 +61,8 @@ def test_the_sample_application_is_built_and_registered_once(env, tmp_path):
     assert Asset.objects.get(sha256=model_file.name[:64]).size == model_file.stat().st_size
 
     assets = Asset.objects.count()
-    second = _cli(env, project, "package-application")
-    assert "0 file(s) uploaded, 4 already on the console" in _ok(second)
+    second = run_cli(env, project, "package-application")
+    assert "0 file(s) uploaded, 4 already on the console" in ok(second)
     assert second.stdout.count("the console has it already") == 4
     assert "uploading" not in second.stderr
     assert {n: (v, p) for n, v, p in PATCH_LINE.findall(second.stdout)} == printed
@@ -110,7 +74,7 @@ def test_the_sample_application_is_built_and_registered_once(env, tmp_path):
     package = json.loads(path.read_text())
     package["nodePackage"]["description"] = "Person detector"
     path.write_text(json.dumps(package, indent=4))
-    third = _ok(_cli(env, project, "package-application", "--packages-path", model))
+    third = ok(run_cli(env, project, "package-application", "--packages-path", model))
     new_patch = PATCH_LINE.findall(third)[0][2]
     assert (
         f"Deregistered the previous latest patch version {printed['SQUEEZENET_PYTORCH'][1]}"
@@ -121,14 +85,14 @@ def test_the_sample_application_is_built_and_registered_once(env, tmp_path):
 
 
 def test_an_invalid_package_is_refused_before_any_upload(env, tmp_path):
-    project, account = _imported_sample(env, tmp_path)
+    project, account = imported_sample(env, tmp_path)
     code = f"packages/{account}-SAMPLE_CODE-1.0"
     # "code" is not the asset the sample's interface names ("code_asset"): package.json now
     # refers to an asset it does not define.
-    _ok(_cli(env, project, "build-container", "--container-asset-name", "code",
+    ok(run_cli(env, project, "build-container", "--container-asset-name", "code",
              "--package-path", code))  # fmt: skip
     assets = Asset.objects.count()
-    result = _cli(env, project, "package-application")
+    result = run_cli(env, project, "package-application")
     assert result.returncode == 1
     assert (
         f'{code}/package.json: /nodePackage/interfaces/0/asset: asset "code_asset" is not '

@@ -1,5 +1,6 @@
-"""What came over the wire is the model's: every body a test client receives is checked against
-its operation's output shape (boto3 itself silently drops members it does not know)."""
+"""The Panorama API's tests (no Django): what came over the wire is the model's (every body a
+test client receives is checked against its operation's output shape; boto3 itself silently
+drops members it does not know), and the error a refused call raised."""
 
 from __future__ import annotations
 
@@ -57,3 +58,8 @@ def checked(client):
     client.checked_operations = set()
     client.meta.events.register("after-call.panorama.*", after_call)
     return client
+
+
+def error_of(caught) -> dict:
+    """The error body of a call ``pytest.raises`` caught."""
+    return caught.value.response

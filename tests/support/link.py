@@ -1,0 +1,47 @@
+"""The console end of the device link driven in-process, through the ASGI application
+(Django): connect as a device, say hello, receive, and the reports a device sends."""
+
+from __future__ import annotations
+
+import time
+
+from channels.testing import WebsocketCommunicator
+
+from console.asgi import application
+from devicelink import LINK_PATH, auth
+from devicelink.messages import Hello, Report, decode_console_message, encode
+from devices.models import Device
+
+
+async def connect(device: Device, key):
+    header = auth.sign_request(key, device.device_id, "GET", LINK_PATH)
+    communicator = WebsocketCommunicator(
+        application,
+        LINK_PATH,
+        headers=[(b"host", b"127.0.0.1"), (b"authorization", header.encode())],
+    )
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def receive(communicator):
+    return decode_console_message(await communicator.receive_from(timeout=5))
+
+
+async def hello(communicator, applied: int = 0, accelerators: tuple[str, ...] = ()):
+    await communicator.send_to(
+        encode(
+            Hello(
+                protocol=1,
+                software_version="1.0.0",
+                applied_version=applied,
+                serial_number="42",
+                accelerators=list(accelerators),
+            )
+        )
+    )
+    return await receive(communicator)
+
+
+def report(seq: int, kind: str, body: dict) -> str:
+    return encode(Report(seq=seq, time=time.time(), kind=kind, body=body))
