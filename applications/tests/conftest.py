@@ -3,19 +3,13 @@ may define their own under the same names)."""
 
 import pytest
 
-from devices.models import Device
 from tests.support.deploy import register_inbound_network_package
-
-
-def make_device(name: str) -> Device:
-    return Device.objects.create(
-        name=name, provisioning_status="SUCCEEDED", connection_status="ONLINE"
-    )
+from tests.support.devices import connected_device
 
 
 @pytest.fixture
 def device():
-    return make_device("lobby-1")
+    return connected_device("lobby-1")
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from tests.support.deploy import (
     inbound_network_app,
     register_inbound_network_package,
 )
+from tests.support.devices import connected_device
 from tests.support.paths import BASE_DIR
 from tests.support.users import PASSWORD
 from tests.support.waiting import wait_for
@@ -39,11 +40,10 @@ IMAGES = BASE_DIR / "docs" / "images"
 
 
 def online_device(name: str = "lobby-1") -> Device:
+    """Connected, with the times the screenshots show (and no serial or software)."""
     now = timezone.now()
-    return Device.objects.create(
-        name=name,
-        provisioning_status="SUCCEEDED",
-        connection_status="ONLINE",
+    return connected_device(
+        name,
         last_heartbeat_at=now,
         # Far enough out that the stack's lease sweep leaves the device online during the test.
         lease_expires_at=now + timedelta(hours=1),

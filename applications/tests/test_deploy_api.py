@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from applications import deployments
 from applications.models import ApplicationInstance, RuntimeRole
-from applications.tests.conftest import make_device
 from devices.desired import build_desired
 from devices.models import Device
 from tests.support.deploy import (
@@ -30,6 +29,7 @@ from tests.support.deploy import (
     run_workflow,
     url,
 )
+from tests.support.devices import connected_device, make_device
 
 pytestmark = pytest.mark.django_db
 # --- deploy, follow -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_deploy_then_follow_the_instance(operator_client, operator, app, device)
 
 
 def test_list_filters(viewer_client, app, device):
-    other = make_device("annex")
+    other = connected_device("annex")
     running = deployments.request_deployment(
         name="running", device=device, manifest_text=inbound_network_app(8081)[0],
         overrides_text=inbound_network_app(8081)[1],
@@ -220,7 +220,7 @@ def test_fields_are_checked(operator_client, app, device):
     assert response.status_code == 400
     problems = response.json()
     assert set(problems) == {"name", "device", "manifest_payload"}
-    not_set_up = Device.objects.create(name="new-one")  # AWAITING_PROVISIONING
+    not_set_up = make_device(name="new-one")  # AWAITING_PROVISIONING
     response = deploy(operator_client, body(not_set_up))
     assert response.status_code == 400
     [error] = response.json()["errors"]
@@ -245,7 +245,7 @@ def test_applications_per_device(operator_client, app, device, settings):
         "quota": "APPLICATIONS_PER_DEVICE",
     }
     # Another device is not affected.
-    assert deploy(operator_client, body(make_device("annex"), 8083)).status_code == 201
+    assert deploy(operator_client, body(connected_device("annex"), 8083)).status_code == 201
     # A replacement does not need a free slot: the one it replaces goes when it runs.
     response = deploy(
         operator_client,

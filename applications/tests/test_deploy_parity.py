@@ -8,7 +8,6 @@ import pytest
 
 from applications import deployments
 from applications.models import ApplicationInstance
-from applications.tests.conftest import make_device
 from tests.support.deploy import (
     add_camera,
     body,
@@ -20,6 +19,7 @@ from tests.support.deploy import (
     url,
     walk_to,
 )
+from tests.support.devices import connected_device
 
 pytestmark = pytest.mark.django_db
 API = "/api/application-instances/"
@@ -56,7 +56,7 @@ def test_the_api_and_the_wizard_deploy_the_same_application(operator_client, app
     override = by_wizard.overrides_payload
 
     # The same documents through the API (to another device: the spec does not depend on it).
-    annex = make_device("annex")
+    annex = connected_device("annex")
     response = deploy(
         operator_client,
         {"name": "entrance-api", "device": annex.device_id, "manifest_payload": graph,
@@ -66,7 +66,7 @@ def test_the_api_and_the_wizard_deploy_the_same_application(operator_client, app
     by_api = ApplicationInstance.objects.get(name="entrance-api")
     # And through the workflow's own entry point.
     direct = deployments.request_deployment(
-        name="entrance-direct", device=make_device("yard"), manifest_text=graph,
+        name="entrance-direct", device=connected_device("yard"), manifest_text=graph,
         overrides_text=override,
     )  # fmt: skip
     for instance in (by_wizard, by_api, direct):

@@ -13,8 +13,8 @@ from django.utils import timezone
 from applications import metrics
 from applications.charts import Series, line_chart, nice_max
 from applications.models import ApplicationInstance, InstanceMetricSample
-from applications.tests.conftest import make_device
 from core import live as console_live
+from tests.support.devices import connected_device
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def instance():
     metrics.reset()
-    return ApplicationInstance.objects.create(name="counter", device=make_device("lobby-1"))
+    return ApplicationInstance.objects.create(name="counter", device=connected_device("lobby-1"))
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_at_most_one_sample_per_instance_every_few_seconds(instance, sent, monke
     clock[0] += metrics.SAMPLE_EVERY_S
     assert metrics.record(instance.device, block) == 1
     assert InstanceMetricSample.objects.filter(instance=instance).count() == 2
-    other_device = make_device("elsewhere")
+    other_device = connected_device("elsewhere")
     assert metrics.record(other_device, block) == 0, "only the instance's own device reports it"
 
 

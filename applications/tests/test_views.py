@@ -11,7 +11,6 @@ from applications import deployments, live, tasks
 from applications.models import ApplicationInstance, RuntimeRole
 from core.models import Installation
 from devices.desired import build_desired
-from devices.models import Device
 from tests.support.deploy import (
     URL,
     add_camera,
@@ -21,6 +20,7 @@ from tests.support.deploy import (
     report,
     wizard_app,
 )
+from tests.support.devices import make_device
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cr3t-Value-881"
@@ -97,7 +97,7 @@ def page(client, instance: ApplicationInstance) -> str:
 
 def test_list_shows_and_filters_instances(viewer_client, app, device):
     _, graph, override = app
-    other = Device.objects.create(name="annex", provisioning_status="SUCCEEDED")
+    other = make_device(name="annex", provisioning_status="SUCCEEDED")
     done = deploy(device, graph, override, name="done-app")
     report(device, done, "RUNNING", [("code_node", "RUNNING", "")])
     pending = deploy(other, graph, override, name="pending-app")

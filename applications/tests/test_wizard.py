@@ -12,7 +12,6 @@ from applications.models import ApplicationInstance, RuntimeRole
 from applications.resolve import check_payloads
 from applications.wizard import error_lines
 from core.models import Installation
-from devices.models import Device
 from tests.support.deploy import (
     ACCOUNT,
     PACKAGE,
@@ -25,6 +24,7 @@ from tests.support.deploy import (
     walk_to,
     wizard_app,
 )
+from tests.support.devices import make_device
 
 pytestmark = pytest.mark.django_db
 # --- fixtures (the device: conftest.py) ----------------------------------------------------------
@@ -125,10 +125,10 @@ def test_devices_show_their_application_count_online_first_and_a_full_one_is_ref
 ):
     _, graph, _ = app
     settings.APPLICATIONS_PER_DEVICE = 1
-    offline = Device.objects.create(
+    offline = make_device(
         name="annex", provisioning_status="SUCCEEDED", connection_status="OFFLINE"
     )
-    Device.objects.create(name="not-set-up")  # AWAITING_PROVISIONING: not offered
+    make_device(name="not-set-up")  # AWAITING_PROVISIONING: not offered
     ApplicationInstance.objects.create(name="busy", device=device, status="DEPLOYMENT_SUCCEEDED")
     response = walk_to(operator_client, "device", graph, device)
     assert current_step(response) == "device"

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 
 from core.models import Installation
 from core.status import _STYLE_BY_VALUE, STATUS_ENUMS, badge_style
+from tests.support.devices import make_device
 
 
 @pytest.mark.django_db
@@ -115,14 +116,13 @@ def test_pages_render(admin_client, url):
 @pytest.mark.django_db
 def test_devices_filter_by_status_and_name(admin_client):
     from core.status import DeviceConnectionStatus, DeviceStatus
-    from devices.models import Device
 
-    Device.objects.create(
+    make_device(
         name="north-1",
         provisioning_status=DeviceStatus.SUCCEEDED,
         connection_status=DeviceConnectionStatus.ONLINE,
     )
-    Device.objects.create(name="south-1")
+    make_device(name="south-1")
     page = admin_client.get("/devices/?status=ONLINE").content.decode()
     assert "north-1" in page and "south-1" not in page
     page = admin_client.get("/devices/?name=sou").content.decode()

@@ -16,6 +16,7 @@ from django.test import Client
 
 from console.asgi import application
 from core import live
+from tests.support.devices import make_device
 
 pytestmark = pytest.mark.in_process_asgi
 
@@ -141,12 +142,11 @@ def test_relay_accepts_signed_messages(client):
 
 @pytest.mark.django_db
 def test_dashboard_counts_are_broadcast_on_change(monkeypatch, django_capture_on_commit_callbacks):
-    from devices.models import Device
 
     sent = []
     monkeypatch.setattr(live, "deliver", lambda groups, html: sent.append((groups, html)))
     with django_capture_on_commit_callbacks(execute=True):
-        Device.objects.create(name="edge-1")
+        make_device(name="edge-1")
     groups, html = sent[-1]
     assert groups == ["fleet"]
     assert 'id="dashboard-counts"' in html

@@ -25,6 +25,7 @@ from datasources.appliance import claim_for_link
 from datasources.models import DataSource, StreamCheck
 from devices.ingest import expire_leases
 from devices.models import Device
+from tests.support.devices import make_device
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Cam-secret-4410"
@@ -41,7 +42,7 @@ def camera() -> DataSource:
 
 
 def appliance(name: str = "lobby-1", *, connection: str = "ONLINE", provisioned: bool = True):
-    return Device.objects.create(
+    return make_device(
         name=name,
         provisioning_status="SUCCEEDED" if provisioned else "AWAITING_PROVISIONING",
         connection_status=connection,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from devicelink import auth
 from devices.models import DeletedDevice, Device, DeviceLog
-from tests.support.devices import new_credential, provision_body, provisioned_device
+from tests.support.devices import make_device, new_credential, provision_body, provisioned_device
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def post_provision(client, body: dict):
 
 
 def test_a_valid_archive_provisions_the_device_once(client):
-    device = Device.objects.create(name="lobby-1")
+    device = make_device(name="lobby-1")
     credential, token = new_credential(device)
     key = auth.generate_private_key()
     response = post_provision(client, provision_body(device, credential, token, key))
@@ -42,7 +42,7 @@ def test_a_valid_archive_provisions_the_device_once(client):
 
 
 def test_an_expired_archive_is_refused_with_the_time_it_expired(client):
-    device = Device.objects.create(name="lobby-1")
+    device = make_device(name="lobby-1")
     credential, token = new_credential(device, ttl_s=-1)
     response = post_provision(
         client, provision_body(device, credential, token, auth.generate_private_key())
@@ -59,7 +59,7 @@ def test_an_expired_archive_is_refused_with_the_time_it_expired(client):
 
 
 def test_a_superseded_archive_and_a_wrong_token_are_refused(client):
-    device = Device.objects.create(name="lobby-1")
+    device = make_device(name="lobby-1")
     old, old_token = new_credential(device)
     old.superseded_at = timezone.now()
     old.save()
@@ -75,7 +75,7 @@ def test_a_superseded_archive_and_a_wrong_token_are_refused(client):
 
 
 def test_the_proof_must_come_from_the_key_being_registered(client):
-    device = Device.objects.create(name="lobby-1")
+    device = make_device(name="lobby-1")
     credential, token = new_credential(device)
     body = provision_body(device, credential, token, auth.generate_private_key())
     body["public_key"] = auth.public_key_b64(auth.generate_private_key())

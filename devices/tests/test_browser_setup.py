@@ -18,7 +18,7 @@ from devicelink.archive import read_archive
 from devices import live
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog, SoftwareImage
 from tests.support.browser import sign_in
-from tests.support.devices import NETWORK_STATUS
+from tests.support.devices import NETWORK_STATUS, make_device
 from tests.support.paths import BASE_DIR
 from tests.support.users import PASSWORD
 
@@ -108,7 +108,7 @@ def test_device_page_shows_everything_and_updates_live(live_stack, page, make_us
     from core.roles import Role
 
     now = timezone.now()
-    device = Device.objects.create(
+    device = make_device(
         name="lobby-1",
         description="Main entrance, ceiling",
         tags={"site": "lobby", "floor": "0"},

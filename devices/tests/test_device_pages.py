@@ -15,6 +15,7 @@ from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog
 from tests.support.devices import (
     NETWORK_STATUS,
     image,
+    make_device,
     online_device,
 )
 
@@ -229,8 +230,8 @@ def names(page: str) -> set[str]:
 def test_filters_by_tag_name_prefix_and_status(viewer_client):
     online_device("north-1", tags={"site": "lobby", "floor": "2"})
     online_device("north-2", tags={"site": "garage"}, connection_status="OFFLINE")
-    Device.objects.create(name="south-1", tags={"site": "lobby"})
-    Device.objects.create(name="east-1", tags={"zone__x": "a:b"})
+    make_device(name="south-1", tags={"site": "lobby"})
+    make_device(name="east-1", tags={"zone__x": "a:b"})
     get = lambda query: names(text(viewer_client.get(f"/devices/?{query}")))  # noqa: E731
     assert get("tag=site:lobby") == {"north-1", "south-1"}
     assert get("tag=site") == {"north-1", "north-2", "south-1"}
@@ -276,7 +277,7 @@ def test_bulk_reboot_confirmation_lists_the_devices_then_creates_jobs(operator_c
 
 def test_bulk_confirmation_names_the_problems_and_offers_no_confirm(operator_client):
     ready = online_device("north-1")
-    new = Device.objects.create(name="south-1")
+    new = make_device(name="south-1")
     page = text(
         operator_client.get(
             f"/devices/bulk/?action=reboot&device={ready.device_id}&device={new.device_id}"
@@ -341,7 +342,7 @@ def test_bulk_next_must_stay_on_the_console(operator_client):
 
 
 def test_bulk_add_tag_is_for_administrators(operator_client, admin_client):
-    a, b = online_device("north-1", tags={"site": "old"}), Device.objects.create(name="south-1")
+    a, b = online_device("north-1", tags={"site": "old"}), make_device(name="south-1")
     query = f"action=tag&tag_key=site&tag_value=lobby&device={a.device_id}&device={b.device_id}"
     assert operator_client.get(f"/devices/bulk/?{query}").status_code == 403
     page = text(admin_client.get(f"/devices/bulk/?{query}"))

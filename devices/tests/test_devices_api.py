@@ -13,7 +13,7 @@ from devicelink.archive import read_archive
 from devicelink.releases import build_bundle
 from devices import keys
 from devices.models import DeletedDevice, Device, DeviceJob, ProvisioningCredential, hash_token
-from tests.support.devices import NETWORK_STATUS, image, online_device
+from tests.support.devices import NETWORK_STATUS, image, make_device, online_device
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_administrator_provisions_a_device_and_gets_its_archive(admin_client):
 
 
 def test_create_checks_name_tags_network_and_quota(admin_client, settings):
-    Device.objects.create(name="taken")
+    make_device(name="taken")
     assert "exists already" in create(admin_client, name="taken").json()["name"][0]
     assert "Use only letters" in create(admin_client, name="bad name").json()["name"][0]
     errors = create(admin_client, name="t", tags={"bad!": "x"}).json()["tags"]
@@ -76,7 +76,7 @@ def test_create_checks_name_tags_network_and_quota(admin_client, settings):
 
 
 def test_a_new_archive_through_the_api(admin_client):
-    device = Device.objects.create(name="gate-1")
+    device = make_device(name="gate-1")
     first = admin_client.post(f"/api/devices/{device.device_id}/archive/").json()
     second = admin_client.post(f"/api/devices/{device.device_id}/archive/").json()
     assert first["credential_id"] != second["credential_id"]
@@ -160,7 +160,7 @@ def test_operators_create_jobs_and_read_them_with_events(operator_client):
 
 def test_job_refusals_name_the_devices(operator_client):
     ready = online_device("north-1", current_software="2.0.0")
-    new = Device.objects.create(name="south-1")
+    new = make_device(name="south-1")
     image("1.0.0")
     response = operator_client.post(
         "/api/device-jobs/",

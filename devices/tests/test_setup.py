@@ -13,6 +13,7 @@ from devicelink.archive import CA_MEMBER, read_archive
 from devicelink.network import NetworkPayload
 from devices import keys
 from devices.models import Device, ProvisioningCredential, hash_token
+from tests.support.devices import make_device
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,7 @@ def test_description_is_at_most_255_characters(admin_client):
 
 
 def test_duplicate_name_is_refused(admin_client):
-    Device.objects.create(name="lobby-1")
+    make_device(name="lobby-1")
     page = name_errors(admin_client, name="lobby-1")
     assert "A device named lobby-1 exists already." in page
 
@@ -105,8 +106,8 @@ def test_tags_are_checked(admin_client, keys_, values, message):
 
 def test_quota_is_checked_at_the_name_step(admin_client, settings):
     settings.DEVICE_QUOTA = 2
-    Device.objects.create(name="a")
-    Device.objects.create(name="b")
+    make_device(name="a")
+    make_device(name="b")
     page = name_errors(admin_client, name="c")
     assert (
         "You have 2 devices, the most this installation allows (DEVICE_QUOTA). Delete one or "
@@ -203,7 +204,7 @@ def test_the_quota_is_checked_again_when_finishing(admin_client, settings):
     admin_client.get(WIZARD)
     post_step(admin_client, "name", {"name": "late"})
     settings.DEVICE_QUOTA = 1
-    Device.objects.create(name="first")
+    make_device(name="first")
     response = post_step(admin_client, "configure", NETWORK_DEFAULTS)
     assert response.status_code == 200
     assert "You have 1 devices, the most this installation allows" in response.content.decode()
@@ -224,7 +225,7 @@ def download(client, device: Device):
 
 
 def test_archive_download_holds_a_one_time_credential_stored_only_as_hash(admin_client, settings):
-    device = Device.objects.create(
+    device = make_device(
         name="gate-1", network_config=NetworkPayload.model_validate({
             "Ntp": {"NtpServers": ["time.example"]}}).model_dump(),
     )  # fmt: skip
@@ -256,7 +257,7 @@ def test_archive_download_holds_a_one_time_credential_stored_only_as_hash(admin_
 
 
 def test_a_new_archive_supersedes_the_old_one(admin_client):
-    device = Device.objects.create(name="gate-2")
+    device = make_device(name="gate-2")
     first, _ = read_archive(download(admin_client, device).content)
     second, _ = read_archive(download(admin_client, device).content)
     assert first.provisioning_token != second.provisioning_token
@@ -270,7 +271,7 @@ def test_the_archive_carries_the_consoles_ca_when_configured(admin_client, setti
     ca = tmp_path / "ca.pem"
     ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     settings.CONSOLE_CA_FILE = str(ca)
-    device = Device.objects.create(name="gate-3")
+    device = make_device(name="gate-3")
     _config, ca_pem = read_archive(download(admin_client, device).content)
     assert ca_pem == ca.read_bytes()
     import zipfile
@@ -280,7 +281,7 @@ def test_the_archive_carries_the_consoles_ca_when_configured(admin_client, setti
 
 
 def test_no_archive_for_a_device_that_is_set_up(admin_client):
-    device = Device.objects.create(name="done-1", provisioning_status=DeviceStatus.SUCCEEDED)
+    device = make_device(name="done-1", provisioning_status=DeviceStatus.SUCCEEDED)
     response = download(admin_client, device)
     assert response.status_code == 302
     assert not ProvisioningCredential.objects.filter(device=device).exists()
@@ -289,7 +290,7 @@ def test_no_archive_for_a_device_that_is_set_up(admin_client):
 
 
 def test_only_administrators_download_archives(operator_client, viewer_client):
-    device = Device.objects.create(name="gate-4")
+    device = make_device(name="gate-4")
     assert download(operator_client, device).status_code == 403
     assert download(viewer_client, device).status_code == 403
     assert operator_client.get(f"/devices/{device.device_id}/setup/").status_code == 403
@@ -306,7 +307,7 @@ def setup_page(client, device: Device) -> str:
 
 
 def test_setup_page_states(admin_client):
-    device = Device.objects.create(name="stage-1")
+    device = make_device(name="stage-1")
     page = setup_page(admin_client, device)
     assert 'data-state="download"' in page
     assert 'data-testid="download-archive"' in page
@@ -347,5 +348,5 @@ def test_setup_page_states(admin_client):
 
 
 def test_a_failed_provisioning_says_so(admin_client):
-    device = Device.objects.create(name="stage-2", provisioning_status=DeviceStatus.FAILED)
+    device = make_device(name="stage-2", provisioning_status=DeviceStatus.FAILED)
     assert 'data-state="failed"' in setup_page(admin_client, device)

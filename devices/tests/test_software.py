@@ -15,7 +15,7 @@ from devicelink.releases import build_bundle, verify_release
 from devices import keys
 from devices.models import Device, DeviceJob, SoftwareImage
 from devices.software import add_image, refresh_update_needed, software_storage_name
-from tests.support.devices import image, online_device
+from tests.support.devices import image, make_device, online_device
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_only_administrators_upload(operator_client, viewer_client, asset_store,
 def test_add_image_direct_and_update_prompts(asset_store, bundle_910, administrator):
     behind = online_device("north-1", current_software="9.0.0")
     ahead = online_device("north-2", current_software="9.2.0")
-    silent = Device.objects.create(name="south-1")
+    silent = make_device(name="south-1")
     add_image(io.BytesIO(bundle_910), "", "", True, administrator)
     flags = dict(Device.objects.values_list("name", "update_needed"))
     assert flags == {"north-1": True, "north-2": False, "south-1": False}

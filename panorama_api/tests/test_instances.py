@@ -18,7 +18,6 @@ from django.db import transaction
 
 from applications import tasks
 from applications.models import ApplicationInstance, RuntimeRole
-from applications.tests.conftest import make_device
 from core.models import Installation
 from core.roles import Role
 from devices.desired import build_desired
@@ -34,6 +33,7 @@ from tests.support.deploy import (
     register_inbound_network_package,
     report,
 )
+from tests.support.devices import connected_device, make_device
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,7 +93,7 @@ def app(asset_store):
 
 @pytest.fixture
 def device():
-    return make_device("lobby-1")
+    return connected_device("lobby-1")
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_unknown_instances_are_not_found(operator_api):
 def test_list_filters_by_device_and_status(panorama, app, device):
     api = panorama(Role.VIEWER)
     operator_api = panorama(Role.OPERATOR)
-    annex = make_device("annex")
+    annex = connected_device("annex")
     running = create(operator_api, device, 8081)
     device_reports(device, run_workflow(running), "RUNNING", [("code_node", "RUNNING", "")])
     requested = run_workflow(create(operator_api, device, 8082)).application_instance_id
@@ -407,7 +407,7 @@ def test_the_device_role_and_replaced_instance_are_checked(operator_api, app, de
         operator_api, DefaultRuntimeContextDevice="device-nosuchdevice", ManifestPayload=manifest
     )
     assert [field["Name"] for field in error["Fields"]] == ["DefaultRuntimeContextDevice"]
-    not_set_up = Device.objects.create(name="new-one")  # AWAITING_PROVISIONING
+    not_set_up = make_device(name="new-one")  # AWAITING_PROVISIONING
     error = refused(
         operator_api, DefaultRuntimeContextDevice=not_set_up.device_id, ManifestPayload=manifest
     )
@@ -429,7 +429,7 @@ def test_the_device_role_and_replaced_instance_are_checked(operator_api, app, de
     )
     assert [field["Name"] for field in error["Fields"]] == ["ApplicationInstanceIdToReplace"]
     # Only an instance still on the same device can be replaced.
-    elsewhere = create(operator_api, make_device("annex"), 8082)
+    elsewhere = create(operator_api, connected_device("annex"), 8082)
     error = refused(
         operator_api,
         DefaultRuntimeContextDevice=device.device_id,

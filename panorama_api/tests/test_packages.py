@@ -24,7 +24,7 @@ from applications.models import (
 from core.models import Installation
 from core.roles import Role
 from datasources.models import SAVED_AS_SECRET, DataSource
-from devices.models import Device
+from tests.support.devices import make_device
 from tests.support.panorama import checked, error_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -243,7 +243,7 @@ def test_registering_needs_the_uploaded_and_valid_package_json(api, operator_cli
 
 
 def _used_by_an_instance(patch: PatchVersion) -> ApplicationInstance:
-    device = Device.objects.create(
+    device = make_device(
         name="lobby-1", provisioning_status="SUCCEEDED", connection_status="ONLINE"
     )
     instance = ApplicationInstance.objects.create(

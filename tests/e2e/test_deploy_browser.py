@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from core.roles import Role
 from tests.support.appliances import provisioned_agent
 from tests.support.browser import sign_in
+from tests.support.devices import make_device
 from tests.support.ports import free_host_port
 from tests.support.users import PASSWORD
 from tests.support.waiting import http_get, wait_for
@@ -280,7 +281,6 @@ def test_a_list_open_before_the_deployment_shows_the_new_instance(live_stack, pa
     from django.utils import timezone
 
     from applications import deployments
-    from devices.models import Device
     from tests.support.deploy import (
         inbound_network_app,
         register_inbound_network_package,
@@ -288,7 +288,7 @@ def test_a_list_open_before_the_deployment_shows_the_new_instance(live_stack, pa
 
     register_inbound_network_package()
     now = timezone.now()
-    device = Device.objects.create(
+    device = make_device(
         name="lobby-2", provisioning_status="SUCCEEDED", connection_status="ONLINE",
         last_heartbeat_at=now, lease_expires_at=now + timedelta(hours=1),
     )  # fmt: skip

@@ -16,11 +16,12 @@ from typing import Any
 from django.conf import settings
 
 from devicelink.messages import Health
-from devices.models import Device, DeviceLog
+from devices.models import DeviceLog
 from devices.provisioning import issue_archive
 from edge_agent.link import LinkClient
 from edge_agent.outbox import Outbox
 from tests.support.appliances import refreshed
+from tests.support.devices import make_device
 
 __all__ = ["NETWORK", "console_logs", "issue", "log_entries", "refreshed", "reissue", "run_async"]
 
@@ -44,7 +45,7 @@ NETWORK = {
 
 def issue(name: str, console_url: str, *, network: dict | None = None, ca_file: str = ""):
     """What the setup wizard does: create the device and hand out its archive."""
-    device = Device.objects.create(name=name, network_config=network or {})
+    device = make_device(name=name, network_config=network or {})
     return device, *reissue(device, console_url, ca_file=ca_file)
 
 

@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 
 from devicelink.archive import archive_name
+from tests.support.devices import make_device
 from tests.support.paths import BASE_DIR
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
@@ -99,10 +100,9 @@ def console_proxy(live_stack) -> Iterator[TcpProxy]:
 
 def setup_device(name: str, console_url: str, *, network: dict | None = None):
     """What the wizard does: create the device, then hand out its archive."""
-    from devices.models import Device
     from devices.provisioning import issue_archive
 
-    device = Device.objects.create(name=name, network_config=network or {})
+    device = make_device(name=name, network_config=network or {})
     original = settings.CONSOLE_URL
     settings.CONSOLE_URL = console_url
     try:

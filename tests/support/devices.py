@@ -25,6 +25,11 @@ def make_device(name: str = "lobby-1", **fields) -> Device:
     return Device.objects.create(name=name, **fields)
 
 
+def connected_device(name: str = "lobby-1", **fields) -> Device:
+    """Set up and online, nothing more (no heartbeat, lease or software reported)."""
+    return make_device(name, provisioning_status="SUCCEEDED", connection_status="ONLINE", **fields)
+
+
 NETWORK_STATUS = {
     "Ethernet0Status": {
         "IpAddress": "192.168.0.10/24",
