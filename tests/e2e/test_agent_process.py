@@ -4,7 +4,6 @@ and over HTTPS with a private CA."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import signal
 import socket
@@ -12,8 +11,7 @@ import ssl
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,64 +42,6 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
 # --- the whole agent process --------------------------------------------------------------------
-
-
-@dataclass
-class AgentProcess:
-    usb_dir: Path
-    data_dir: Path
-    log_path: Path
-    env: dict[str, str]
-    process: subprocess.Popen | None = None
-
-    def start(self) -> AgentProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge_agent", "run", "--usb-dir", str(self.usb_dir),
-                 "--data-dir", str(self.data_dir)],
-                cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def status(self) -> dict:
-        result = subprocess.run(
-            [sys.executable, "-m", "edge_agent", "status", "--json",
-             "--data-dir", str(self.data_dir)],
-            cwd=BASE_DIR, env=self.env, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        return json.loads(result.stdout)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def make_agent(tmp_path, live_stack) -> Iterator[Callable[[str], AgentProcess]]:
-    agents: list[AgentProcess] = []
-
-    def make(name: str) -> AgentProcess:
-        root = tmp_path / name
-        (root / "usb").mkdir(parents=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
-        env.pop("VANTAGE_AGENT_BOOTSTRAP", None)
-        env.update(
-            VANTAGE_AGENT_BACKOFF_BASE_S="0.2",
-            VANTAGE_AGENT_BACKOFF_CAP_S="1",
-            PYTHONUNBUFFERED="1",
-        )
-        agent = AgentProcess(root / "usb", root / "data", root / "agent.log", env)
-        agents.append(agent)
-        return agent
-
-    yield make
-    for agent in agents:
-        agent.stop()
 
 
 def test_provision_link_reboot_ota_revoke_and_stop(make_agent, live_stack, administrator):

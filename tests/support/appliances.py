@@ -70,12 +70,15 @@ class Agent:
 
 @pytest.fixture
 def make_agent(tmp_path, live_stack) -> Iterator:
+    """``make_agent(name)``: an agent process (not started) in a folder of its own; stopped
+    after the test."""
     agents: list[Agent] = []
 
     def make(name: str = "agent") -> Agent:
         root = tmp_path / name
         (root / "usb").mkdir(parents=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
+        env.pop("VANTAGE_AGENT_BOOTSTRAP", None)  # the agent sets it for its own re-executions
         env.update(
             VANTAGE_AGENT_BACKOFF_BASE_S="0.2",
             VANTAGE_AGENT_BACKOFF_CAP_S="1",
