@@ -21,7 +21,8 @@ def _choices(name: str, enum: type[StrEnum], **labels: str) -> Any:
     defines the values: its members in its order, each labelled with its value in words unless
     ``labels`` names it. Typed ``Any``: a type checker cannot see members made at run time."""
     members = [(m.name, (m.value, labels.get(m.name, _words(m.value)))) for m in enum]
-    return models.TextChoices(name, members)
+    make: Any = models.TextChoices  # the functional API, which django-stubs does not describe
+    return make(name, members)
 
 
 def _words(value: str) -> str:

@@ -13,7 +13,7 @@ messages, live, until the given time).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -257,20 +257,20 @@ class OutputWatch(_Message):
     until: float
 
 
-AgentMessage = Annotated[Hello | Heartbeat | Report | OutputFrame, Field(discriminator="type")]
-ConsoleMessage = Annotated[
-    Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream | OutputWatch,
-    Field(discriminator="type"),
-]
-_agent_adapter: TypeAdapter = TypeAdapter(AgentMessage)
-_console_adapter: TypeAdapter = TypeAdapter(ConsoleMessage)
+AgentMessageType = Hello | Heartbeat | Report | OutputFrame
+ConsoleMessageType = Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream | OutputWatch
+AgentMessage = Annotated[AgentMessageType, Field(discriminator="type")]
+ConsoleMessage = Annotated[ConsoleMessageType, Field(discriminator="type")]
+_agent_adapter: TypeAdapter[AgentMessageType] = TypeAdapter(AgentMessage)
+_console_adapter: TypeAdapter[ConsoleMessageType] = TypeAdapter(ConsoleMessage)
+T = TypeVar("T")
 
 
 def encode(message: BaseModel) -> str:
     return message.model_dump_json()
 
 
-def _decode(adapter: TypeAdapter, text: str | bytes) -> Any:
+def _decode(adapter: TypeAdapter[T], text: str | bytes) -> T:
     try:
         return adapter.validate_json(text)
     except ValidationError as exc:
@@ -279,11 +279,9 @@ def _decode(adapter: TypeAdapter, text: str | bytes) -> Any:
         raise ProtocolError(f"{where}: {error['msg']}") from None
 
 
-def decode_agent_message(text: str | bytes) -> Hello | Heartbeat | Report | OutputFrame:
+def decode_agent_message(text: str | bytes) -> AgentMessageType:
     return _decode(_agent_adapter, text)
 
 
-def decode_console_message(
-    text: str | bytes,
-) -> Welcome | HeartbeatAck | Ack | Desired | Revoked | CheckStream | OutputWatch:
+def decode_console_message(text: str | bytes) -> ConsoleMessageType:
     return _decode(_console_adapter, text)

@@ -13,7 +13,7 @@ from typing import Any
 from .catalog import Catalog
 from .common import DESCRIPTION, EDGES, ENVELOPE, NODE, PACKAGE_INCLUDE, ROUTING_RULES
 from .edges import check_edges
-from .errors import ValidationError
+from .errors import Errors, ValidationError
 from .nodes import check_parameter_nodes, collect_includes, collect_nodes, resolve_interfaces
 from .payload import check_payload_size, load
 from .routing import check_routing_rules
@@ -64,7 +64,7 @@ def validate_graph(
     return errors
 
 
-def check_graph_semantics(graph: dict[str, Any], catalog: Catalog, errors: list) -> None:
+def check_graph_semantics(graph: dict[str, Any], catalog: Catalog, errors: Errors) -> None:
     """Cross-field rules of a structurally checked ``nodeGraph`` object."""
     included = collect_includes(graph.get("packages"), f"{BASE}/packages", catalog, errors)
     nodes = collect_nodes(graph.get("nodes"), f"{BASE}/nodes", errors)

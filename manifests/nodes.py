@@ -22,7 +22,7 @@ from .common import (
 )
 from .errors import Errors, ValidationError
 from .pointer import join
-from .schema import article, show
+from .schema import article, is_number, show
 
 
 def names_hint(prefix: str, names: Iterable[str], limit: int = 12) -> str:
@@ -92,7 +92,7 @@ def collect_nodes(items: Any, base: str, errors: Errors | None = None) -> Index:
     nodes = Index()
     for index, item in enumerate(items if isinstance(items, list) else []):
         name = item.get("name") if isinstance(item, dict) else None
-        if not NODE_NAME.accepts(name):
+        if not isinstance(name, str) or not NODE_NAME.accepts(name):
             nodes.complete = False
             continue
         path = join(base, index)
@@ -122,7 +122,7 @@ def collect_includes(items: Any, base: str, catalog: Catalog, errors: Errors) ->
     first_path: dict[str, str] = {}
     for index, item in enumerate(items if isinstance(items, list) else []):
         ref = item.get("name") if isinstance(item, dict) else None
-        if not PACKAGE_INCLUDE.fields["name"].accepts(ref):
+        if not isinstance(ref, str) or not PACKAGE_INCLUDE.fields["name"].accepts(ref):
             included.complete = False
             continue
         path = join(base, index)
@@ -213,12 +213,14 @@ def check_value_against(
     errors.append(ValidationError(join(node.path, "value"), message, hint))
 
 
-def check_value_minimum(node: NodeInfo, minimum: float | None, owner: str, errors: Errors):
+def check_value_minimum(node: NodeInfo, minimum: float | None, owner: str, errors: Errors) -> None:
     """Report a parameter node whose number ``value`` is below the ``minimum`` of ``owner``."""
     if node.param_type not in ("int32", "float32") or minimum is None:
         return
     value = node.raw.get("value")
-    if not PARAMETER_VALUES[node.param_type].accepts(value) or value >= minimum:
+    if not is_number(value) or not PARAMETER_VALUES[node.param_type].accepts(value):
+        return
+    if value >= minimum:
         return
     message = f"value {show(value)} is below the minimum {show(minimum)} of {owner}"
     errors.append(

@@ -226,7 +226,9 @@ def _check_semantics(body: dict[str, Any], errors: Errors) -> None:
             errors.append(ValidationError(join(path, "asset"), message, hint))
 
 
-def _check_category(body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors):
+def _check_category(
+    body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors
+) -> None:
     """``category`` is required, except where the interface's system asset implies it."""
     if "category" in interface or interface_category(body, interface) is not None:
         return
@@ -237,7 +239,9 @@ def _check_category(body: dict[str, Any], interface: dict[str, Any], path: str, 
     errors.append(ValidationError(join(path, "category"), '"category" is required', hint))
 
 
-def _check_minimums(body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors):
+def _check_minimums(
+    body: dict[str, Any], interface: dict[str, Any], path: str, errors: Errors
+) -> None:
     """A port's ``default`` is at least its ``minimum``; the file source's loopCount and fps
     are never negative."""
     file_source = system_asset(body, interface.get("asset")) == FILE_SOURCE_ASSET

@@ -44,7 +44,7 @@ def check_routing_rules(rules: Any, base: str, nodes: Index | None, errors: Erro
             else:
                 host_ports[host] = join(path, "hostPort")
         name = rule.get("node")
-        if nodes is None or not NODE_NAME.accepts(name):
+        if nodes is None or not isinstance(name, str) or not NODE_NAME.accepts(name):
             continue
         node = nodes.get(name)
         if node is None and not nodes.complete:

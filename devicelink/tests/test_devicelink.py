@@ -8,6 +8,7 @@ import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -106,7 +107,7 @@ def test_broken_archives_are_explained():
 
 # --- network settings -------------------------------------------------------------------------
 def test_static_ip_settings_are_checked_field_by_field():
-    good = {
+    good: dict[str, Any] = {
         "ConnectionType": "STATIC_IP",
         "StaticIpConnectionInfo": {
             "IpAddress": "192.168.1.20",
@@ -116,7 +117,8 @@ def test_static_ip_settings_are_checked_field_by_field():
         },
     }
     payload = NetworkPayload.model_validate({"Ethernet0": good})
-    assert payload.Ethernet0.StaticIpConnectionInfo.Mask == "255.255.255.0"
+    info = payload.Ethernet0.StaticIpConnectionInfo
+    assert info is not None and info.Mask == "255.255.255.0"
     for field, value, message in [
         ("IpAddress", "300.1.1.1", "IP address must be an IPv4 address"),
         ("Mask", "255.0.255.0", "mask"),

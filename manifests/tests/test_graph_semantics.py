@@ -9,6 +9,7 @@ DG graph edges: 0 camera->code video, 1 code->output video, 2 detection_threshol
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from manifests import MAX_PAYLOAD_CHARS, validate_graph
 
@@ -365,7 +366,7 @@ def test_routing_rule_host_ports_are_unique():
     ]
 
 
-def big_graph(values: int) -> dict:
+def big_graph(values: int) -> dict[str, Any]:
     doc = load(DG_GRAPH)
     for n in range(values):
         node = {"name": f"p{n}", "interface": "string", "value": "v" * 1000}

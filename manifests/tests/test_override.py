@@ -7,6 +7,7 @@ DG override.json: nodes 0 camera_node_override, 1 region_override, 2 device_id_o
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def dg_errors(doc, with_graph=True):
     return pairs(validate_override(doc, graph=graph, packages=app_packages(DG_GRAPH)))
 
 
-def kinesis_style() -> dict:
+def kinesis_style() -> dict[str, Any]:
     # The kinesis_video_streams template: empty lists, "with" filled in before deployment.
     return {
         "nodeGraphOverrides": {
