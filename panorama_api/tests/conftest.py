@@ -3,7 +3,8 @@
 ``panorama(role)`` gives a client for a new user with that role, talking to the live server
 (``live_server``: real HTTP) at ``<url>/panorama``; retries are off unless asked for, so every
 error reaches the test as boto3 raises it. Every body it receives is checked against the model
-(``wire.py``).
+(tests/support/panorama.py). ``api`` and ``operator_api``: an Operator's clients;
+``device`` and ``app``: a device set up and online, and the inbound_network-shaped package.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pytest
 from botocore.config import Config
 
 from core.roles import Role
-from tests.support.panorama import checked
-
-REGION = "us-west-2"
+from tests.support.deploy import register_inbound_network_package
+from tests.support.devices import connected_device
+from tests.support.panorama import REGION, checked
 
 
 @pytest.fixture
@@ -66,3 +67,19 @@ def _tasks_wait_for_the_test():
 def api(panorama, operator):
     """An Operator's client; every response it gets is checked against the model."""
     return checked(panorama(user=operator))
+
+
+@pytest.fixture
+def app(asset_store):
+    """The inbound_network-shaped code package, registered; returns its patch version."""
+    return register_inbound_network_package()
+
+
+@pytest.fixture
+def device():
+    return connected_device("lobby-1")
+
+
+@pytest.fixture
+def operator_api(panorama):
+    return panorama(Role.OPERATOR)

@@ -20,10 +20,10 @@ from django.db import connection
 
 from core.roles import Role
 from panorama_api.models import AccessKey
+from tests.support.panorama import REGION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REGION = "us-west-2"
 LIST = "/settings/access-keys/"
 ADD = "/settings/access-keys/add/"
 

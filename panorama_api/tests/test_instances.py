@@ -14,92 +14,30 @@ import json
 from datetime import datetime
 
 import pytest
-from django.db import transaction
 
-from applications import tasks
 from applications.models import ApplicationInstance, RuntimeRole
 from core.models import Installation
 from core.roles import Role
 from devices.desired import build_desired
 from devices.models import Device
-from panorama_api.tests.conftest import REGION
 from tests.support.deploy import (
-    ACCOUNT,
     PACKAGE,
     add_camera,
     camera_graph,
     camera_override,
-    inbound_network_app,
-    register_inbound_network_package,
-    report,
+    run_workflow,
 )
-from tests.support.devices import connected_device, make_device
+from tests.support.devices import connected_device
+from tests.support.panorama import (
+    REGION,
+    create,
+    device_reports,
+    error_details,
+    minified,
+    payloads,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-MANIFEST = "ManifestPayload.PayloadData"
-OVERRIDES = "ManifestOverridesPayload.PayloadData"
-
-
-def minified(text: str) -> str:
-    return json.dumps(json.loads(text), separators=(",", ":"))
-
-
-def payloads(host_port: int = 8081) -> tuple[str, str]:
-    graph, override = inbound_network_app(host_port)
-    return minified(graph), minified(override)
-
-
-def create(client, device: Device, host_port: int = 8081, **extra) -> str:
-    graph, override = payloads(host_port)
-    arguments = {
-        "Name": f"inbound-{host_port}",
-        "DefaultRuntimeContextDevice": device.device_id,
-        "ManifestPayload": {"PayloadData": graph},
-        "ManifestOverridesPayload": {"PayloadData": override},
-        **extra,
-    }
-    return client.create_application_instance(**arguments)["ApplicationInstanceId"]
-
-
-def run_workflow(instance_id: str) -> ApplicationInstance:
-    """What the worker does with the queued task: DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED."""
-    instance = ApplicationInstance.objects.get(application_instance_id=instance_id)
-    assert tasks.deploy_instance(instance.pk) == "requested"
-    instance.refresh_from_db()
-    return instance
-
-
-def device_reports(device: Device, instance: ApplicationInstance, status: str, nodes=()) -> None:
-    with transaction.atomic():  # the link calls it inside its transaction
-        report(device, instance, status, nodes)
-
-
-def error_of(raised: pytest.ExceptionInfo) -> dict:
-    """The parsed error: code, message, modeled members and the HTTP status."""
-    response = raised.value.response
-    return {
-        **response["Error"],
-        **{k: v for k, v in response.items() if k not in ("Error", "ResponseMetadata")},
-        "HTTPStatusCode": response["ResponseMetadata"]["HTTPStatusCode"],
-    }
-
-
-@pytest.fixture
-def app(asset_store):
-    """The inbound_network-shaped code package, registered; returns its patch version."""
-    return register_inbound_network_package()
-
-
-@pytest.fixture
-def device():
-    return connected_device("lobby-1")
-
-
-@pytest.fixture
-def operator_api(panorama):
-    return panorama(Role.OPERATOR)
-
 
 # --- create, describe, list ---------------------------------------------------------------------
 
@@ -243,7 +181,7 @@ def test_unknown_instances_are_not_found(operator_api):
     ):
         with pytest.raises(operator_api.exceptions.ResourceNotFoundException) as raised:
             call(ApplicationInstanceId=missing)
-        error = error_of(raised)
+        error = error_details(raised)
         assert error["HTTPStatusCode"] == 404
         assert (error["ResourceId"], error["ResourceType"]) == (missing, "applicationInstance")
 
@@ -325,158 +263,6 @@ def test_node_instances_in_pages(operator_api, camera_instance):
     assert {item["Name"] for item in dependencies} == {PACKAGE, "door-east", "door-west"}
 
 
-# --- what a deployment refuses ------------------------------------------------------------------
-
-
-def refused(api, **arguments) -> dict:
-    with pytest.raises(api.exceptions.ValidationException) as raised:
-        api.create_application_instance(**arguments)
-    error = error_of(raised)
-    assert error["HTTPStatusCode"] == 400
-    assert error["Reason"] == "FIELD_VALIDATION_FAILED"
-    return error
-
-
-def test_every_manifest_error_is_a_field(operator_api, app, device):
-    graph, override = payloads()
-    doc = json.loads(graph)
-    del doc["nodeGraph"]["envelopeVersion"]  # a missing required field
-    doc["nodeGraph"]["packages"].append({"name": f"{ACCOUNT}::missing_pkg", "version": "1.0"})
-    doc["nodeGraph"]["edges"] = [
-        {"producer": "nowhere.video_out", "consumer": "code_node.video_in"}
-    ]
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload={"PayloadData": json.dumps(doc, separators=(",", ":"))},
-        ManifestOverridesPayload={"PayloadData": override},
-    )
-    assert {field["Name"] for field in error["Fields"]} == {MANIFEST}
-    messages = sorted(field["Message"] for field in error["Fields"])
-    assert len(messages) == 3
-    assert messages[0].startswith('/nodeGraph/edges/0/producer: unknown node "nowhere"')
-    assert messages[1] == '/nodeGraph/envelopeVersion: "envelopeVersion" is required (one of: ' \
-        "2021-01-01)"  # fmt: skip
-    assert messages[2].startswith(
-        f"/nodeGraph/packages/1: Package {ACCOUNT}::missing_pkg is not registered on this console."
-    )
-    assert "3 problems" in error["Message"]
-    assert not ApplicationInstance.objects.exists()
-
-
-def test_errors_of_both_documents_name_their_member(operator_api, app, device):
-    graph, _ = payloads()
-    doc = json.loads(graph)
-    doc["nodeGraph"]["nodes"][0]["interface"] += "_v2"
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload={"PayloadData": json.dumps(doc)},
-        ManifestOverridesPayload={"PayloadData": "{not json"},
-    )
-    fields = {(field["Name"], field["Message"].split(":")[0]) for field in error["Fields"]}
-    assert (MANIFEST, "/nodeGraph/nodes/0/interface") in fields
-    assert any(name == OVERRIDES for name, _ in fields), fields
-    [overrides_error] = [f for f in error["Fields"] if f["Name"] == OVERRIDES]
-    assert overrides_error["Message"].startswith("not valid JSON")
-
-
-def test_a_host_port_in_use_is_a_field_of_the_overrides(operator_api, app, device):
-    first = create(operator_api, device, 8081)
-    graph, override = payloads(8081)
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload={"PayloadData": graph},
-        ManifestOverridesPayload={"PayloadData": override},
-    )
-    [field] = error["Fields"]
-    assert field["Name"] == OVERRIDES
-    assert field["Message"].startswith(
-        "/nodeGraphOverrides/networkRoutingRules/0/hostPort: Host port 8081 is already used by "
-        "application inbound-8081"
-    )
-    assert ApplicationInstance.objects.get().application_instance_id == first
-
-
-def test_the_device_role_and_replaced_instance_are_checked(operator_api, app, device):
-    graph, _ = payloads()
-    manifest = {"PayloadData": graph}
-    # Unknown device: CreateApplicationInstance models no ResourceNotFoundException.
-    error = refused(
-        operator_api, DefaultRuntimeContextDevice="device-nosuchdevice", ManifestPayload=manifest
-    )
-    assert [field["Name"] for field in error["Fields"]] == ["DefaultRuntimeContextDevice"]
-    not_set_up = make_device(name="new-one")  # AWAITING_PROVISIONING
-    error = refused(
-        operator_api, DefaultRuntimeContextDevice=not_set_up.device_id, ManifestPayload=manifest
-    )
-    [field] = error["Fields"]
-    assert field["Name"] == "DefaultRuntimeContextDevice"
-    assert "new-one is not set up yet" in field["Message"]
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload=manifest,
-        RuntimeRoleArn="arn:aws:iam::123456789012:role/no-such-role",
-    )
-    assert [field["Name"] for field in error["Fields"]] == ["RuntimeRoleArn"]
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload=manifest,
-        ApplicationInstanceIdToReplace="applicationInstance-nosuchthing",
-    )
-    assert [field["Name"] for field in error["Fields"]] == ["ApplicationInstanceIdToReplace"]
-    # Only an instance still on the same device can be replaced.
-    elsewhere = create(operator_api, connected_device("annex"), 8082)
-    error = refused(
-        operator_api,
-        DefaultRuntimeContextDevice=device.device_id,
-        ManifestPayload=manifest,
-        ApplicationInstanceIdToReplace=elsewhere,
-    )
-    [field] = error["Fields"]
-    assert field["Name"] == "ApplicationInstanceIdToReplace"
-    assert "cannot be replaced here" in field["Message"]
-    assert ApplicationInstance.objects.count() == 1
-
-
-# --- quotas -------------------------------------------------------------------------------------
-
-
-def test_applications_per_device_is_a_402(operator_api, app, device, settings):
-    settings.APPLICATIONS_PER_DEVICE = 1
-    create(operator_api, device, 8081)
-    with pytest.raises(operator_api.exceptions.ServiceQuotaExceededException) as raised:
-        create(operator_api, device, 8082)
-    error = error_of(raised)
-    assert error["HTTPStatusCode"] == 402
-    assert (error["QuotaCode"], error["ServiceCode"]) == ("APPLICATIONS_PER_DEVICE", "panorama")
-    assert (error["ResourceId"], error["ResourceType"]) == (device.device_id, "device")
-    assert error["Message"] == (
-        "Device lobby-1 runs 1 applications, the most allowed (APPLICATIONS_PER_DEVICE=1). "
-        "Remove one first."
-    )
-    assert ApplicationInstance.objects.count() == 1
-
-
-def test_streams_per_application_is_a_402(operator_api, app, device, settings):
-    settings.STREAMS_PER_APPLICATION = 1
-    for name in ("cam-a", "cam-b"):
-        add_camera(name)
-    with pytest.raises(operator_api.exceptions.ServiceQuotaExceededException) as raised:
-        operator_api.create_application_instance(
-            DefaultRuntimeContextDevice=device.device_id,
-            ManifestPayload={"PayloadData": json.dumps(camera_graph())},
-            ManifestOverridesPayload={
-                "PayloadData": json.dumps(camera_override(["cam-a", "cam-b"]))
-            },
-        )
-    assert error_of(raised)["QuotaCode"] == "STREAMS_PER_APPLICATION"
-    assert not ApplicationInstance.objects.exists()
-
-
 # --- roles --------------------------------------------------------------------------------------
 
 
@@ -500,7 +286,7 @@ def test_a_viewer_reads_but_changes_nothing(panorama, app, device):
     for attempt in attempts:
         with pytest.raises(viewer_api.exceptions.AccessDeniedException) as raised:
             attempt()
-        assert error_of(raised)["HTTPStatusCode"] == 403
+        assert error_details(raised)["HTTPStatusCode"] == 403
     instance = ApplicationInstance.objects.get()
     assert (instance.desired_state, instance.status) == ("RUNNING", "DEPLOYMENT_REQUESTED")
     # Reading is allowed.
@@ -529,7 +315,7 @@ def test_remove_then_the_device_stops_it(operator_api, app, device):
     # Removing again: it is being removed already.
     with pytest.raises(operator_api.exceptions.ConflictException) as raised:
         operator_api.remove_application_instance(ApplicationInstanceId=instance_id)
-    error = error_of(raised)
+    error = error_details(raised)
     assert error["HTTPStatusCode"] == 409
     assert (error["ResourceId"], error["ResourceType"]) == (instance_id, "applicationInstance")
     device_reports(device, ApplicationInstance.objects.get(pk=instance.pk), "STOPPED")
@@ -599,7 +385,7 @@ def test_pause_and_resume_cameras(operator_api, camera_instance, device):
 def signal_refused(api, instance_id: str, *pairs: tuple[str, str]) -> dict:
     with pytest.raises(api.exceptions.ValidationException) as raised:
         signal(api, instance_id, *pairs)
-    error = error_of(raised)
+    error = error_details(raised)
     assert error["HTTPStatusCode"] == 400
     return error
 
