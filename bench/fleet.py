@@ -247,7 +247,7 @@ def simulate(
 
 async def _simulate(devices, console_urls, heartbeat_s, stop, results) -> None:
     from devicelink import auth
-    from edge_agent.link import LinkClient
+    from edge_agent.link import LinkClient, LinkConfig, LinkHooks
     from edge_agent.outbox import Outbox, open_database
 
     acks: list[tuple[float, float]] = []  # (wall time of the ack, round trip in seconds)
@@ -263,17 +263,19 @@ async def _simulate(devices, console_urls, heartbeat_s, stop, results) -> None:
     database = open_database(":memory:", durable=False)  # one for all outboxes of this process
     clients = [
         LinkClient(
-            # Spread over the ASGI servers as a load balancer would.
-            console_url=console_urls[index % len(console_urls)],
-            device_id=device_id,
-            private_key=auth.load_private_key(pem),
-            outbox=Outbox(database, device_id, durable=False),
-            software_version="1.0.0",
-            heartbeat_s=heartbeat_s,
-            backoff_base_s=1.0,
-            backoff_cap_s=10.0,
-            open_timeout_s=60.0,
-            on_change=record,
+            LinkConfig(
+                # Spread over the ASGI servers as a load balancer would.
+                console_url=console_urls[index % len(console_urls)],
+                device_id=device_id,
+                private_key=auth.load_private_key(pem),
+                software_version="1.0.0",
+                heartbeat_s=heartbeat_s,
+                backoff_base_s=1.0,
+                backoff_cap_s=10.0,
+                open_timeout_s=60.0,
+            ),
+            Outbox(database, device_id, durable=False),
+            LinkHooks(on_change=record),
         )
         for index, (device_id, pem) in enumerate(devices)
     ]

@@ -12,13 +12,17 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 import edge_agent
 from devicelink.logimage import encrypt_log_image, image_name
-from devicelink.messages import Desired
+from devicelink.messages import CheckStream, Desired
 from devicelink.network import NetworkPayload, NetworkStatus
 from devicelink.releases import MAX_BUNDLE_BYTES
 from edge_agent.apps import Supervisor, gpu
@@ -30,14 +34,16 @@ from edge_agent.health import HealthProvider
 from edge_agent.identity import Identity, load_device_key, load_identity, serial_number
 from edge_agent.identity import ssl_context as console_ssl_context
 from edge_agent.jobs import JobFailed, JobRunner
-from edge_agent.link import LinkClient
+from edge_agent.link import LinkClient, LinkConfig, LinkHooks
+from edge_agent.live import LiveSender
 from edge_agent.logs import LogShipper, UsbLogHandler, read_log_entries, setup_logging
 from edge_agent.network import current_network_status, make_applier
 from edge_agent.outbox import Outbox
 from edge_agent.provision import Provisioner
+from edge_agent.reports import ReportQueue
 from edge_agent.software import Restarter, Software
 from edge_agent.status import StatusFile
-from edge_agent.streams import CheckingLinkClient, StreamChecker
+from edge_agent.streams import StreamChecker
 
 logger = logging.getLogger("edge_agent.agent")
 # At a stop, how long the agent waits for the console to acknowledge what its outbox holds
@@ -91,6 +97,28 @@ def ntp_servers(paths: AgentPaths) -> list[str]:
         return NetworkPayload.model_validate(document).Ntp.NtpServers
     except ValueError:
         return []
+
+
+def console_fetcher(
+    identity: Identity, key: Ed25519PrivateKey, context: ssl.SSLContext | None
+) -> Callable[[str], Awaitable[bytes]]:
+    """Downloads from the console (signed GETs), for jobs: a refusal is the job's failure."""
+
+    async def fetch(path: str) -> bytes:
+        try:
+            answer, data = await asyncio.to_thread(
+                get_signed, identity.console_url, path, key=key,
+                device_id=identity.device_id, ssl_context=context, max_bytes=MAX_BUNDLE_BYTES,
+            )  # fmt: skip
+        except ConsoleUnreachable as exc:
+            raise JobFailed(str(exc)) from None
+        if answer.status != 200:
+            raise JobFailed(
+                f"The console refused the download of {path} (HTTP {answer.status}): {answer.error}"
+            )
+        return data
+
+    return fetch
 
 
 class Agent:
@@ -170,84 +198,22 @@ class Agent:
             logging.getLogger().removeHandler(usb_logs)
 
     async def _run_link(self, identity: Identity) -> int:
-        paths = self.paths
-        try:
-            key = load_device_key(paths)
-        except (OSError, ValueError) as exc:
-            logger.error(
-                "The device key %s cannot be read (%s). Without it the console cannot know "
-                "this appliance: run 'python -m edge_agent reset --full' and set it up again.",
-                paths.key,
-                exc,
-            )
-            self.status.update(state="broken", last_error=f"device key unreadable: {exc}")
+        key = self._device_key()
+        if key is None:
             return 1
-        context = console_ssl_context(identity.console_url, paths.ca)
-        outbox = Outbox(paths.outbox, identity.device_id)
-
-        async def fetch(path: str) -> bytes:
-            try:
-                answer, data = await asyncio.to_thread(
-                    get_signed, identity.console_url, path, key=key,
-                    device_id=identity.device_id, ssl_context=context, max_bytes=MAX_BUNDLE_BYTES,
-                )  # fmt: skip
-            except ConsoleUnreachable as exc:
-                raise JobFailed(str(exc)) from None
-            if answer.status != 200:
-                raise JobFailed(
-                    f"The console refused the download of {path} (HTTP {answer.status}): "
-                    f"{answer.error}"
-                )
-            return data
-
-        self.jobs = jobs = JobRunner(
-            paths=paths,
-            identity=identity,
-            software=Software(paths),
-            restarter=Restarter(self.options.reboot_command, self.options.argv, self.stop),
-            fetch=fetch,
-        )
-        checks = StreamChecker()
-        # The HDMI output; its frames go out live while the console's "View output" is open.
-        self.hdmi = hdmi = Hdmi(lambda message: link.send_live(message))
-        self.link = link = CheckingLinkClient(
-            on_check_stream=checks.handle,
-            console_url=identity.console_url,
-            link_path=identity.link_path,
-            device_id=identity.device_id,
-            private_key=key,
-            outbox=outbox,
-            software_version=edge_agent.__version__,
-            on_desired=self._apply_desired,
-            health=HealthProvider(paths.data_dir),
-            applied_version=jobs.applied_version,
-            ssl_context=context,
-            serial_number=identity.serial_number,
-            accelerators=gpu.accelerators(),
-            backoff_base_s=self.options.backoff_base_s,
-            backoff_cap_s=self.options.backoff_cap_s,
-            on_change=self._link_changed,
-            app_metrics=self._app_metrics,
-            on_output_watch=hdmi.watch,
-        )
-        jobs.reporter = link
-        checks.reporter = link
-        servers = ntp_servers(paths)
+        link, checks = self._assemble(identity, key)
+        assert self.jobs is not None and self.apps is not None and self.app_logs is not None
+        servers = ntp_servers(self.paths)
         link.queue_report("software", {"version": edge_agent.__version__})
         network = await asyncio.to_thread(current_network_status, servers)
         link.queue_report("network", network.model_dump())
-        jobs.resume()
+        self.jobs.resume()
         # Applications: restart those that ran before this start (from <data>/apps/state.json).
-        # The applications' logs and metrics (edge_agent/apps/applogs.py, metrics.py).
-        self.app_logs = app_logs = AppLogs(state_file=paths.apps / "log_positions.json")
-        self.apps = apps = Supervisor(
-            paths, key, identity.device_id, identity.console_url, context,
-            lambda body: link.queue_report("applications", body), app_logs=app_logs, hdmi=hdmi,
-        )  # fmt: skip
-        await apps.restore()
+        await self.apps.restore()
+        outbox = link.outbox
         self.status.update(state="connecting", queued_reports=outbox.count())
         ship = self.shipper.run(lambda entries: link.queue_report("logs", {"entries": entries}))
-        ship_apps = app_logs.run(
+        ship_apps = self.app_logs.run(
             lambda entries: link.queue_report("logs", {"entries": entries}), outbox.count
         )
         tasks = [
@@ -268,18 +234,83 @@ class Agent:
                 await self.stop.wait()
             stopped.cancel()
         finally:
-            await apps.close()  # stops every node process; state.json stays
+            await self.apps.close()  # stops every node process; state.json stays
             await self._flush(link)
             link.stop()
             await asyncio.wait({link_task}, timeout=3)  # close_timeout is 2 s
             link_task.cancel()
-            await asyncio.to_thread(hdmi.close)
+            if self.hdmi is not None:
+                await asyncio.to_thread(self.hdmi.close)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await checks.close()
             outbox.close()
         return 0
+
+    def _device_key(self) -> Ed25519PrivateKey | None:
+        try:
+            return load_device_key(self.paths)
+        except (OSError, ValueError) as exc:
+            logger.error(
+                "The device key %s cannot be read (%s). Without it the console cannot know "
+                "this appliance: run 'python -m edge_agent reset --full' and set it up again.",
+                self.paths.key,
+                exc,
+            )
+            self.status.update(state="broken", last_error=f"device key unreadable: {exc}")
+            return None
+
+    def _assemble(
+        self, identity: Identity, key: Ed25519PrivateKey
+    ) -> tuple[LinkClient, StreamChecker]:
+        """The agent's parts, each built with what it needs: every report goes through one
+        queue (the outbox), which the link sends from; the HDMI output sends its frames
+        through the link's live sender."""
+        paths = self.paths
+        context = console_ssl_context(identity.console_url, paths.ca)
+        reports = ReportQueue(Outbox(paths.outbox, identity.device_id))
+        live = LiveSender()
+        self.jobs = jobs = JobRunner(
+            paths=paths,
+            identity=identity,
+            software=Software(paths),
+            restarter=Restarter(self.options.reboot_command, self.options.argv, self.stop),
+            fetch=console_fetcher(identity, key, context),
+            reporter=reports,
+        )
+        checks = StreamChecker(reports)
+        # The HDMI output; its frames go out live while the console's "View output" is open.
+        self.hdmi = hdmi = Hdmi(live.send)
+        # The applications' logs and metrics (edge_agent/apps/applogs.py, metrics.py).
+        self.app_logs = app_logs = AppLogs(state_file=paths.apps / "log_positions.json")
+        self.apps = Supervisor(
+            paths, key, identity.device_id, identity.console_url, context,
+            lambda body: reports.queue_report("applications", body), app_logs=app_logs, hdmi=hdmi,
+        )  # fmt: skip
+        config = LinkConfig(
+            console_url=identity.console_url,
+            device_id=identity.device_id,
+            private_key=key,
+            software_version=edge_agent.__version__,
+            link_path=identity.link_path,
+            ssl_context=context,
+            serial_number=identity.serial_number,
+            accelerators=gpu.accelerators(),
+            backoff_base_s=self.options.backoff_base_s,
+            backoff_cap_s=self.options.backoff_cap_s,
+        )
+        hooks = LinkHooks(
+            on_desired=self._apply_desired,
+            health=HealthProvider(paths.data_dir),
+            applied_version=jobs.applied_version,
+            app_metrics=self._app_metrics,
+            on_change=self._link_changed,
+            on_output_watch=hdmi.watch,
+            handlers={CheckStream: checks.handle},
+        )
+        self.link = link = LinkClient(config, reports, hooks, live=live)
+        return link, checks
 
     async def _flush(self, link: LinkClient) -> None:
         """Send what the outbox holds while the link is still up, for a short while."""

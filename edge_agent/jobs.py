@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from devicelink.messages import Desired, JobSpec
 from devicelink.releases import (
@@ -23,19 +23,12 @@ from devicelink.releases import (
 )
 from edge_agent.config import AgentPaths, read_json, write_json
 from edge_agent.identity import Identity
+from edge_agent.reports import FlushingReporter as Reporter
 from edge_agent.software import Restarter, RestartError, Software
 
 logger = logging.getLogger("edge_agent.jobs")
 FINISHED_KEPT = 500
 Fetch = Callable[[str], Awaitable[bytes]]
-
-
-class Reporter(Protocol):
-    """What jobs need from the link (LinkClient has both)."""
-
-    def queue_report(self, kind: str, body: dict[str, Any]) -> int: ...
-
-    async def flush(self, timeout: float) -> bool: ...
 
 
 class JobFailed(Exception):
@@ -73,6 +66,7 @@ class JobRunner:
         software: Software,
         restarter: Restarter,
         fetch: Fetch,
+        reporter: Reporter | None = None,
         flush_timeout_s: float = 30.0,
     ) -> None:
         self.paths = paths
@@ -82,7 +76,7 @@ class JobRunner:
         self.fetch = fetch
         self.flush_timeout_s = flush_timeout_s
         self.state = AgentState(paths)
-        self.reporter: Reporter | None = None
+        self.reporter = reporter
         self.current_job: str | None = None
         # Set once a reboot command has run and the system is stopping the agent: no further
         # job may start, and the desired state is not applied (it is re-sent after the boot).

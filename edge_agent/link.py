@@ -6,6 +6,10 @@ them that way). It says ``hello``, replays the outbox after ``welcome``, heartbe
 reports in order, deletes them when acknowledged, hands ``desired`` to its handler and reports
 ``applied`` when the handler returns. 403 at the upgrade, a ``revoked`` message or close code
 4403 mean the device was deleted: the client stops for good.
+
+It is built with a ``LinkConfig`` (who the device is, how to reach its console), the reports to
+send (a ``ReportQueue``, or the ``Outbox`` to make one for) and ``LinkHooks`` (the agent's
+callbacks, and handlers for the console messages it does not handle itself, by type).
 """
 
 from __future__ import annotations
@@ -15,17 +19,12 @@ import contextlib
 import json
 import logging
 import random
-import ssl
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -34,12 +33,10 @@ from devicelink import (
     CLOSE_REPLACED,
     CLOSE_REVOKED,
     CLOSE_UNAUTHORIZED,
-    LINK_PATH,
     PROTOCOL_VERSION,
 )
 from devicelink.auth import sign_request
 from devicelink.messages import (
-    REPORT_BODIES,
     Ack,
     Desired,
     Health,
@@ -55,21 +52,13 @@ from devicelink.messages import (
     encode,
 )
 from edge_agent.backoff import Backoff
+from edge_agent.linkconfig import DesiredHandler, LinkConfig, LinkHooks, LinkStats
+from edge_agent.live import LiveSender
 from edge_agent.outbox import Outbox
+from edge_agent.reports import ReportQueue
 
+__all__ = ["DesiredHandler", "LinkClient", "LinkConfig", "LinkHooks", "LinkStats"]
 logger = logging.getLogger(__name__)
-DesiredHandler = Callable[[Desired], Awaitable[None]]
-
-
-@dataclass
-class LinkStats:
-    connects: int = 0
-    failures: int = 0
-    heartbeats_sent: int = 0
-    heartbeat_acks: int = 0
-    reports_sent: int = 0
-    reports_acked: int = 0
-    desired_received: int = 0
 
 
 def link_uri(console_url: str, link_path: str) -> str:
@@ -92,38 +81,24 @@ def refusal_message(exc: InvalidStatus) -> str:
 class LinkClient:
     def __init__(
         self,
+        config: LinkConfig,
+        reports: ReportQueue | Outbox,
+        hooks: LinkHooks | None = None,
         *,
-        console_url: str,
-        device_id: str,
-        private_key: Ed25519PrivateKey,
-        outbox: Outbox,
-        software_version: str,
-        on_desired: DesiredHandler | None = None,
-        health: Callable[[], Health] | None = None,
-        applied_version: Callable[[], int] | None = None,
-        link_path: str = LINK_PATH,
-        ssl_context: ssl.SSLContext | None = None,
-        heartbeat_s: float | None = None,
-        serial_number: str = "",
-        boot_id: str | None = None,
-        accelerators: list[str] | None = None,
-        backoff_base_s: float = 1.0,
-        backoff_cap_s: float = 60.0,
-        open_timeout_s: float = 10.0,
-        on_change: Callable[[LinkClient], None] | None = None,
-        app_metrics: Callable[[], dict[str, Any]] | None = None,
-        on_output_watch: Callable[[float], None] | None = None,
+        live: LiveSender | None = None,
     ) -> None:
-        self.console_url = console_url
-        self.device_id = device_id
-        self.outbox = outbox
-        self.software_version = software_version
-        self.link_path = link_path
-        self.heartbeat_s = heartbeat_s
-        self.serial_number = serial_number
-        self.boot_id = boot_id or uuid.uuid4().hex
-        self.accelerators = accelerators or []
-        self.backoff = Backoff(backoff_base_s, backoff_cap_s)
+        hooks = hooks or LinkHooks()
+        self.config = config
+        self.console_url = config.console_url
+        self.device_id = config.device_id
+        self.reports = reports if isinstance(reports, ReportQueue) else ReportQueue(reports)
+        self.outbox = self.reports.outbox
+        self.live = live or LiveSender()
+        self.software_version = config.software_version
+        self.link_path = config.link_path
+        self.heartbeat_s = config.heartbeat_s
+        self.boot_id = config.boot_id or uuid.uuid4().hex
+        self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s)
         self.stats = LinkStats()
         # Observable state (the agent mirrors it into status.json through on_change).
         self.connected = False
@@ -135,25 +110,22 @@ class LinkClient:
         self.last_rtt_s: float | None = None
         self.lease_expires: float | None = None
         self.welcome: Welcome | None = None
-        self.applied_version = applied_version() if applied_version else 0
-        self._key = private_key
-        self._ssl = ssl_context
-        self._on_desired = on_desired
-        self._health = health
-        self._app_metrics = app_metrics
-        self._on_output_watch = on_output_watch
+        self.hooks = hooks
+        self.applied_version = hooks.applied_version() if hooks.applied_version else 0
+        # What each console message does, by its type; a type not here is ignored.
+        self._dispatch: dict[type, Callable[[Any], None]] = {
+            HeartbeatAck: self._heartbeat_acked,
+            Ack: self._acked,
+            Desired: self._desired_received,
+            Revoked: lambda message: self._set_revoked(message.reason),
+        }
+        if hooks.on_output_watch is not None:
+            self._dispatch[OutputWatch] = self._output_watch
+        self._dispatch.update(hooks.handlers)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._live_in_flight = 0  # live messages handed to the loop, not yet sent
-        self._live_lock = threading.Lock()
-        self._live_tasks: set[asyncio.Task[None]] = set()
-        self._applied_getter = applied_version
-        self._open_timeout = open_timeout_s
-        self._on_change = on_change
         self._ws: ClientConnection | None = None
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._acked = asyncio.Event()
         self._connected_event = asyncio.Event()
         self._sent_through = 0
         self._heartbeat_id = 0
@@ -197,71 +169,16 @@ class LinkClient:
                 )
 
     def queue_report(self, kind: str, body: dict[str, Any]) -> int:
-        """Store a report in the outbox first, then send it if connected; returns its seq.
-
-        ValueError for a kind or body the console would refuse: once in the outbox, such a
-        report would be sent again after every reconnect and block everything behind it.
-        """
-        model = REPORT_BODIES.get(kind)
-        if model is None:
-            raise ValueError(f"unknown report kind {kind!r}")
-        try:
-            model.model_validate(body)
-        except ValidationError as exc:
-            raise ValueError(f"{kind} report: {exc.errors()[0]['msg']}") from None
-        seq = self.outbox.append(kind, body)
-        self._wake.set()
-        return seq
+        """Queue a report (``ReportQueue.queue_report``); it is sent as soon as connected."""
+        return self.reports.queue_report(kind, body)
 
     def send_live(self, message: dict[str, Any]) -> bool:
-        """Send a message now, from any thread, bypassing the outbox (live video for "View
-        output"); False, and nothing sent, when the link is down or still busy with the last
-        ones: such messages are worth nothing later."""
-        ws, loop = self._ws, self._loop
-        if ws is None or loop is None or not self.connected:
-            return False
-        with self._live_lock:
-            if self._live_in_flight >= 2:
-                return False
-            self._live_in_flight += 1
-        text = json.dumps(message, separators=(",", ":"))
-
-        def done() -> None:
-            with self._live_lock:
-                self._live_in_flight -= 1
-
-        async def send() -> None:
-            try:
-                await ws.send(text)
-            except ConnectionClosed:
-                pass
-            finally:
-                done()
-
-        def start() -> None:
-            # Keep a reference: the loop holds tasks only weakly.
-            task = loop.create_task(send())
-            self._live_tasks.add(task)
-            task.add_done_callback(self._live_tasks.discard)
-
-        try:
-            loop.call_soon_threadsafe(start)
-        except RuntimeError:  # the loop closed: the agent stops
-            done()
-            return False
-        return True
+        """Send a message now, bypassing the outbox (``LiveSender.send``)."""
+        return self.live.send(message)
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the console acknowledged everything in the outbox; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.outbox.count():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._acked.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acked.wait(), remaining)
-        return True
+        return await self.reports.flush(timeout)
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -272,13 +189,14 @@ class LinkClient:
     async def _attempt(self) -> bool:
         """One connection, start to end. True if the console welcomed us (a good session)."""
         uri = link_uri(self.console_url, self.link_path)
-        headers = {"Authorization": sign_request(self._key, self.device_id, "GET", self.link_path)}
+        key = self.config.private_key
+        headers = {"Authorization": sign_request(key, self.device_id, "GET", self.link_path)}
         try:
             async with connect(
                 uri,
                 additional_headers=headers,
-                ssl=self._ssl,
-                open_timeout=self._open_timeout,
+                ssl=self.config.ssl_context,
+                open_timeout=self.config.open_timeout_s,
                 compression=None,  # reports are small; deflate state costs memory per client
                 # A dead link is left at once; waiting for a closing handshake the console
                 # cannot send would only delay the reconnect.
@@ -308,18 +226,20 @@ class LinkClient:
         return False
 
     async def _session(self, ws: ClientConnection) -> bool:
-        applied = self._applied_getter() if self._applied_getter else self.applied_version
+        getter = self.hooks.applied_version
+        applied = getter() if getter else self.applied_version
         self.applied_version = max(self.applied_version, applied)
         hello = Hello(
             protocol=PROTOCOL_VERSION,
             software_version=self.software_version,
             applied_version=self.applied_version,
-            serial_number=self.serial_number,
+            serial_number=self.config.serial_number,
             boot_id=self.boot_id,
-            accelerators=self.accelerators,
+            accelerators=self.config.accelerators,
         )
         await ws.send(encode(hello))
-        first = decode_console_message(await asyncio.wait_for(ws.recv(), self._open_timeout))
+        opened = await asyncio.wait_for(ws.recv(), self.config.open_timeout_s)
+        first = decode_console_message(opened)
         if not isinstance(first, Welcome):
             raise ProtocolError(f"the console answered hello with {first.type}, not welcome")
         self.welcome = first
@@ -373,8 +293,8 @@ class LinkClient:
         while True:
             entries = self.outbox.pending(after=self._sent_through, limit=100)
             if not entries:
-                self._wake.clear()
-                await self._wake.wait()
+                self.reports.queued.clear()
+                await self.reports.queued.wait()
                 continue
             for entry in entries:
                 report = Report(seq=entry.seq, time=entry.time, kind=entry.kind, body=entry.body)
@@ -399,7 +319,7 @@ class LinkClient:
                 await ws.close(1011, "no answer from the console")
                 return
             self._heartbeat_id += 1
-            health = self._health() if self._health else Health()
+            health = self.hooks.health() if self.hooks.health else Health()
             self._heartbeats_in_flight[self._heartbeat_id] = time.monotonic()
             # An unanswered heartbeat must not pile up forever on a half-dead connection.
             for stale in [i for i in self._heartbeats_in_flight if i < self._heartbeat_id - 10]:
@@ -416,10 +336,10 @@ class LinkClient:
 
     def _applications(self) -> dict[str, Any]:
         # Metrics are best effort: a failing provider must not stop the heartbeats.
-        if self._app_metrics is None:
+        if self.hooks.app_metrics is None:
             return {}
         try:
-            return self._app_metrics()
+            return self.hooks.app_metrics()
         except Exception:
             logger.debug("application metrics failed", exc_info=True)
             return {}
@@ -432,30 +352,35 @@ class LinkClient:
             # A newer console may send what this agent does not know yet: skip it.
             logger.debug("ignored a console message: %s", exc)
             return
-        if isinstance(message, HeartbeatAck):
-            sent = self._heartbeats_in_flight.pop(message.id, None)
-            if sent is not None:
-                self.last_rtt_s = time.monotonic() - sent
-            self.last_heartbeat_ack = time.time()
-            self.lease_expires = message.lease_expires
-            self.stats.heartbeat_acks += 1
-            self._changed()
-        elif isinstance(message, Ack):
-            self.outbox.ack(message.seq)
-            self.stats.reports_acked += 1
-            self._acked.set()
-        elif isinstance(message, Desired):
-            self.stats.desired_received += 1
-            self._desired(message)
-        elif isinstance(message, Revoked):
-            self._set_revoked(message.reason)
-        elif isinstance(message, OutputWatch) and self._on_output_watch is not None:
-            # ``until`` is on the console's clock; the welcome's server_time, taken as we
-            # connected, tells how far ours is off.
-            offset = 0.0
-            if self.welcome is not None and self.connected_since is not None:
-                offset = self.welcome.server_time - self.connected_since
-            self._on_output_watch(message.until - offset)
+        handler = self._dispatch.get(type(message))
+        if handler is not None:
+            handler(message)
+
+    def _heartbeat_acked(self, message: HeartbeatAck) -> None:
+        sent = self._heartbeats_in_flight.pop(message.id, None)
+        if sent is not None:
+            self.last_rtt_s = time.monotonic() - sent
+        self.last_heartbeat_ack = time.time()
+        self.lease_expires = message.lease_expires
+        self.stats.heartbeat_acks += 1
+        self._changed()
+
+    def _acked(self, message: Ack) -> None:
+        self.reports.acknowledged(message.seq)
+        self.stats.reports_acked += 1
+
+    def _desired_received(self, message: Desired) -> None:
+        self.stats.desired_received += 1
+        self._desired(message)
+
+    def _output_watch(self, message: OutputWatch) -> None:
+        # ``until`` is on the console's clock; the welcome's server_time, taken as we
+        # connected, tells how far ours is off.
+        offset = 0.0
+        if self.welcome is not None and self.connected_since is not None:
+            offset = self.welcome.server_time - self.connected_since
+        assert self.hooks.on_output_watch is not None
+        self.hooks.on_output_watch(message.until - offset)
 
     # --- desired state ----------------------------------------------------------------------
     def _desired(self, desired: Desired) -> None:
@@ -472,8 +397,8 @@ class LinkClient:
         while desired is not None:
             self._handling = desired
             try:
-                if self._on_desired is not None:
-                    await self._on_desired(desired)
+                if self.hooks.on_desired is not None:
+                    await self.hooks.on_desired(desired)
             except Exception:
                 logger.exception("applying desired state %d failed", desired.version)
             else:
@@ -487,6 +412,8 @@ class LinkClient:
 
     # --- state ------------------------------------------------------------------------------
     def _set_connected(self) -> None:
+        if self._ws is not None and self._loop is not None:
+            self.live.attach(self._ws, self._loop)
         self.connected = True
         self.connected_since = time.time()
         self.last_error = ""
@@ -496,6 +423,7 @@ class LinkClient:
         self._changed()
 
     def _set_disconnected(self) -> None:
+        self.live.detach()
         if self.connected:
             self.connected = False
             self.connected_since = None
@@ -527,8 +455,8 @@ class LinkClient:
         self._changed()
 
     def _changed(self) -> None:
-        if self._on_change is not None:
+        if self.hooks.on_change is not None:
             try:
-                self._on_change(self)
+                self.hooks.on_change(self)
             except Exception:
                 logger.debug("link state callback failed", exc_info=True)

@@ -4,7 +4,8 @@ The console sends ``check_stream`` (docs/protocol.md) with the camera's URL and 
 ``StreamChecker`` probes the stream with the shared ``streamcheck`` package in a thread of its
 own, so the event loop (the link, heartbeats, jobs) never waits on a camera, and queues the
 result as a ``stream_check`` report: through the outbox, so it reaches the console even if the
-link breaks meanwhile. The password and the URL with credentials are never logged.
+link breaks meanwhile. The password and the URL with credentials are never logged. The link
+hands it the ``check_stream`` messages (``LinkHooks.handlers``).
 """
 
 from __future__ import annotations
@@ -15,20 +16,15 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
-from devicelink.messages import MAX_SNAPSHOT_BYTES, CheckStream, decode_console_message
-from devicelink.messages import ProtocolError as MessageError
-from edge_agent.link import LinkClient
+from devicelink.messages import MAX_SNAPSHOT_BYTES, CheckStream
+from edge_agent.reports import Reporter
 
 logger = logging.getLogger(__name__)
 SCHEMES = ("rtsp", "rtsps", "file")
 MAX_PARALLEL = 2
-
-
-class Reporter(Protocol):
-    def queue_report(self, kind: str, body: dict[str, Any]) -> int: ...
 
 
 def _failed(check_id: int, error: str, hint: str) -> dict[str, Any]:
@@ -165,26 +161,3 @@ class StreamChecker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class CheckingLinkClient(LinkClient):
-    """The link client, with the console's ``check_stream`` requests handed to a checker.
-
-    LinkClient ignores console messages it has no use for; this adds the one it lacks.
-    """
-
-    def __init__(self, *, on_check_stream: Callable[[CheckStream], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_check_stream = on_check_stream
-
-    def _handle(self, raw: str | bytes) -> None:
-        super()._handle(raw)
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        if '"check_stream"' not in text:
-            return
-        try:
-            message = decode_console_message(text)
-        except MessageError:
-            return  # already logged (at debug level) by LinkClient
-        if isinstance(message, CheckStream):
-            self._on_check_stream(message)

@@ -24,7 +24,7 @@ from devicelink.messages import Health
 from devices.output import owner_changed, placeholder
 from devices.views.output import NO_APPLICATION
 from edge_agent.apps.hdmi import Hdmi
-from edge_agent.link import LinkClient
+from edge_agent.link import LinkClient, LinkConfig, LinkHooks
 from edge_agent.outbox import Outbox
 from edge_agent.runtime.ring import FrameRing
 from tests.support.devices import provisioned_device
@@ -46,12 +46,13 @@ class Agent:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self.hdmi = Hdmi(lambda message: self.client.send_live(message), max_fps=10)
-            self.client = LinkClient(
+            config = LinkConfig(
                 console_url=console_url, device_id=device.device_id, private_key=key,
-                outbox=outbox, software_version="1.2.3", health=lambda: Health(),
-                heartbeat_s=0.5, backoff_base_s=0.05, backoff_cap_s=0.2,
-                on_output_watch=self.hdmi.watch,
+                software_version="1.2.3", heartbeat_s=0.5, backoff_base_s=0.05,
+                backoff_cap_s=0.2,
             )  # fmt: skip
+            hooks = LinkHooks(health=lambda: Health(), on_output_watch=self.hdmi.watch)
+            self.client = LinkClient(config, outbox, hooks)
             ready.set()
             await self.client.run()
 

@@ -14,7 +14,7 @@ import pytest
 
 from devicelink import CLOSE_PROTOCOL_ERROR, CLOSE_REPLACED, CLOSE_REVOKED, auth
 from edge_agent.backoff import Backoff
-from edge_agent.link import LinkClient, link_uri, refusal_message
+from edge_agent.link import LinkClient, LinkConfig, link_uri, refusal_message
 from edge_agent.outbox import Outbox
 
 
@@ -57,13 +57,13 @@ DEVICE_ID = "device-aaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 def _client(outbox: Outbox) -> LinkClient:
     """A client that is never started: nothing here connects anywhere."""
-    return LinkClient(
+    config = LinkConfig(
         console_url="http://127.0.0.1:1",
         device_id=DEVICE_ID,
         private_key=auth.generate_private_key(),
-        outbox=outbox,
         software_version="1.2.3",
     )
+    return LinkClient(config, outbox)
 
 
 def test_a_report_the_console_would_refuse_never_enters_the_outbox(tmp_path):

@@ -15,8 +15,9 @@ from pathlib import Path
 import edge_agent
 from devicelink import auth
 from devicelink.messages import Ack, CheckStream, StreamCheckBody, encode
+from edge_agent.link import LinkClient, LinkConfig, LinkHooks
 from edge_agent.outbox import Outbox
-from edge_agent.streams import CheckingLinkClient, StreamChecker, run_check
+from edge_agent.streams import StreamChecker, run_check
 from streamcheck.probe import NOT_H264
 from tests.support.ports import free_port
 from tests.support.waiting import eventually, wait_for
@@ -135,14 +136,14 @@ def test_stopping_does_not_wait_for_a_probe_that_hangs():
 def test_the_link_hands_check_stream_to_the_checker_and_the_result_enters_the_outbox(tmp_path):
     received: list[CheckStream] = []
     with Outbox(tmp_path / "outbox.sqlite3", DEVICE_ID) as outbox:
-        client = CheckingLinkClient(
-            on_check_stream=received.append,
+        config = LinkConfig(
             console_url="http://127.0.0.1:1",
             device_id=DEVICE_ID,
             private_key=auth.generate_private_key(),
-            outbox=outbox,
             software_version="1.2.3",
         )
+        hooks = LinkHooks(handlers={CheckStream: received.append})
+        client = LinkClient(config, outbox, hooks)
         client._handle(encode(request(9, password=SECRET)))
         client._handle(encode(Ack(seq=1)).encode())
         client._handle('{"type": "check_stream", "check_id": "not a number"}')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import threading
 import time
@@ -18,7 +19,7 @@ from django.conf import settings
 from devicelink.messages import Health
 from devices.models import DeviceLog
 from devices.provisioning import issue_archive
-from edge_agent.link import LinkClient
+from edge_agent.link import LinkClient, LinkConfig, LinkHooks
 from edge_agent.outbox import Outbox
 from tests.support.appliances import refreshed
 from tests.support.devices import make_device
@@ -147,11 +148,11 @@ class LinkLoop:
 
 
 def link_client(console_url: str, device, key, outbox: Outbox, **extra: Any) -> LinkClient:
+    """A client with test timings; ``extra`` sets fields of its LinkConfig or LinkHooks."""
     options = {
         "console_url": console_url,
         "device_id": device.device_id,
         "private_key": key,
-        "outbox": outbox,
         "software_version": "1.2.3",
         "health": lambda: Health(cpu_percent=5.0),
         "heartbeat_s": 0.1,
@@ -160,7 +161,9 @@ def link_client(console_url: str, device, key, outbox: Outbox, **extra: Any) -> 
         "serial_number": "123456789012",
         **extra,
     }
-    return LinkClient(**options)
+    hooks = {f.name for f in dataclasses.fields(LinkHooks)}
+    config = LinkConfig(**{k: v for k, v in options.items() if k not in hooks})
+    return LinkClient(config, outbox, LinkHooks(**{k: v for k, v in options.items() if k in hooks}))
 
 
 def errors_of(errors: list[str]) -> Callable[[LinkClient], None]:
