@@ -116,7 +116,7 @@ REFERENCE_ASSETS = "aws-panorama-developer-guide/sample-apps/aws-panorama-sample
 
 
 def test_reference_assets_hash_to_their_names():
-    from manifests.tests.reference import REFERENCE
+    from tests.support.reference import REFERENCE
 
     folder = REFERENCE / REFERENCE_ASSETS
     files = sorted(p for p in folder.iterdir() if p.is_file())

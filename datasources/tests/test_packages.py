@@ -11,7 +11,7 @@ from applications.models import NodeFromTemplateJob, NodePackage, PatchVersion
 from core.models import Installation
 from datasources.models import DataSource
 from manifests import validate_override
-from manifests.tests.reference import REFERENCE
+from tests.support.reference import REFERENCE
 
 SAMPLE = REFERENCE / "aws-panorama-developer-guide/sample-apps/aws-panorama-sample"
 

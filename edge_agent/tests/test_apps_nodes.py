@@ -18,7 +18,6 @@ from devicelink.apps import ApplicationSpec
 from edge_agent.apps import RestartPolicy
 from edge_agent.apps.sandbox import probe_support
 from edge_agent.runtime.ring import FrameRing
-from edge_agent.tests.models import classifier, make_archive
 from tests.support.agents import (
     IID,
     MEDIA,
@@ -31,6 +30,7 @@ from tests.support.agents import (
     make_supervisor,
     run,
 )
+from tests.support.onnx_models import classifier, make_archive
 from tests.support.ports import free_port
 from tests.support.waiting import eventually, http_get
 

@@ -34,7 +34,7 @@ from edge_agent.runtime.config import (
     TensorSpec,
 )
 from edge_agent.runtime.ring import FrameRing
-from edge_agent.tests.runtime_support import Runtime
+from tests.support.runtime import Runtime
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "people_counter"
 CODE = SAMPLE / "packages" / "123456789012-PEOPLE_COUNTER_CODE-1.0" / "src"

@@ -21,7 +21,7 @@ import pytest
 
 from edge_agent.runtime import report
 from edge_agent.runtime.modelwire import LineChannel, ModelClient
-from edge_agent.tests import models
+from tests.support import onnx_models as models
 from tests.support.paths import BASE_DIR, MEDIA_DIR
 from tests.support.waiting import wait_for
 
@@ -363,7 +363,7 @@ def test_concurrent_callers_get_their_own_answers(classifier_server):
         import numpy as np
         from pathlib import Path
         from edge_agent.runtime.modelwire import ModelClient
-        from edge_agent.tests import models
+        from tests.support import onnx_models as models
         client = ModelClient(Path({str(classifier_server.socket_path)!r}),
                              Path({str(classifier_server.runtime_dir)!r}), "classifier")
         for seed in range(500, 510):

@@ -14,7 +14,7 @@ def _fast_password_hashing():
 
 @pytest.fixture
 def reference_present():
-    from manifests.tests.reference import REFERENCE
+    from tests.support.reference import REFERENCE
 
     assert REFERENCE.is_dir(), (
         f"reference files not found at {REFERENCE}: shared/ must sit beside the repository"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from manifests import validate_descriptor
-
-from .reference import (
+from tests.support.reference import (
     DG_MODEL_DESCRIPTOR,
     DG_RUNTIME,
     load,

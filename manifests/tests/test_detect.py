@@ -7,8 +7,14 @@ import json
 import pytest
 
 from manifests import DocumentKind, detect_kind, validate_document
-
-from .reference import DG_GRAPH, DG_OVERRIDE, app_packages, load, pairs, requires_reference
+from tests.support.reference import (
+    DG_GRAPH,
+    DG_OVERRIDE,
+    app_packages,
+    load,
+    pairs,
+    requires_reference,
+)
 
 
 @pytest.mark.parametrize(

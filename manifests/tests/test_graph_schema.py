@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from manifests import validate_graph
-
-from .reference import (
+from tests.support.reference import (
     DG_GRAPH,
     INBOUND_GRAPH,
     PC_GRAPH,

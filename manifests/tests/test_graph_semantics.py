@@ -12,8 +12,7 @@ import json
 from typing import Any
 
 from manifests import MAX_PAYLOAD_CHARS, validate_graph
-
-from .reference import (
+from tests.support.reference import (
     DG_GRAPH,
     INBOUND_GRAPH,
     app_packages,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from manifests import validate_descriptor, validate_graph, validate_override, validate_package
-
-from .reference import (
+from tests.support.reference import (
     DG_CODE_PACKAGE,
     DG_GRAPH,
     DG_MODEL_DESCRIPTOR,

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from manifests import validate_override
-
-from .reference import (
+from tests.support.reference import (
     DG_GRAPH,
     DG_OVERRIDE,
     INBOUND_GRAPH,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from manifests import validate_package
-
-from .reference import (
+from tests.support.reference import (
     DATASINK_PACKAGE,
     DG_CODE_PACKAGE,
     DG_MODEL_PACKAGE,

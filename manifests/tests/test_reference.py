@@ -12,8 +12,7 @@ import json
 import pytest
 
 from manifests import DocumentKind, detect_kind, validate_document, validate_graph
-
-from .reference import (
+from tests.support.reference import (
     ONNX_APP,
     REFERENCE,
     all_json_files,

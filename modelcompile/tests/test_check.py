@@ -10,7 +10,7 @@ import pytest
 
 from modelcompile import check, envs
 from modelcompile.errors import CompileError
-from modelcompile.tests.conftest import make_onnx
+from tests.support.onnx_models import make_onnx
 
 
 def reference(tmp_path, outputs, inputs=None):

@@ -20,7 +20,7 @@ from modelcompile import (
     envs,
     framework_available,
 )
-from modelcompile.tests.conftest import make_onnx
+from tests.support.onnx_models import make_onnx
 
 
 def packed(tmp_path, onnx, name="model.tar.gz", arcname="export/model.onnx"):

@@ -10,9 +10,9 @@ import pytest
 
 import panoramasdk
 from edge_agent.runtime.config import ModelRef
-from edge_agent.tests import models
-from edge_agent.tests.runtime_support import Runtime, tensor
-from panoramasdk.tests.conftest import frame, sample_config
+from tests.support import onnx_models as models
+from tests.support.runtime import Runtime, tensor
+from tests.support.sdk import frame, sample_config
 
 DATA = tensor("data", [1, 3, 224, 224])
 COUNT = tensor("n", [1], "int64")

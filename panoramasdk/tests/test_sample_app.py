@@ -36,10 +36,10 @@ from edge_agent.runtime.config import (
     TensorSpec,
 )
 from edge_agent.runtime.ring import FrameRing
-from edge_agent.tests.runtime_support import Runtime
 from modelcompile import compile_model
 from modelcompile import testing as model_fixtures
 from tests.support.framework_reference import framework_outputs
+from tests.support.runtime import Runtime
 
 # The model is compiled in the PyTorch converter env (python -m modelcompile install pytorch).
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import panoramasdk
 from edge_agent.runtime.config import ParameterInput, PutRecord
 from edge_agent.runtime.ring import FrameRing
 from panoramasdk import _node
-from panoramasdk.tests.conftest import CAPACITY, HEIGHT, READER, WIDTH, frame, sample_config
+from tests.support.sdk import CAPACITY, HEIGHT, READER, WIDTH, frame, sample_config
 
 
 def camera(runtime, name: str = "cam1") -> FrameRing:

@@ -40,11 +40,11 @@ from core.models import Installation
 from modelcompile import testing as model_fixtures
 from tests.support.appliances import provisioned_agent
 from tests.support.cli import cli
+from tests.support.cli_project import copy_sample
 from tests.support.framework_reference import framework_outputs
 from tests.support.paths import BASE_DIR
 from tests.support.waiting import wait_for
 from vantage_cli.client import Console
-from vantage_cli.tests.support import copy_sample
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

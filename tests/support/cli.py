@@ -13,8 +13,8 @@ import pytest
 
 from core.models import APIToken, Installation
 from core.roles import Role
+from tests.support.cli_project import copy_sample
 from tests.support.paths import MEDIA_DIR
-from vantage_cli.tests.support import copy_sample
 
 CLI = str(Path(sys.executable).parent / "vantage-cli")
 ONNX_MODEL = MEDIA_DIR / "ssdlite_mobilenet_v2_person.onnx"

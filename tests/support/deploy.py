@@ -18,7 +18,8 @@ from datasources.models import DataSource, StreamCheck
 from datasources.packages import register_camera_package
 from devicelink.apps import ApplicationReport
 from devices.models import Device
-from manifests.tests.reference import REFERENCE
+from tests.support.cli_project import CLI_RESOURCES
+from tests.support.paths import REFERENCE
 from tests.support.samples import (
     ACCOUNT,
     APP_PY,
@@ -138,7 +139,6 @@ def register_camera(name: str, url: str, username: str = "", password: str = "")
 
 # --- an application's own camera package (applications/cameranodes.py) ------------------------
 
-CLI_RESOURCES = REFERENCE / "aws-panorama-cli/panoramacli/resources"
 PACKAGE_PASSWORD = "Pkg-pass-4471"
 OWN_CAMERA = "lobby_cam"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli_project import TOKEN, FakeConsole, fake_console
 from vantage_cli.main import main
-from vantage_cli.tests.support import TOKEN, FakeConsole, fake_console
 
 
 @dataclass

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from vantage_cli.tests.support import SAMPLE_ACCOUNT, copy_sample, load
+from tests.support.cli_project import SAMPLE_ACCOUNT, copy_sample, load
 
 CODE = f"packages/{SAMPLE_ACCOUNT}-SAMPLE_CODE-1.0"
 MODEL = f"packages/{SAMPLE_ACCOUNT}-SQUEEZENET_PYTORCH-1.0"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from vantage_cli.tests.support import ACCOUNT, SAMPLE_ACCOUNT, TOKEN, copy_sample, load
+from tests.support.cli_project import ACCOUNT, SAMPLE_ACCOUNT, TOKEN, copy_sample, load
 
 CODE = f"packages/{ACCOUNT}-SAMPLE_CODE-1.0"
 MODEL = f"packages/{ACCOUNT}-SQUEEZENET_PYTORCH-1.0"

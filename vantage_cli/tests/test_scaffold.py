@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from vantage_cli import templates
-from vantage_cli.tests.support import (
+from tests.support.cli_project import (
     ACCOUNT,
     CLI_RESOURCES,
     SAMPLE_ACCOUNT,
     copy_sample,
     load,
 )
+from vantage_cli import templates
 
 
 @pytest.fixture

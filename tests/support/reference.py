@@ -11,8 +11,7 @@ import pytest
 
 from manifests.errors import ValidationError
 from manifests.pointer import split
-
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared/reference/panorama"
+from tests.support.paths import REFERENCE
 
 # The reference files sit in shared/ beside the repository (as in CI). Missing, the tests fail
 # loudly rather than skip: a skipped oracle would pass anything.

@@ -1,4 +1,5 @@
-"""Helpers for the CLI tests: the reference sample, running commands, and a fake console."""
+"""vantage-cli's side (no Django): the reference sample as a project folder, and a fake console
+in-process for the CLI's tests."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.paths import BASE_DIR
+from tests.support.paths import REFERENCE
 
-REFERENCE = BASE_DIR.parent / "shared" / "reference" / "panorama"
 SAMPLE = REFERENCE / "aws-panorama-developer-guide" / "sample-apps" / "aws-panorama-sample"
 CLI_RESOURCES = REFERENCE / "aws-panorama-cli" / "panoramacli" / "resources"
 SAMPLE_ACCOUNT = "123456789012"

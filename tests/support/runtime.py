@@ -32,9 +32,10 @@ from edge_agent.runtime.config import (
     TensorSpec,
 )
 from edge_agent.runtime.ring import FrameRing
+from tests.support.paths import BASE_DIR
 from tests.support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = BASE_DIR
 STOP_TIMEOUT_S = 10.0
 # Where the agent puts runtime folders (memory, not disk); mkdtemp makes a private folder in it.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
