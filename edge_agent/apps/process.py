@@ -1,6 +1,7 @@
-"""A code node's OS process: start it (sandboxed or not), capture its output, restart it when it
-crashes (with backoff, until it crash-loops), and stop it: SIGTERM to the application, then
-SIGKILL once the stop timeout has passed.
+"""A node's OS process: start it, restart it when it crashes (with backoff, until it
+crash-loops), and stop it: SIGTERM to the application, then SIGKILL once the stop timeout has
+passed (``SupervisedProcess``). A code node (``CodeNode``) is started sandboxed or not, and its
+output captured; the runtime's nodes (``runtime_node.RuntimeNode``) are the agent's own code.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from edge_agent.apps.cgroups import Slot
 from edge_agent.apps.sandbox import SandboxSupport
 from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, spawn
 
@@ -73,30 +75,32 @@ class ConsoleLog:
         self._handle.close()
 
 
-class CodeNode:
+class SupervisedProcess:
+    """One node's process, watched over: subclasses say how it starts (``_spawn``) and what its
+    start and restarts report."""
+
+    what = "process"
+
     def __init__(
         self,
         name: str,
-        plan: LaunchPlan,
-        log: ConsoleLog,
         on_status: StatusCallback,
-        support: SandboxSupport,
         policy: RestartPolicy,
-        prefix: str = "",
-        on_output: Callable[[str, bool], None] | None = None,
+        *,
+        pid_file: Path | None = None,
+        cgroup: Slot | None = None,
+        pasta_pid_file: Path | None = None,
     ) -> None:
         self.name = name
-        self.plan = plan
-        self.log = log
         self.on_status = on_status
-        self.support = support
         self.policy = policy
-        self.prefix = prefix.encode()
-        self.on_output = on_output  # each line of output (text, from stderr) as it comes
+        self.pid_file = pid_file  # written by _spawn, removed when the process has ended
+        self.cgroup = cgroup
+        self.pasta_pid_file = pasta_pid_file
         self.last_stderr = ""
         self.restarts = 0
         # The instance group's OOM kills seen so far: one more means this node was killed.
-        self._oom_kills = plan.cgroup.oom_kills() if plan.cgroup else 0
+        self._oom_kills = cgroup.oom_kills() if cgroup else 0
         self._running: Running | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -191,7 +195,7 @@ class CodeNode:
     def _killed_for_memory(self) -> str:
         """ "was killed: memory limit 512 MiB reached" when the kernel's OOM killer ended it for
         its instance's memory limit ("" otherwise)."""
-        slot = self.plan.cgroup
+        slot = self.cgroup
         if slot is None:
             return ""
         kills = slot.oom_kills()
@@ -200,32 +204,16 @@ class CodeNode:
         self._oom_kills = kills
         return f"was killed: memory limit {slot.memory_mib} MiB reached"
 
-    # --- what subclasses change ------------------------------------------------------------------
-    what = "code node"
+    # --- what subclasses say --------------------------------------------------------------------
+    async def _spawn(self) -> Running:
+        """Start the process (LaunchFailed if it cannot be started)."""
+        raise NotImplementedError
 
     def _started(self) -> None:
-        self.on_status(self.name, "RUNNING", "")
+        """The first start succeeded."""
 
     def _restarted(self, what: str) -> None:
-        # Reported on the node: it runs again, and the operator sees that it had to be restarted.
-        self.on_status(self.name, "RUNNING", f"restarted {self.restarts} time(s); it {what}")
-
-    # --- starting -----------------------------------------------------------------------------
-    async def _spawn(self) -> Running:
-        running = await spawn(self.plan, self.support)
-        running.readers = [
-            asyncio.create_task(self._read(running.process.stdout, stderr=False)),
-            asyncio.create_task(self._read(running.process.stderr, stderr=True)),
-        ]
-        return running
-
-    async def _read(self, stream: asyncio.StreamReader | None, *, stderr: bool) -> None:
-        async for line in read_lines(stream):
-            if stderr and line.strip():
-                self.last_stderr = line.decode(errors="replace").strip()[-500:]
-            self.log.write(self.prefix + line if self.prefix else line)
-            if self.on_output is not None:
-                self.on_output(line.decode(errors="replace").rstrip("\n"), stderr)
+        """It ran again after it ``what`` (exited with status 1, say)."""
 
     # --- stopping -----------------------------------------------------------------------------
     async def _terminate(self, running: Running) -> None:
@@ -236,8 +224,8 @@ class CodeNode:
                 await asyncio.wait_for(process.wait(), self.policy.stop_timeout_s)
             except TimeoutError:
                 logger.warning(
-                    "Code node %s did not stop within %g s of SIGTERM; killing it.",
-                    self.name, self.policy.stop_timeout_s,
+                    "%s %s did not stop within %g s of SIGTERM; killing it.",
+                    self.what.capitalize(), self.name, self.policy.stop_timeout_s,
                 )  # fmt: skip
                 self._kill(running)
                 await process.wait()
@@ -278,11 +266,62 @@ class CodeNode:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(running.pasta_pid, signal.SIGTERM)
             running.pasta_pid = None
-            if self.plan.pasta_pid_file is not None:
-                self.plan.pasta_pid_file.unlink(missing_ok=True)
+            if self.pasta_pid_file is not None:
+                self.pasta_pid_file.unlink(missing_ok=True)
         if running.readers:
             _, pending = await asyncio.wait(running.readers, timeout=2)
             for task in pending:
                 task.cancel()
-        if self.plan.pid_file is not None:
-            self.plan.pid_file.unlink(missing_ok=True)
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
+
+
+class CodeNode(SupervisedProcess):
+    """A code node: the application's code, started by ``spawn`` (sandboxed when it can be),
+    its stdout and stderr in ``console_output.log``."""
+
+    what = "code node"
+
+    def __init__(
+        self,
+        name: str,
+        plan: LaunchPlan,
+        log: ConsoleLog,
+        on_status: StatusCallback,
+        support: SandboxSupport,
+        policy: RestartPolicy,
+        prefix: str = "",
+        on_output: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        super().__init__(
+            name, on_status, policy, pid_file=plan.pid_file, cgroup=plan.cgroup,
+            pasta_pid_file=plan.pasta_pid_file,
+        )  # fmt: skip
+        self.plan = plan
+        self.log = log
+        self.support = support
+        self.prefix = prefix.encode()
+        self.on_output = on_output  # each line of output (text, from stderr) as it comes
+
+    def _started(self) -> None:
+        self.on_status(self.name, "RUNNING", "")
+
+    def _restarted(self, what: str) -> None:
+        # Reported on the node: it runs again, and the operator sees that it had to be restarted.
+        self.on_status(self.name, "RUNNING", f"restarted {self.restarts} time(s); it {what}")
+
+    async def _spawn(self) -> Running:
+        running = await spawn(self.plan, self.support)
+        running.readers = [
+            asyncio.create_task(self._read(running.process.stdout, stderr=False)),
+            asyncio.create_task(self._read(running.process.stderr, stderr=True)),
+        ]
+        return running
+
+    async def _read(self, stream: asyncio.StreamReader | None, *, stderr: bool) -> None:
+        async for line in read_lines(stream):
+            if stderr and line.strip():
+                self.last_stderr = line.decode(errors="replace").strip()[-500:]
+            self.log.write(self.prefix + line if self.prefix else line)
+            if self.on_output is not None:
+                self.on_output(line.decode(errors="replace").rstrip("\n"), stderr)

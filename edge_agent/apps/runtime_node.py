@@ -1,6 +1,7 @@
 """A camera, model or display node: one edge runtime process (``python -m edge_agent.runtime.*``),
-watched like a code node (restart with backoff, crash-loop guard, SIGTERM then kill), that tells
-its status and metrics on stdout and logs on stderr (``edge_agent/runtime/report.py``).
+supervised as a code node is (``SupervisedProcess``: restart with backoff, crash-loop guard,
+SIGTERM then kill), that tells its status and metrics on stdout (it says when it runs) and logs
+on stderr (``edge_agent/runtime/report.py``).
 
 These processes are the agent's own code, so they run unsandboxed, as the agent; a camera's
 credentials reach its process on stdin only.
@@ -17,9 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.apps.process import CodeNode, RestartPolicy, StatusCallback, read_lines
-from edge_agent.apps.sandbox import SandboxSupport
-from edge_agent.apps.spawn import LaunchFailed, LaunchPlan, Running, _write_pid, pin
+from edge_agent.apps.process import RestartPolicy, StatusCallback, SupervisedProcess, read_lines
+from edge_agent.apps.spawn import LaunchFailed, Running, _write_pid, pin
 from edge_agent.runtime import report
 
 logger = logging.getLogger("edge_agent.apps.runtime")
@@ -28,10 +28,9 @@ MetricsCallback = Callable[[str, dict[str, Any]], None]
 MODULES = {"camera": "camera", "model": "modelserver", "display": "display"}
 CAMERA_NICE = 5
 MODEL_NICE = 10
-NO_SANDBOX = SandboxSupport(bwrap=None, pasta=None, can_enter_netns=False)
 
 
-class RuntimeNode(CodeNode):
+class RuntimeNode(SupervisedProcess):
     def __init__(
         self,
         name: str,
@@ -47,13 +46,11 @@ class RuntimeNode(CodeNode):
         stdin: bytes = b"",
         cpus: frozenset[int] | None = None,
     ) -> None:
-        plan = LaunchPlan(
-            argv=[sys.executable, "-m", f"edge_agent.runtime.{MODULES[kind]}", "--config",
-                  str(config)],
-            env={}, code=config.parent, storage=config.parent, logs=config.parent,
-            sandboxed=False, pid_file=pid_file, cpus=cpus,
-        )  # fmt: skip
-        super().__init__(name, plan, _NoLog(), on_status, NO_SANDBOX, policy)
+        super().__init__(name, on_status, policy, pid_file=pid_file)
+        self.argv = [
+            sys.executable, "-m", f"edge_agent.runtime.{MODULES[kind]}", "--config", str(config)
+        ]  # fmt: skip
+        self.cpus = cpus
         self.what = f"{kind} node"
         self.kind = kind
         # A model server uses every CPU, and is what limits the frame rate on a CPU appliance:
@@ -74,9 +71,9 @@ class RuntimeNode(CodeNode):
         env["PYTHONUNBUFFERED"] = "1"
         try:
             process = await asyncio.create_subprocess_exec(
-                *self.plan.argv, env=env, stdin=asyncio.subprocess.PIPE,
+                *self.argv, env=env, stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=pin(self.plan.cpus, self.nice),
+                start_new_session=True, preexec_fn=pin(self.cpus, self.nice),
             )  # fmt: skip
         except OSError as exc:
             raise LaunchFailed(f"cannot start the {self.what}: {exc.strerror or exc}") from None
@@ -85,17 +82,14 @@ class RuntimeNode(CodeNode):
         with contextlib.suppress(ConnectionError):  # it died at once: supervision sees the exit
             await process.stdin.drain()
         process.stdin.close()
-        if self.plan.pid_file is not None:
-            _write_pid(self.plan.pid_file, process.pid)
+        if self.pid_file is not None:
+            _write_pid(self.pid_file, process.pid)
         running = Running(process)
         running.readers = [
             asyncio.create_task(self._events(process.stdout)),
             asyncio.create_task(self._logs(process.stderr)),
         ]
         return running
-
-    def _started(self) -> None:
-        pass  # the process says when it runs
 
     def _restarted(self, what: str) -> None:
         self._note = f"restarted {self.restarts} time(s); it {what}"
@@ -131,13 +125,3 @@ class RuntimeNode(CodeNode):
             if level in ("ERROR", "CRITICAL") or not self.last_stderr:
                 self.last_stderr = message[-500:]
             self.on_log(self.name, level, message)
-
-
-class _NoLog:
-    """Runtime nodes ship their output as log entries, not into console_output.log."""
-
-    def write(self, line: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -40,7 +40,7 @@ from edge_agent.config import AgentPaths, read_json, write_json
 logger = logging.getLogger("edge_agent.apps")
 INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 RESERVED = {"assets", "images"}
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[dict[str, Any]], object]  # queues the report (what it returns is unused)
 
 
 class Supervisor:
