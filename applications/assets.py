@@ -8,15 +8,17 @@ sits in memory, and nothing reaches the store unless its hash is the one announc
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.core.files import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 
-from applications.models import Asset
+from applications.models import Asset, PatchVersion
+from core.storage import asset_storage
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -36,10 +38,6 @@ class AssetHashMismatch(Exception):
 class Stored:
     asset: Asset
     created: bool  # False: the store had these bytes already (deduplicated)
-
-
-def asset_storage() -> Storage:
-    return storages["assets"]
 
 
 def storage_name(sha256: str) -> str:
@@ -88,3 +86,46 @@ def store_asset(
 def open_asset(asset: Asset, storage: Storage | None = None) -> File:
     """The stored bytes, for streaming a download."""
     return (storage or asset_storage()).open(asset.storage_name, "rb")
+
+
+# --- a patch's assets as its package.json names them ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One implementation of an asset of a package.json, with the stored assets it names."""
+
+    asset_name: str  # the package's name for the asset (what an interface refers to)
+    document: dict[str, Any]  # the implementation object itself (type, requirements, ...)
+    asset: Asset | None  # the stored asset of its assetUri, None if not in the patch
+    descriptor: Asset | None  # the stored asset of its descriptorUri, None if none
+
+    @property
+    def type(self) -> str:
+        return str(self.document.get("type", ""))
+
+
+def implementations(patch: PatchVersion) -> list[Implementation]:
+    """Every asset implementation of the patch's package.json, in document order."""
+    package = json.loads(patch.manifest_text).get("nodePackage", {})
+    by_sha = {asset.sha256: asset for asset in patch.assets.all()}
+
+    def stored(uri: Any) -> Asset | None:
+        return by_sha.get(str(uri or "").split(".", 1)[0])
+
+    return [
+        Implementation(
+            asset_name=str(item.get("name", "")),
+            document=implementation,
+            asset=stored(implementation.get("assetUri")),
+            descriptor=stored(implementation.get("descriptorUri")),
+        )
+        for item in package.get("assets") or []
+        for implementation in item.get("implementations") or []
+    ]
+
+
+def read_descriptor(asset: Asset) -> dict[str, Any]:
+    """A stored descriptor document; ValueError if it is not JSON."""
+    with open_asset(asset) as handle:
+        return json.loads(handle.read() or b"{}")

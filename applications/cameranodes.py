@@ -249,7 +249,7 @@ def file_stream(inputs: list[dict[str, Any]], wired: dict[str, Any]) -> StreamSo
 
 def store_package_streams(instance: ApplicationInstance, streams: dict[str, PackageStream]):
     """Give the instance's camera nodes of RTSP camera packages their stream (after
-    ``deployments.store_nodes``): the device link adds the decrypted credentials from there."""
+    ``workflow.store_nodes``): the device link adds the decrypted credentials from there."""
     for node, stream in streams.items():
         NodeInstance.objects.filter(instance=instance, node_instance_id=node).update(
             stream_url=stream.url,

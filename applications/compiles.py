@@ -25,7 +25,7 @@ from django.utils import timezone
 
 import modelcompile
 from applications import calibration
-from applications.assets import open_asset, store_asset
+from applications.assets import implementations, open_asset, read_descriptor, store_asset
 from applications.calibration import CalibrationError
 from applications.models import Asset, CompiledModel, PatchVersion
 from applications.resolve import ASSET_PATH
@@ -84,25 +84,16 @@ def compile_for(
 
 def model_assets(patch: PatchVersion) -> list[tuple[Asset, dict[str, Any]]]:
     """The patch's model assets, each with its descriptor document."""
-    package = json.loads(patch.manifest_text).get("nodePackage", {})
-    by_sha = {asset.sha256: asset for asset in patch.assets.all()}
     found = []
-    for item in package.get("assets") or []:
-        for implementation in item.get("implementations") or []:
-            if implementation.get("type") != "model":
-                continue
-            source = by_sha.get(str(implementation.get("assetUri", "")).split(".", 1)[0])
-            descriptor_asset = by_sha.get(
-                str(implementation.get("descriptorUri", "")).split(".", 1)[0]
-            )
-            if source is None or descriptor_asset is None:
-                continue
-            with open_asset(descriptor_asset) as handle:
-                try:
-                    descriptor = json.loads(handle.read() or b"{}")
-                except ValueError:
-                    continue  # registration validated it; nothing to compile from
-            found.append((source, descriptor))
+    for implementation in implementations(patch):
+        source, descriptor_asset = implementation.asset, implementation.descriptor
+        if implementation.type != "model" or source is None or descriptor_asset is None:
+            continue
+        try:
+            descriptor = read_descriptor(descriptor_asset)
+        except ValueError:
+            continue  # registration validated it; nothing to compile from
+        found.append((source, descriptor))
     return found
 
 

@@ -26,6 +26,7 @@ from applications.charts import COLOURS, Series, line_chart
 from applications.models import ApplicationInstance, InstanceMetricSample
 from core import groups
 from core.live import broadcast
+from devicelink.messages import Heartbeat
 
 SAMPLE_EVERY_S = 5.0
 KEEP = timedelta(hours=24)
@@ -46,6 +47,12 @@ def _due(memory: dict[str, float], key: str, every: float, now: float) -> bool:
         return False
     memory[key] = now
     return True
+
+
+def record_heartbeat(device: Any, heartbeat: Heartbeat) -> None:
+    """devices.hooks: store a heartbeat's per-application metrics, when it carries any."""
+    if heartbeat.applications:
+        record(device, heartbeat.applications)
 
 
 def record(device: Any, applications: dict[str, dict[str, dict[str, Any]]]) -> int:

@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from applications.assets import asset_storage
 from applications.cameranodes import split_secrets
 from applications.compiles import compile_patch
 from applications.models import (
+    ApplicationInstance,
     Asset,
     NodeInterface,
     NodePackage,
@@ -24,6 +24,7 @@ from applications.models import (
 )
 from applications.tasks import start_compile
 from core.status import PackageVersionStatus
+from core.storage import asset_storage
 from manifests import ValidationError, validate_package
 from manifests.catalog import interface_category
 
@@ -228,11 +229,9 @@ def delete_package(package: NodePackage) -> None:
 
 def patch_users(patch: PatchVersion) -> list[str]:
     """Names of the active application instances (not removed, not failed) that use a patch."""
-    from datasources.usage import active_instances
-
     package = patch.package_version.package
     return sorted(
-        active_instances()
+        ApplicationInstance.objects.active()
         .filter(
             node_instances__package_name=package.name,
             node_instances__package_version=patch.package_version.version,

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from applications.assets import implementations, read_descriptor
 from applications.cameranodes import (
     FILE_PORTS,
     SECRET_PORTS,
@@ -32,12 +33,13 @@ from core.status import NodeCategory, PackageVersionStatus
 from datasources.models import SAVED_AS_SECRET
 from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRule, StreamSource
 from manifests import validate_graph, validate_override
-from manifests.catalog import FILE_SOURCE_ASSET
+from manifests.catalog import ABSTRACT_CAMERA, FILE_SOURCE_ASSET, HDMI_SINK
 from manifests.errors import ValidationError
 
 ASSET_PATH = "/agent/v1/assets/{sha256}"
-STOCK_CAMERA = "panorama::abstract_rtsp_media_source"
-STOCK_DISPLAY = "panorama::hdmi_data_sink"
+# The stock packages, as manifests/catalog.py defines them.
+STOCK_CAMERA = ABSTRACT_CAMERA
+STOCK_DISPLAY = HDMI_SINK
 KIND_BY_CATEGORY = {
     NodeCategory.BUSINESS_LOGIC: "code",
     NodeCategory.ML_MODEL: "model",
@@ -173,39 +175,26 @@ def _wrap(document: str, error: ValidationError) -> PayloadError:
 
 def _assets(patch: PatchVersion, interface: NodeInterface) -> list[AssetRef]:
     """The interface's asset as the package names it, with its descriptor."""
-    from applications.assets import open_asset
-
     if not interface.asset_name:
         return []
-    package = json.loads(patch.manifest_text).get("nodePackage", {})
     refs = []
-    by_sha = {asset.sha256: asset for asset in patch.assets.all()}
-    for item in package.get("assets") or []:
-        if item.get("name") != interface.asset_name:
+    for found in implementations(patch):
+        asset = found.asset
+        if found.asset_name != interface.asset_name or asset is None:
             continue
-        for implementation in item.get("implementations") or []:
-            sha = str(implementation.get("assetUri", "")).split(".", 1)[0]
-            asset = by_sha.get(sha)
-            if asset is None:
-                continue
-            descriptor: dict[str, Any] = {}
-            descriptor_sha = str(implementation.get("descriptorUri", "")).split(".", 1)[0]
-            if descriptor_sha in by_sha:
-                with open_asset(by_sha[descriptor_sha]) as handle:
-                    descriptor = json.loads(handle.read() or b"{}")
-            refs.append(
-                AssetRef(
-                    name=interface.asset_name,
-                    sha256=asset.sha256,
-                    size=asset.size,
-                    path=ASSET_PATH.format(sha256=asset.sha256),
-                    implementation_type=str(implementation.get("type", "")),
-                    descriptor=descriptor,
-                    requirements=[
-                        r for r in implementation.get("requirements") or [] if isinstance(r, dict)
-                    ],
-                )
+        descriptor = read_descriptor(found.descriptor) if found.descriptor is not None else {}
+        requirements = found.document.get("requirements") or []
+        refs.append(
+            AssetRef(
+                name=interface.asset_name,
+                sha256=asset.sha256,
+                size=asset.size,
+                path=ASSET_PATH.format(sha256=asset.sha256),
+                implementation_type=found.type,
+                descriptor=descriptor,
+                requirements=[r for r in requirements if isinstance(r, dict)],
             )
+        )
     return refs
 
 
@@ -390,3 +379,17 @@ def _edges(
             for consumer in expand(item["consumer"]):
                 edges.append(Edge(producer=producer, consumer=consumer))
     return edges
+
+
+def used_host_ports(device: Any, exclude: Any = None) -> dict[int, str]:
+    """Host port → the name of the active instance on ``device`` that uses it (``exclude``: an
+    instance being replaced, whose ports its replacement takes over)."""
+    used: dict[int, str] = {}
+    instances = device.application_instances.active()
+    if exclude is not None:
+        instances = instances.exclude(pk=exclude.pk)
+    for instance in instances:
+        for port, _node in instance.host_ports():
+            if isinstance(port, int):
+                used.setdefault(port, instance.name)
+    return used

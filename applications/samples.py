@@ -42,12 +42,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from applications.assets import store_asset
+from applications.camera_packages import register_camera_package
 from applications.models import NodePackage, PatchVersion
 from applications.registry import PackageRejected, PatchInUse, deregister_patch, register_patch
 from core.models import Installation
 from core.status import NodeFromTemplateJobStatus
 from datasources.models import DataSource
-from datasources.packages import register_camera_package
 from datasources.streams import validate_stream_url
 from imagebuild.builder import Buildah, cannot_build
 from imagebuild.errors import ImageBuildError

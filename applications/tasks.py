@@ -1,4 +1,4 @@
-"""Celery tasks of the deployment workflow (applications/deployments.py tells the story)."""
+"""Celery tasks of the deployment workflow (applications/workflow.py tells the story)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from applications import deployments
+from applications import workflow
 from applications.cameranodes import store_package_streams
 from applications.compiles import apply_compiles, run_compile
 from applications.models import ApplicationInstance, CompiledModel
@@ -18,6 +18,7 @@ from applications.resolve import DeployRefused, resolve
 from core.status import ApplicationInstanceHealthStatus as Health
 from core.status import ApplicationInstanceStatus as Status
 from core.status import ModelCompileStatus as CompileStatus
+from devices import desired
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,8 @@ logger = logging.getLogger(__name__)
 @shared_task
 def deploy_instance(pk: int) -> str:
     """DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED: resolve, store, publish to the device."""
-    from devices import desired
-
     with transaction.atomic():
-        instance = deployments.claim(pk, Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_REQUESTED)
+        instance = workflow.claim(pk, Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_REQUESTED)
         if instance is None:
             return "already claimed"
         try:
@@ -39,7 +38,7 @@ def deploy_instance(pk: int) -> str:
                 instance.application_instance_id,
             )
         except DeployRefused as refused:
-            deployments.record(
+            workflow.record(
                 instance,
                 Status.DEPLOYMENT_FAILED,
                 f"Validation failed: {refused}",
@@ -51,27 +50,27 @@ def deploy_instance(pk: int) -> str:
         for compiled in compiles.to_start:
             start_compile(compiled)
         if compiles.failed:
-            deployments.record(
+            workflow.record(
                 instance, Status.DEPLOYMENT_FAILED, compiles.failed_text(), Health.NOT_AVAILABLE
             )
             return "compile failed"
         if compiles.pending:
             # Back to pending: compile_model runs this task again when a compile finishes.
-            deployments.record(instance, Status.DEPLOYMENT_PENDING, compiles.waiting_text())
+            workflow.record(instance, Status.DEPLOYMENT_PENDING, compiles.waiting_text())
             return "compiling"
         spec = resolved.spec.model_dump()
-        deployments.store_nodes(instance, spec, resolved.data_sources)
+        workflow.store_nodes(instance, spec, resolved.data_sources)
         store_package_streams(instance, resolved.package_streams)
         device = instance.device
         # Panorama's ApplicationInstanceIdToReplace: the old instance leaves the device in the
         # same desired state the new one arrives in, handing over its host ports.
-        deployments.retire_replaced(instance)
-        deployments.record(
+        workflow.retire_replaced(instance)
+        workflow.record(
             instance,
             Status.DEPLOYMENT_REQUESTED,
-            deployments.VALIDATED
-            if deployments.device_is_online(device)
-            else deployments.waiting_for(device),
+            workflow.VALIDATED
+            if workflow.device_is_online(device)
+            else workflow.waiting_for(device),
             fields={"spec": spec, "generation": instance.generation + 1},
         )
         desired.publish(device)
@@ -114,10 +113,10 @@ def expire_deployments() -> int:
             locked = ApplicationInstance.objects.select_for_update().get(pk=instance.pk)
             if locked.status not in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
                 continue
-            if not deployments.device_is_online(instance.device):
-                text = deployments.waiting_for(instance.device)
+            if not workflow.device_is_online(instance.device):
+                text = workflow.waiting_for(instance.device)
                 if locked.status_description != text:
-                    deployments.record(locked, locked.status, text)
+                    workflow.record(locked, locked.status, text)
                 else:
                     # Time offline does not count against the device.
                     ApplicationInstance.objects.filter(pk=locked.pk).update(
@@ -125,15 +124,15 @@ def expire_deployments() -> int:
                     )
                 continue
             if locked.step_started < deadline:
-                deployments.record(
+                workflow.record(
                     locked,
                     Status.DEPLOYMENT_FAILED,
                     f"The device {instance.device.name} did not finish the deployment within "
                     f"{settings.DEPLOYMENT_TIMEOUT_S} s.",
                     Health.ERROR,
                 )
-                deployments.purge_streams(locked)
+                workflow.purge_streams(locked)
                 failed += 1
-            elif locked.status_description == deployments.waiting_for(instance.device):
-                deployments.record(locked, locked.status, deployments.VALIDATED)
+            elif locked.status_description == workflow.waiting_for(instance.device):
+                workflow.record(locked, locked.status, workflow.VALIDATED)
     return failed

@@ -20,9 +20,11 @@ from typing import Any
 from applications.models import ApplicationInstance
 from applications.resolve import PayloadError, _patches, check_payloads
 from core.status import NodeCategory
+from manifests import catalog
 from manifests.common import HOST_PORT_MAX, HOST_PORT_MIN
 
-ABSTRACT_CAMERA = "panorama::abstract_rtsp_media_source.rtsp_v1_interface"
+# The interface of the stock abstract camera (manifests/catalog.py defines the package).
+ABSTRACT_CAMERA = f"{catalog.ABSTRACT_CAMERA}.rtsp_v1_interface"
 ENVELOPE_VERSION = "2021-01-01"
 CAMERA_VERSION = "1.0"
 LAUNCH_MODES = ("onAppStart", "onSignal")
@@ -285,49 +287,6 @@ def prefill(instance: ApplicationInstance) -> dict[str, Any]:
 
 
 # --- the device's resources ---------------------------------------------------------------------
-
-
-def active_instances(device):
-    """What counts against APPLICATIONS_PER_DEVICE, as the workflow counts it."""
-    return device.application_instances.active()
-
-
-def _instance_rules(instance: ApplicationInstance) -> list[tuple[int, str]]:
-    """(host port, node) of every rule an instance uses: from its resolved spec, or, before the
-    workflow resolved it, from its payloads as resolve() would read them."""
-    if instance.spec:
-        return [
-            (rule["host_port"], rule["node"])
-            for rule in instance.spec.get("network_routing_rules") or []
-        ]
-    rules: list[Any] = []
-    for text, key in ((instance.overrides_payload, "nodeGraphOverrides"),
-                      (instance.manifest_payload, "nodeGraph")):  # fmt: skip
-        try:
-            body = (json.loads(text) if text.strip() else {}).get(key) or {}
-        except (ValueError, AttributeError):
-            body = {}
-        rules = body.get("networkRoutingRules") or []
-        if rules:
-            break
-    return [
-        (rule.get("hostPort") or rule.get("containerPort"), rule.get("node", ""))
-        for rule in rules
-        if isinstance(rule, dict)
-    ]
-
-
-def used_host_ports(device, exclude: ApplicationInstance | None = None) -> dict[int, str]:
-    """Host port → the name of the active instance on ``device`` that uses it."""
-    used: dict[int, str] = {}
-    instances = active_instances(device)
-    if exclude is not None:
-        instances = instances.exclude(pk=exclude.pk)
-    for instance in instances:
-        for port, _node in _instance_rules(instance):
-            if isinstance(port, int):
-                used.setdefault(port, instance.name)
-    return used
 
 
 def suggest_port(preferred: int | None, used: set[int]) -> int:

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from devices import hooks
+
 
 class ConsoleConfig(AppConfig):
     """The roof: settings, URLs, ASGI, Celery, dashboard and audit log, above every app.
@@ -17,7 +19,9 @@ class ConsoleConfig(AppConfig):
     def ready(self) -> None:
         # Not at the top: apps.py is imported before the models are loaded, and these modules
         # import the models of every app.
-        from console import audit, dashboard
+        from console import audit, dashboard, tasks
 
         audit.register_models()
         dashboard.connect_signals()
+        # The link writes with UPDATEs, which send no model signals: it asks for a recount.
+        hooks.on_counts_changed(tasks.broadcast_dashboard_soon)

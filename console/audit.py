@@ -10,6 +10,19 @@ from __future__ import annotations
 from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
 
+from applications.models import (
+    ApplicationInstance,
+    NodeFromTemplateJob,
+    NodePackage,
+    PackageImportJob,
+    PatchVersion,
+    RuntimeRole,
+)
+from core.models import APIToken, User
+from datasources.models import DataSource
+from devices.models import LINK_FIELDS, Device
+from panorama_api.models import AccessKey
+
 
 class AuditMiddleware(AuditlogMiddleware):
     """django-auditlog's middleware, minus its trust in X-Forwarded-For.
@@ -32,19 +45,6 @@ def mask_secret(value: str) -> str:
 
 
 def register_models() -> None:
-    from applications.models import (
-        ApplicationInstance,
-        NodeFromTemplateJob,
-        NodePackage,
-        PackageImportJob,
-        PatchVersion,
-        RuntimeRole,
-    )
-    from core.models import APIToken, User
-    from datasources.models import DataSource
-    from devices.models import LINK_FIELDS, Device
-    from panorama_api.models import AccessKey
-
     auditlog.register(User, exclude_fields=["password", "last_login", "api_tokens"])
     auditlog.register(APIToken, exclude_fields=["secret_hash", "last_used"])
     auditlog.register(AccessKey, exclude_fields=["secret_encrypted", "last_used"])

@@ -2,7 +2,8 @@
 
 Any save or delete of a counted model, from any process, re-renders the counts partial and
 broadcasts it to the ``fleet`` group. The device link writes with UPDATEs (no signals) and asks
-for a recount with ``broadcast_dashboard_soon()`` instead: a fleet coming online changes the
+for a recount with ``console.tasks.broadcast_dashboard_soon()`` instead (through
+devices.hooks): a fleet coming online changes the
 counts a thousand times in a few seconds, and one recount a second, done by the worker, shows
 the same numbers.
 """
@@ -11,18 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count
 from django.db.models.signals import post_delete, post_save
 
+from applications.models import ApplicationInstance
 from core import groups
 from core.live import broadcast
-from core.sharedcache import shared_cache
 from core.status import (
     ApplicationInstanceHealthStatus,
     ApplicationInstanceStatus,
     DeviceAggregatedStatus,
 )
+from datasources.models import DataSource
+from devices.models import Device
 
 COUNTS_PARTIAL = "console/dashboard.html#dashboard-counts"
 
@@ -32,10 +34,6 @@ def _by_value(rows: list[dict], key: str) -> dict[str, int]:
 
 
 def dashboard_counts() -> dict[str, Any]:
-    from applications.models import ApplicationInstance
-    from datasources.models import DataSource
-    from devices.models import Device
-
     device_rows = list(
         Device.objects.with_aggregated_status().values("aggregated").annotate(n=Count("pk"))
     )
@@ -71,37 +69,11 @@ def broadcast_dashboard() -> None:
     broadcast(groups.FLEET, COUNTS_PARTIAL, lambda: {"counts": dashboard_counts()})
 
 
-RECOUNT_COALESCE_S = 1
-RECOUNT_QUEUED_KEY = "dashboard-recount-queued"
-
-
-def broadcast_dashboard_soon() -> None:
-    """The counts changed: recount within about a second, once for all changes till then.
-
-    The first change of a burst queues the worker's recount for a second later and holds a
-    cache key for that second (shared by every process with Redis); later changes find the
-    key and rely on that recount, which runs after they committed. After commit, so a change
-    rolled back queues nothing.
-    """
-
-    def queue() -> None:
-        if shared_cache().add(RECOUNT_QUEUED_KEY, 1, RECOUNT_COALESCE_S):
-            from console.tasks import refresh_dashboard
-
-            refresh_dashboard.apply_async(countdown=RECOUNT_COALESCE_S)
-
-    transaction.on_commit(queue, robust=True)
-
-
 def _on_change(sender, **kwargs) -> None:
     broadcast_dashboard()
 
 
 def connect_signals() -> None:
-    from applications.models import ApplicationInstance
-    from datasources.models import DataSource
-    from devices.models import Device
-
     for model in (Device, DataSource, ApplicationInstance):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"dashboard-save-{model.__name__}")
         post_delete.connect(

@@ -43,5 +43,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("panorama/", include("panorama_api.urls")),
     path("agent/v1/", include("devices.agent_urls")),
+    path("agent/v1/", include("applications.agent_urls")),
     path(live.RELAY_PATH.lstrip("/"), live.relay_view, name="live-relay"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditlog.models import LogEntry
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import PasswordChangeView
@@ -40,8 +41,6 @@ class SettingsView(PolicyMixin, TemplateView):
     template_name = "console/settings.html"
 
     def get_context_data(self, **kwargs):
-        from channels.layers import get_channel_layer
-
         store = settings.ASSET_STORE
         return super().get_context_data(
             version=VERSION,

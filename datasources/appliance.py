@@ -16,14 +16,15 @@ import base64
 import binascii
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.status import DeviceConnectionStatus, NodeFromTemplateJobStatus
-from datasources.checks import appliance_wait_s, failure, finish_check
 from datasources.models import ON_APPLIANCE, StreamCheck
+from datasources.results import appliance_wait_s, failure, finish_check
 from datasources.streams import validate_stream_url
 from devicelink.messages import MAX_SNAPSHOT_BYTES, MAX_TIMEOUT_S, CheckStream, StreamCheckBody
 from devices.models import Device
@@ -61,6 +62,14 @@ def claim_for_link(device_pk: int, session: str, check_id: int | None = None) ->
             if message is not None:
                 messages.append(message)
     return messages
+
+
+def claim_link_messages(
+    device_pk: int, session: str, event: dict[str, Any] | None
+) -> list[CheckStream]:
+    """devices.hooks.link_claims["check_stream"]: after hello (``event`` None) every check not
+    sent yet; on a ``link.check_stream`` message the one it names."""
+    return claim_for_link(device_pk, session, None if event is None else int(event["check_id"]))
 
 
 def _message(check: StreamCheck) -> CheckStream | None:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from core import groups
 from core.live import send_to_link
 from core.status import DeviceConnectionStatus, DeviceStatus, NodeFromTemplateJobStatus
 from datasources.live import broadcast_check
 from datasources.models import ON_APPLIANCE, ON_CONSOLE, DataSource, StreamCheck
+from datasources.results import finish_check
+from datasources.tasks import run_stream_check
 from devices.models import Device
 
 logger = logging.getLogger(__name__)
@@ -23,21 +22,6 @@ KEEP_CHECKS = 20
 
 class CheckRefused(Exception):
     """A check that cannot start; the message says why, in words for the operator."""
-
-
-def stale_before(now: datetime) -> datetime:
-    """Console-host checks claimed before this belong to a worker that died mid-check."""
-    return now - timedelta(seconds=4 * settings.STREAM_CHECK_TIMEOUT_S + 30)
-
-
-def appliance_wait_s() -> int:
-    """How long a check sent to an appliance may take before it counts as failed.
-
-    The appliance needs up to two STREAM_CHECK_TIMEOUT_S (connect, then the first data) and a
-    little for the link; STREAM_CHECK_APPLIANCE_WAIT_S overrides it.
-    """
-    configured = settings.STREAM_CHECK_APPLIANCE_WAIT_S
-    return configured if configured else 2 * settings.STREAM_CHECK_TIMEOUT_S + 15
 
 
 def online_appliances() -> QuerySet[Device]:
@@ -105,8 +89,6 @@ def start_check(source: DataSource, user, device: Device | None = None) -> Strea
 
 
 def _enqueue(check: StreamCheck) -> None:
-    from datasources.tasks import run_stream_check
-
     try:
         run_stream_check.delay(check.pk)
     except Exception as exc:  # the broker is down: say so rather than stay pending
@@ -117,29 +99,6 @@ def _enqueue(check: StreamCheck) -> None:
             message="The check could not be queued: the task broker is unreachable.",
             hint="See /healthz and the console's log.",
         )
-
-
-def finish_check(check: StreamCheck, **result) -> bool:
-    """Store a pending check's result, unless the check was deleted or finished meanwhile.
-
-    Then broadcast it. A finished check never changes again (an appliance's late answer after
-    the check timed out is dropped).
-    """
-    updated = StreamCheck.objects.filter(
-        pk=check.pk, status=NodeFromTemplateJobStatus.PENDING
-    ).update(finished=timezone.now(), **result)
-    if updated:
-        check.refresh_from_db()
-        broadcast_check(check.data_source, check)
-    return bool(updated)
-
-
-def failure(message: str, hint: str) -> dict:
-    return {
-        "status": NodeFromTemplateJobStatus.FAILED,
-        "message": message[:500],
-        "hint": hint[:500],
-    }
 
 
 def with_latest_check(sources: QuerySet[DataSource]) -> QuerySet[DataSource]:

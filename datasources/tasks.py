@@ -11,8 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.status import NodeFromTemplateJobStatus
-from datasources.checks import failure, finish_check, stale_before
 from datasources.models import ON_CONSOLE, StreamCheck
+from datasources.results import failure, finish_check, stale_before
 from datasources.streams import validate_stream_url
 from streamcheck import StreamCheckFailed, probe
 

@@ -11,6 +11,7 @@ from django_tables2 import SingleTableView
 
 from core.access import PolicyMixin
 from core.roles import OPERATE_ONLY, READ_OPERATE
+from datasources import hooks
 from datasources.checks import (
     CheckRefused,
     check_place,
@@ -20,9 +21,7 @@ from datasources.checks import (
 )
 from datasources.forms import DataSourceForm
 from datasources.models import DataSource, StreamCheck
-from datasources.packages import delete_camera_package, register_camera_package
 from datasources.tables import DataSourceTable
-from datasources.usage import users, with_users
 
 hide_password = method_decorator(sensitive_post_parameters("password", "url"), name="dispatch")
 
@@ -34,7 +33,7 @@ class DataSourceListView(PolicyMixin, SingleTableView):
     template_name = "datasources/datasource_list.html"
 
     def get_queryset(self):
-        return with_users(with_latest_check(DataSource.objects.all()))
+        return hooks.with_users(with_latest_check(DataSource.objects.all()))
 
     def get_context_data(self, **kwargs):
         # Where "Test stream" can run: this console, or an appliance online now.
@@ -91,7 +90,7 @@ class DataSourceCreateView(PolicyMixin, CreateView):
     @transaction.atomic
     def form_valid(self, form):
         response = super().form_valid(form)
-        register_camera_package(self.object, self.request.user)
+        hooks.saved(self.object, self.request.user)
         saved = " Credentials saved as secret." if self.object.has_credentials else ""
         messages.success(self.request, f"Camera stream {self.object.name} added.{saved}")
         return response
@@ -112,7 +111,7 @@ class DataSourceUpdateView(PolicyMixin, UpdateView):
     @transaction.atomic
     def form_valid(self, form):
         response = super().form_valid(form)
-        register_camera_package(self.object, self.request.user)
+        hooks.saved(self.object, self.request.user)
         messages.success(self.request, f"Camera stream {self.object.name} saved.")
         return response
 
@@ -124,12 +123,12 @@ class DataSourceDeleteView(PolicyMixin, DeleteView):
     success_url = reverse_lazy("datasource-list")
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(used_by=users(self.object), **kwargs)
+        return super().get_context_data(used_by=hooks.users(self.object), **kwargs)
 
     @transaction.atomic
     def form_valid(self, form):
         name = self.object.name
-        delete_camera_package(self.object)
+        hooks.deleted(self.object)
         response = super().form_valid(form)
         messages.success(self.request, f"Camera stream {name} and its saved credentials deleted.")
         return response

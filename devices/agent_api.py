@@ -7,26 +7,22 @@ its device key (everything else).
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 
 from django.conf import settings
 from django.db import transaction
 from django.http import (
     FileResponse,
     HttpRequest,
-    HttpResponse,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from applications.assets import asset_storage
 from core.status import DeviceConnectionStatus, DeviceStatus, DeviceType
+from core.storage import asset_storage
 from devicelink.auth import AuthError, load_public_key, verify_provision_proof
 from devicelink.network import NetworkStatus
 from devices import live
@@ -51,7 +47,7 @@ class ProvisionRequest(BaseModel):
     network_status: NetworkStatus = Field(default_factory=NetworkStatus)
 
 
-def _error(status: int, message: str) -> JsonResponse:
+def error_response(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
@@ -96,16 +92,18 @@ def provision(request: HttpRequest) -> JsonResponse:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        return _error(400, f"The provisioning request is malformed: {where}: {first['msg']}")
+        return error_response(
+            400, f"The provisioning request is malformed: {where}: {first['msg']}"
+        )
     except ValueError as exc:
-        return _error(400, f"The provisioning request is malformed: public_key: {exc}")
+        return error_response(400, f"The provisioning request is malformed: public_key: {exc}")
     refusal: AuthError | None = None
     with transaction.atomic():
         device = Device.objects.select_for_update().filter(device_id=claim.device_id).first()
         if device is None:
             refusal = refuse_unknown(claim.device_id)
             logger.warning("provisioning refused for %s: %s", claim.device_id, refusal.message)
-            return _error(refusal.status, refusal.message)
+            return error_response(refusal.status, refusal.message)
         credential = device.credentials.filter(credential_id=claim.credential_id).first()
         try:
             if credential is None:
@@ -146,7 +144,7 @@ def provision(request: HttpRequest) -> JsonResponse:
     if refusal is not None:
         logger.warning("provisioning refused for %s: %s", device.device_id, refusal.message)
         _log(device, "WARNING", f"Provisioning refused: {refusal.message}")
-        return _error(refusal.status, refusal.message)
+        return error_response(refusal.status, refusal.message)
     _log(
         device,
         "INFO",
@@ -170,10 +168,10 @@ def software_bundle(request: HttpRequest, version: str) -> JsonResponse | FileRe
     try:
         authenticate_device(request.headers.get("Authorization"), "GET", request.path)
     except AuthError as exc:
-        return _error(exc.status, exc.message)
+        return error_response(exc.status, exc.message)
     image = SoftwareImage.objects.filter(version=version).first()
     if image is None:
-        return _error(404, f"No software image {version} exists on this console.")
+        return error_response(404, f"No software image {version} exists on this console.")
     response = FileResponse(
         asset_storage().open(software_storage_name(image.version), "rb"),
         content_type="application/gzip",
@@ -182,59 +180,3 @@ def software_bundle(request: HttpRequest, version: str) -> JsonResponse | FileRe
     response["X-Vantage-Sha256"] = image.sha256
     response["X-Vantage-Signature"] = image.signature
     return response
-
-
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
-
-
-@require_GET
-def asset(request: HttpRequest, sha256: str) -> HttpResponse:
-    """An application asset for a device that runs an instance using it; ``Range`` resumes."""
-    from applications.assets import open_asset
-    from applications.models import ApplicationInstance, Asset
-
-    try:
-        device = authenticate_device(request.headers.get("Authorization"), "GET", request.path)
-    except AuthError as exc:
-        return _error(exc.status, exc.message)
-    stored = Asset.objects.filter(sha256=sha256).first()
-    used_here = stored is not None and any(
-        sha256 in json.dumps(instance.spec)
-        for instance in ApplicationInstance.objects.filter(device=device).only("spec")
-    )
-    if not used_here:
-        return _error(404, f"No asset {sha256} belongs to an application of this device.")
-    handle = open_asset(stored)
-    start, end = 0, stored.size - 1
-    match = _RANGE.match(request.headers.get("Range", ""))
-    if match:
-        start = int(match[1])
-        end = min(int(match[2]) if match[2] else end, stored.size - 1)
-        if start > end:
-            handle.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{stored.size}"
-            return response
-        handle.seek(start)
-    length = end - start + 1
-    response = StreamingHttpResponse(
-        _chunks(handle, length), status=206 if match else 200, content_type="application/gzip"
-    )
-    response["Content-Length"] = str(length)
-    response["Accept-Ranges"] = "bytes"
-    response["X-Vantage-Sha256"] = stored.sha256
-    if match:
-        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
-    return response
-
-
-def _chunks(handle, remaining: int, size: int = 1024 * 1024):
-    try:
-        while remaining > 0:
-            data = handle.read(min(size, remaining))
-            if not data:
-                return
-            remaining -= len(data)
-            yield data
-    finally:
-        handle.close()

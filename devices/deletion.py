@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from applications.models import ApplicationInstance
 from devices import desired, live
 from devices.models import DeletedDevice, Device
 
@@ -21,7 +20,7 @@ def delete_device(device: Device, user=None) -> None:
     with transaction.atomic():
         DeletedDevice.objects.update_or_create(device_id=device_id, defaults={"name": name})
         # Application instances cannot run without their device; their rows protect it.
-        ApplicationInstance.objects.filter(device=device).delete()
+        device.application_instances.all().delete()
         device.delete()
         desired.revoke(device_id, REVOKE_REASON)
         live.device_deleted(device_id, name)

@@ -15,6 +15,7 @@ from core.live import send_to_link
 from core.status import JobType
 from devicelink import SOFTWARE_PATH
 from devicelink.messages import Desired, JobSpec
+from devices import hooks
 from devices.models import TERMINAL_JOB_STATUSES, Device, SoftwareImage
 
 
@@ -49,8 +50,6 @@ def build_desired(device: Device) -> Desired:
                 spec.signature = image.signature
                 spec.size = image.size
         jobs.append(spec)
-    from applications.desired import device_applications
-
-    return Desired(
-        version=device.desired_version, jobs=jobs, applications=device_applications(device)
-    )
+    # The other apps' sections (applications: what the device runs), from devices.hooks.
+    sections = {name: build(device) for name, build in hooks.desired_sections.items()}
+    return Desired(version=device.desired_version, jobs=jobs, **sections)

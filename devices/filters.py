@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from core.status import DeviceAggregatedStatus
-from devices.forms import parse_tag_filter
+from core.tags import parse_tag_filter
 from devices.models import Device
 
 

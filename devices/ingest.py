@@ -16,8 +16,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
-from datasources.appliance import expire_appliance_checks, store_result
-from devicelink.apps import ApplicationReport
 from devicelink.messages import (
     AppliedBody,
     Heartbeat,
@@ -28,12 +26,11 @@ from devicelink.messages import (
     ProtocolError,
     Report,
     SoftwareBody,
-    StreamCheckBody,
     Welcome,
     report_body,
 )
 from devicelink.network import NetworkStatus
-from devices import live
+from devices import hooks, live
 from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
 from devices.software import refresh_update_needed
 
@@ -151,8 +148,7 @@ def on_heartbeat(pk: int, session: str, heartbeat: Heartbeat) -> HeartbeatResult
         live.fleet_counts_changed()
     else:
         live.heartbeat_received(device)
-    if heartbeat.applications:
-        _record_metrics(device, heartbeat)
+    _heartbeat_hooks(device, heartbeat)
     return HeartbeatResult(
         HeartbeatAck(id=heartbeat.id, lease_expires=lease_end.timestamp()),
         device.desired_version,
@@ -234,13 +230,13 @@ def _renew_lease(
     return Device.from_db(connection.alias, names, [known[name] for name in names])
 
 
-def _record_metrics(device: Device, heartbeat: Heartbeat) -> None:
-    from applications.metrics import record
-
-    try:
-        record(device, heartbeat.applications)
-    except Exception:  # metrics are best effort: the lease was renewed, the ack must go out
-        logger.exception("storing the application metrics of %s failed", device.device_id)
+def _heartbeat_hooks(device: Device, heartbeat: Heartbeat) -> None:
+    """What other apps take from a heartbeat (applications: its metrics; hooks.py)."""
+    for hook in hooks.heartbeat_hooks:
+        try:
+            hook(device, heartbeat)
+        except Exception:  # best effort: the lease was renewed, the ack must go out
+            logger.exception("handling the heartbeat of %s failed (%r)", device.device_id, hook)
 
 
 def desired_version(pk: int, session: str) -> int:
@@ -293,12 +289,9 @@ def on_report(pk: int, session: str, report: Report) -> None:
             live.logs_added(device, entries)
         elif isinstance(body, AppliedBody):
             device.applied_version = min(body.version, device.desired_version)
-        elif isinstance(body, ApplicationReport):
-            from applications.deployments import apply_report
-
-            apply_report(device, body)
-        elif isinstance(body, StreamCheckBody):
-            store_result(device, body)
+        elif (handler := hooks.report_handlers.get(type(body))) is not None:
+            # Application reports (applications), stream check results (datasources).
+            handler(device, body)
         device.last_report_seq = report.seq
         device.updated = timezone.now()
         # Only what a report changes: handling it may have bumped the desired version (an
@@ -377,5 +370,6 @@ def expire_leases() -> list[str]:
             live.device_updated(device, ["status"])
     if expired:
         live.fleet_counts_changed()
-    expire_appliance_checks(now)
+    for hook in hooks.sweep_hooks:  # datasources: appliance checks that will not be answered
+        hook(now)
     return expired

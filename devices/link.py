@@ -24,7 +24,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connections
 
 from core import groups
-from datasources.appliance import claim_for_link
 from devicelink import (
     CLOSE_PROTOCOL_ERROR,
     CLOSE_REPLACED,
@@ -45,7 +44,7 @@ from devicelink.messages import (
     decode_agent_message,
     encode,
 )
-from devices import ingest, output
+from devices import hooks, ingest, output
 from devices.agent_auth import authenticate_device
 from devices.desired import build_desired
 from devices.models import Device
@@ -195,8 +194,9 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         self.sent_version = hello.applied_version
         await self.send(encode(welcome))
         await self._send_desired_if_newer(desired_version)
-        # Stream checks asked for while this device had no connection here.
-        await self._send_stream_checks(None)
+        # What was asked for while this device had no connection here (stream checks).
+        for name in hooks.link_claims:
+            await self._send_claimed(name, None)
 
     async def _send_desired_if_newer(self, version: int) -> None:
         if version > self.sent_version:
@@ -225,10 +225,12 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
         """Test a stream from this appliance (datasources/checks.py); the event holds only the
         check's id: the credentials are read here and go out only over this connection."""
         if self.greeted:  # otherwise the hello that follows sends it
-            await self._send_stream_checks(int(event["check_id"]))
+            await self._send_claimed("check_stream", event)
 
-    async def _send_stream_checks(self, check_id: int | None) -> None:
-        for message in await in_thread(claim_for_link)(self.device_pk, self.session, check_id):
+    async def _send_claimed(self, name: str, event: dict | None) -> None:
+        """Send what the ``name`` claim (hooks.link_claims) returns for this connection."""
+        claim = hooks.link_claims[name]
+        for message in await in_thread(claim)(self.device_pk, self.session, event):
             await self.send(encode(message))
 
     # --- "View output" (devices/output.py) -------------------------------------------------

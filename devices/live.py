@@ -18,7 +18,15 @@ from django.db.models import Prefetch
 from core import groups
 from core.live import broadcast
 from core.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
-from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
+from devices import hooks, provisioning
+from devices.models import (
+    TERMINAL_JOB_STATUSES,
+    Device,
+    DeviceJob,
+    DeviceJobEvent,
+    DeviceLog,
+    SoftwareImage,
+)
 
 # What a change can touch on the device page and the list.
 SECTIONS = ("status", "network", "software", "health", "jobs", "logs", "details")
@@ -197,8 +205,6 @@ def network_view(device: Device) -> dict[str, Any]:
 
 def device_context(device: Device, sections: Iterable[str] = SECTIONS) -> dict[str, Any]:
     """The context of the device partials for ``sections`` (a fresh read of the device)."""
-    from devices import provisioning, software  # both import this module
-
     sections = set(sections)
     fresh = Device.objects.with_aggregated_status().filter(pk=device.pk).first()
     context: dict[str, Any] = {"device": fresh, "sections": sections}
@@ -208,10 +214,10 @@ def device_context(device: Device, sections: Iterable[str] = SECTIONS) -> dict[s
     context["running_job"] = running
     if sections & {"status", "software"}:
         context["light"] = status_light(fresh, running)
-        context["latest"] = software.latest_image()
+        context["latest"] = SoftwareImage.objects.newest()
         context["setup"] = provisioning.setup_state(fresh)
         context["setup_steps"] = provisioning.step_list(context["setup"].step)
-        context["newer"] = software.newer_images(fresh.current_software)
+        context["newer"] = SoftwareImage.objects.newer_than(fresh.current_software)
         required = [image for image in context["newer"] if image.required]
         context["required_update"] = required[0] if required else None
     if "jobs" in sections:
@@ -225,10 +231,8 @@ def device_context(device: Device, sections: Iterable[str] = SECTIONS) -> dict[s
 
 def fleet_context(device: Device) -> dict[str, Any]:
     """What the list's row cells need: a heartbeat re-renders them, so this stays small."""
-    from devices import software
-
     fresh = Device.objects.with_aggregated_status().filter(pk=device.pk).first()
-    return {"device": fresh, "latest": software.latest_image() if fresh else None}
+    return {"device": fresh, "latest": SoftwareImage.objects.newest() if fresh else None}
 
 
 # --- broadcasts ---------------------------------------------------------------------------------
@@ -255,9 +259,8 @@ def device_updated(device: Device, sections: Iterable[str] = ("status",)) -> Non
 
 def fleet_counts_changed() -> None:
     """A device's aggregated status changed through the link: the dashboard counts follow."""
-    from console.dashboard import broadcast_dashboard_soon
-
-    broadcast_dashboard_soon()
+    for hook in hooks.counts_changed_hooks:  # console: the dashboard's recount
+        hook()
 
 
 def heartbeat_received(device: Device) -> None:
@@ -286,9 +289,8 @@ def logs_added(device: Device, entries: list[DeviceLog]) -> None:
         "devices/partials/logs.html#log-append",
         {"device": device, "lines": lines[-LOG_LINES_SHOWN:]},
     )
-    from applications.observe import app_logs_added  # applications imports this module
-
-    app_logs_added(lines)
+    for hook in hooks.logs_hooks:  # applications: the lines of its instances
+        hook(lines)
 
 
 def device_deleted(device_id: str, name: str) -> None:

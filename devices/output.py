@@ -20,8 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 from django.core.cache import cache
+from django.db.models import Model
 
-from applications.models import ApplicationInstance
 from core import groups
 from core.live import broadcast
 from devices.models import Device
@@ -70,11 +70,13 @@ def current_owner(device_id: str) -> str | None:
     return cache.get(_owner_key(device_id))
 
 
-def owner_context(device: Device, this_instance: ApplicationInstance | None = None) -> dict:
+def owner_context(device: Device, this_instance: Model | None = None) -> dict:
+    """``this_instance``: the application instance whose page shows the panel, if any."""
     owner_id = current_owner(device.device_id)
     owner = None
     if owner_id:
-        owner = ApplicationInstance.objects.filter(application_instance_id=owner_id).first()
+        # The owner runs on this device: its reverse relation, not the applications app (above).
+        owner = device.application_instances.filter(application_instance_id=owner_id).first()
     return {
         "device": device,
         "output_known": owner_id is not None,

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import groups
+from core.errors import QuotaExceeded
 from core.live import request_resync
 from core.status import DeviceStatus
 from devicelink import PROVISIONING_CREDENTIAL_TTL_S
@@ -26,10 +27,6 @@ from devicelink.archive import DeviceArchive, archive_name, build_archive
 from devicelink.network import NetworkPayload
 from devices import keys
 from devices.models import Device, ProvisioningCredential, hash_token
-
-
-class QuotaExceeded(ValidationError):
-    """The installation holds DEVICE_QUOTA devices already."""
 
 
 def quota_message() -> str:
@@ -43,7 +40,7 @@ def quota_message() -> str:
 def check_quota() -> None:
     """QuotaExceeded when no further device may be created."""
     if Device.objects.count() >= settings.DEVICE_QUOTA:
-        raise QuotaExceeded(quota_message(), code="quota")
+        raise QuotaExceeded(quota_message(), "DEVICE_QUOTA")
 
 
 def name_taken_message(name: str) -> str:
@@ -57,7 +54,8 @@ def create_device(
     tags: dict[str, str] | None = None,
     network: dict[str, Any] | None = None,
 ) -> Device:
-    """Create a device awaiting provisioning; ValidationError for the quota or a taken name.
+    """Create a device awaiting provisioning; QuotaExceeded, or ValidationError for a taken
+    name.
 
     ``network`` is a NetworkPayload dict (validated again here, so API and wizard agree).
     """

@@ -15,8 +15,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import QuerySet
 
-from applications.assets import asset_storage
 from core.status import UpdateProgress
+from core.storage import asset_storage
 from devicelink.releases import (
     MAX_BUNDLE_BYTES,
     ReleaseError,
@@ -30,21 +30,6 @@ from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, SoftwareIma
 
 def software_storage_name(version: str) -> str:
     return f"software/{version}.tar.gz"
-
-
-def latest_image() -> SoftwareImage | None:
-    """The newest software image by version (not by upload time)."""
-    return SoftwareImage.objects.order_by("-major", "-minor", "-patch").first()
-
-
-def newer_images(current: str) -> list[SoftwareImage]:
-    """The images newer than ``current``, newest first (all of them if ``current`` is unknown)."""
-    images = list(SoftwareImage.objects.order_by("-major", "-minor", "-patch"))
-    try:
-        installed = parse_version(current)
-    except ValueError:
-        return images
-    return [image for image in images if image.version_tuple > installed]
 
 
 def _read_upload(file: IO[bytes]) -> bytes:

@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from formtools.wizard.views import SessionWizardView
 
 from core.access import PolicyMixin
+from core.errors import QuotaExceeded
 from core.roles import ADMIN_ONLY
 from devicelink.network import DEFAULT_NTP_SERVERS
 from devices.forms import INTERFACES, DeviceNameForm, DeviceNetworkForm
@@ -57,8 +58,11 @@ class DeviceSetupWizard(PolicyMixin, SessionWizardView):
                 tags=name_form.cleaned_data["tags"],
                 network=network,
             )
-        except ValidationError as exc:
+        except (QuotaExceeded, ValidationError) as refused:
             # The quota filled up, or another administrator took the name, since step 1.
+            exc = refused
+            if isinstance(refused, QuotaExceeded):
+                exc = ValidationError(refused.message, code="quota")
             form = self.get_form(step="name", data=self.storage.get_step_data("name"))
             form.is_valid()
             form.add_error(None, exc)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.roles import Role
+from panorama_api.protocol import service_model
 
 Handler = Callable[..., dict[str, Any]]
 
@@ -31,8 +32,6 @@ def operation(name: str, *, role: Role | None = None, mutating: bool | None = No
     """
 
     def register(handler: Handler) -> Handler:
-        from panorama_api.protocol import service_model
-
         http = service_model().operation_model(name).http
         reads = http["method"] == "GET"
         mutates = (not reads) if mutating is None else mutating

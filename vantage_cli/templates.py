@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from manifests import catalog
+
 ENVELOPE = "2021-01-01"
 
 #: The Dockerfile of a new container package. vantage-cli does not run Docker; the file is
@@ -142,9 +144,10 @@ def asset(name: str, kind: str, asset_uri: str, descriptor_uri: str) -> dict[str
     return {"name": name, "implementations": [implementation]}
 
 
-#: The stock packages ``add-panorama-package`` adds, with the node each type gets.
-ABSTRACT_CAMERA = "panorama::abstract_rtsp_media_source"
-HDMI_SINK = "panorama::hdmi_data_sink"
+#: The stock packages ``add-panorama-package`` adds (manifests/catalog.py), with the node each
+#: type gets.
+ABSTRACT_CAMERA = catalog.ABSTRACT_CAMERA
+HDMI_SINK = catalog.HDMI_SINK
 
 
 def abstract_camera_node(name: str) -> dict[str, Any]:

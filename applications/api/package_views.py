@@ -22,7 +22,7 @@ from applications.api.package_serializers import (
     PatchVersionSerializer,
     RegisterPatchSerializer,
 )
-from applications.assets import AssetHashMismatch, asset_storage, open_asset, store_asset
+from applications.assets import AssetHashMismatch, open_asset, store_asset
 from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
 from applications.registry import (
     PackageRejected,
@@ -34,6 +34,7 @@ from applications.registry import (
 from core.models import Installation
 from core.roles import READ_OPERATE
 from core.status import NodeCategory
+from core.storage import asset_storage
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -14,6 +14,7 @@ from applications.api.serializers import (
 from applications.filters import ApplicationInstanceFilter
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused
+from core.errors import QuotaExceeded, SignalRefused
 from core.roles import READ_OPERATE
 
 
@@ -56,7 +57,7 @@ class ApplicationInstanceViewSet(
             raise ValidationError(
                 {"errors": [error.to_dict() for error in refused.errors]}
             ) from None
-        except deployments.QuotaExceeded as exceeded:
+        except QuotaExceeded as exceeded:
             return Response(
                 {"detail": exceeded.message, "quota": exceeded.quota},
                 status=status.HTTP_402_PAYMENT_REQUIRED,
@@ -84,7 +85,7 @@ class ApplicationInstanceViewSet(
         try:
             with transaction.atomic():
                 deployments.signal_nodes(instance, signals)
-        except ValueError as exc:
+        except SignalRefused as exc:
             raise ValidationError({"node_signals": [str(exc)]}) from None
         instance.refresh_from_db()
         return Response(

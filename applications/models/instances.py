@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core import crypto
 from core.ids import new_application_instance_id
 from core.status import (
     ApplicationInstanceHealthStatus,
@@ -133,6 +137,50 @@ class ApplicationInstance(models.Model):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    # --- the instance's place on its device: one rule each, used by pages, APIs and workflow --
+
+    @property
+    def removal_requested(self) -> bool:
+        return self.desired_state == DesiredState.REMOVED
+
+    @property
+    def is_active(self) -> bool:
+        """It holds its device's slot, host ports and streams (``active_q`` in Python)."""
+        return not self.removal_requested and self.status not in GONE_STATUSES
+
+    @property
+    def is_removable(self) -> bool:
+        """Remove applies: not asked to go yet, not removed, and not failed before the device
+        ran it. A DEPLOYMENT_ERROR (the console's error) may be on its device: removable."""
+        return not self.removal_requested and self.status not in (
+            ApplicationInstanceStatus.REMOVAL_SUCCEEDED,
+            ApplicationInstanceStatus.DEPLOYMENT_FAILED,
+        )
+
+    def host_ports(self) -> list[tuple[int, str]]:
+        """(host port, node) of every routing rule the instance uses: from its resolved spec,
+        or, before the workflow resolved it, from its payloads as resolve() would read them."""
+        if self.spec:
+            return [
+                (rule["host_port"], rule["node"])
+                for rule in self.spec.get("network_routing_rules") or []
+            ]
+        rules: list[Any] = []
+        for text, key in ((self.overrides_payload, "nodeGraphOverrides"),
+                          (self.manifest_payload, "nodeGraph")):  # fmt: skip
+            try:
+                body = (json.loads(text) if text.strip() else {}).get(key) or {}
+            except (ValueError, AttributeError):
+                body = {}
+            rules = body.get("networkRoutingRules") or []
+            if rules:
+                break
+        return [
+            (rule.get("hostPort") or rule.get("containerPort"), rule.get("node", ""))
+            for rule in rules
+            if isinstance(rule, dict)
+        ]
+
 
 class InstanceEvent(models.Model):
     """One transition of an instance: the timeline on its page."""
@@ -198,8 +246,6 @@ class NodeInstance(models.Model):
         return f"{self.instance}.{self.node_instance_id}"
 
     def stream_credentials(self) -> tuple[str, str]:
-        from core import crypto
-
         return tuple(  # type: ignore[return-value]
             crypto.decrypt(value) if value else ""
             for value in (self.stream_username_encrypted, self.stream_password_encrypted)
@@ -229,17 +275,9 @@ class RuntimeRole(models.Model):
         return self.name
 
     def environment(self) -> dict[str, str]:
-        import json
-
-        from core import crypto
-
         if not self.environment_encrypted:
             return {}
         return json.loads(crypto.decrypt(self.environment_encrypted))
 
     def set_environment(self, values: dict[str, str]) -> None:
-        import json
-
-        from core import crypto
-
         self.environment_encrypted = crypto.encrypt(json.dumps(values)) if values else ""

@@ -97,8 +97,8 @@ def test_credentials_typed_into_the_stream_url_are_moved_out_of_it(app):
 
 
 def test_a_data_sources_camera_package_is_kept_byte_for_byte(app):
+    from applications.camera_packages import camera_package_json
     from applications.models import PatchVersion
-    from datasources.packages import camera_package_json
 
     source = register_camera("front_door", "rtsp://10.0.0.5/stream1", "cam", "Door-pass-1")
     patch = PatchVersion.objects.get(package_version__package__name="front_door")

@@ -166,8 +166,8 @@ def camera():
 def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_removed(
     device, app, camera, operator_client
 ):
+    from applications.camera_usage import users
     from applications.models import NodeInstance
-    from datasources.usage import users
 
     instance = deploy(device, *camera_app(["front_door"], 8082))
     report(

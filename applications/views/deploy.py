@@ -22,8 +22,9 @@ from formtools.wizard.views import SessionWizardView
 
 from applications import deployments, forms, wizard
 from applications.models import ApplicationInstance
-from applications.resolve import DeployRefused, check_payloads
+from applications.resolve import DeployRefused, check_payloads, used_host_ports
 from core.access import PolicyMixin
+from core.errors import QuotaExceeded
 from core.models import Installation
 from core.roles import OPERATE_ONLY
 from datasources.models import DataSource
@@ -80,7 +81,7 @@ class DeployWizard(PolicyMixin, SessionWizardView):
 
     def used_ports(self) -> dict[int, str]:
         device = self.chosen_device()
-        return wizard.used_host_ports(device, exclude=self.replaced()) if device else {}
+        return used_host_ports(device, exclude=self.replaced()) if device else {}
 
     # --- forms ---------------------------------------------------------------------------------
 
@@ -242,7 +243,7 @@ class DeployWizard(PolicyMixin, SessionWizardView):
                 "The deployment was refused; correct what is listed below.",
                 [error.to_dict() for error in refused.errors],
             )
-        except deployments.QuotaExceeded as exceeded:
+        except QuotaExceeded as exceeded:
             return self._refused(form_dict["review"], exceeded.message, [], exceeded.quota)
         messages.success(
             self.request,

@@ -23,19 +23,11 @@ from applications.observe import observe_context
 from applications.tables import ApplicationInstanceTable
 from core.access import PolicyMixin
 from core.roles import OPERATE_ONLY, READ_OPERATE, Role, has_role
-from core.status import ApplicationInstanceStatus as Status
-from core.status import DesiredState, NodeSignalValue
+from core.status import NodeSignalValue
 
 
 def can_operate(request: HttpRequest) -> bool:
     return has_role(request.user, Role.OPERATOR)
-
-
-def removable(instance: ApplicationInstance) -> bool:
-    return instance.desired_state != DesiredState.REMOVED and instance.status not in (
-        Status.REMOVAL_SUCCEEDED,
-        Status.DEPLOYMENT_FAILED,
-    )
 
 
 class ApplicationInstanceListView(PolicyMixin, SingleTableMixin, FilterView):
@@ -66,7 +58,7 @@ class ApplicationInstanceDetailView(PolicyMixin, DetailView):
         context = super().get_context_data(**kwargs)
         context.update(instance_context(self.object))
         context["can_operate"] = can_operate(self.request)
-        context["removable"] = removable(self.object)
+        context["removable"] = self.object.is_removable
         context["replaced_by"] = list(self.object.replaced_by.order_by("-created"))
         context.update(observe_context(self.object, self.request))
         return context
@@ -90,12 +82,12 @@ class InstanceRemoveView(InstanceActionMixin, View):
         return render(
             request,
             "applications/applicationinstance_remove.html",
-            {"instance": instance, "removable": removable(instance)},
+            {"instance": instance, "removable": instance.is_removable},
         )
 
     def post(self, request: HttpRequest, application_instance_id: str) -> HttpResponse:
         instance = self.get_instance(application_instance_id)
-        if not removable(instance):
+        if not instance.is_removable:
             messages.info(request, f"{instance.name} is already removed or being removed.")
         else:
             deployments.remove(instance)
@@ -119,7 +111,7 @@ class NodeSignalView(InstanceActionMixin, View):
             messages.error(request, "Choose Pause or Resume for one of this application's nodes.")
         elif node.kind != "camera":
             messages.error(request, f"{node_name} is not a camera node; only cameras pause.")
-        elif not removable(instance):
+        elif not instance.is_removable:
             messages.error(request, f"{instance.name} is removed; its nodes no longer run.")
         else:
             with transaction.atomic():

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from datasources import hooks
 from datasources.models import SAVED_AS_SECRET, DataSource, StreamCheck
 from datasources.streams import normalize_stream_input
 
@@ -75,15 +76,13 @@ class DataSourceSerializer(serializers.ModelSerializer):
             "device_id": {"type": "string"}}}}
     )  # fmt: skip
     def get_used_by(self, source) -> list[dict[str, str]]:
-        from datasources.usage import used_by
-
         return [
             {
                 "application_instance_id": instance.application_instance_id,
                 "name": instance.name,
                 "device_id": instance.device.device_id,
             }
-            for instance in used_by(source)
+            for instance in hooks.used_by(source)
         ]
 
     class Meta:

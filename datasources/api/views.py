@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core.roles import READ_OPERATE
+from datasources import hooks
 from datasources.api.serializers import (
     DataSourceSerializer,
     StreamCheckRequestSerializer,
@@ -13,29 +14,27 @@ from datasources.api.serializers import (
 )
 from datasources.checks import CheckRefused, check_place, start_check, with_latest_check
 from datasources.models import DataSource
-from datasources.packages import delete_camera_package, register_camera_package
-from datasources.usage import with_users
 
 
 class DataSourceViewSet(viewsets.ModelViewSet):
     """Camera streams (RTSP) and recorded test sources (file://)."""
 
     policy = READ_OPERATE
-    queryset = with_users(with_latest_check(DataSource.objects.all()))
+    queryset = hooks.with_users(with_latest_check(DataSource.objects.all()))
     serializer_class = DataSourceSerializer
     filterset_fields = ["name"]
 
     @transaction.atomic
     def perform_create(self, serializer) -> None:
-        register_camera_package(serializer.save(), self.request.user)
+        hooks.saved(serializer.save(), self.request.user)
 
     @transaction.atomic
     def perform_update(self, serializer) -> None:
-        register_camera_package(serializer.save(), self.request.user)
+        hooks.saved(serializer.save(), self.request.user)
 
     @transaction.atomic
     def perform_destroy(self, instance: DataSource) -> None:
-        delete_camera_package(instance)
+        hooks.deleted(instance)
         instance.delete()
 
     @extend_schema(request=StreamCheckRequestSerializer, responses={202: StreamCheckSerializer})

@@ -1,6 +1,6 @@
 from django import template
 
-from datasources import usage
+from datasources import hooks
 
 register = template.Library()
 
@@ -8,4 +8,4 @@ register = template.Library()
 @register.filter
 def used_by(source):
     """The active application instances fed by this camera stream."""
-    return usage.used_by(source)
+    return hooks.used_by(source)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core import crypto, live
 from core.status import NodeFromTemplateJobStatus
-from datasources import checks, tasks
+from datasources import checks, results, tasks
 from datasources.appliance import claim_for_link
 from datasources.models import DataSource, StreamCheck
 from devices.ingest import expire_leases
@@ -191,7 +191,7 @@ def _pending(source: DataSource, device: Device | None, age_s: float) -> StreamC
 def test_checks_the_appliance_never_answers_fail_after_the_wait(camera, settings, monkeypatch):
     settings.STREAM_CHECK_APPLIANCE_WAIT_S = 20
     announced: list[StreamCheck] = []
-    monkeypatch.setattr(checks, "broadcast_check", lambda source, check: announced.append(check))
+    monkeypatch.setattr(results, "broadcast_check", lambda source, check: announced.append(check))
     device = appliance()
     others = [DataSource.objects.create(name=f"cam{i}", url=f"rtsp://10.0.0.{i}/s") for i in (1, 2)]
     overdue = _pending(camera, device, age_s=21)

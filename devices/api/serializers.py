@@ -9,9 +9,9 @@ from pydantic import ValidationError as PydanticError
 from rest_framework import serializers
 
 from core.status import JobType
+from core.tags import validate_tags
 from core.validators import resource_name_validator
 from devicelink.network import NetworkPayload
-from devices.forms import validate_tags
 from devices.models import Device, DeviceJob, DeviceJobEvent, SoftwareImage
 
 

@@ -13,6 +13,7 @@ from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import QuotaExceeded
 from core.roles import READ_ADMINISTER, READ_OPERATE
 from core.status import JobType, UpdateProgress
 from devices import live
@@ -32,7 +33,7 @@ from devices.filters import DeviceFilter
 from devices.jobs import JobRefused, create_jobs
 from devices.models import Device, DeviceJob, DeviceJobEvent, SoftwareImage
 from devices.provisioning import archive_filename, create_device, issue_archive
-from devices.software import add_image, delete_image, latest_image
+from devices.software import add_image, delete_image
 
 
 def _detail(exc: DjangoValidationError) -> dict:
@@ -72,7 +73,10 @@ class DeviceViewSet(
     )
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "latest_software": latest_image()}
+        return {
+            **super().get_serializer_context(),
+            "latest_software": SoftwareImage.objects.newest(),
+        }
 
     def _read(self, device: Device, serializer=DeviceSerializer, **extra) -> dict:
         fresh = self.get_queryset().get(pk=device.pk)
@@ -97,6 +101,8 @@ class DeviceViewSet(
                     network=body.validated_data.get("networking") or {},
                 )
                 archive = _archive_fields(device)
+        except QuotaExceeded as exceeded:
+            return Response({"detail": exceeded.message}, status=status.HTTP_400_BAD_REQUEST)
         except DjangoValidationError as exc:
             return Response(_detail(exc), status=status.HTTP_400_BAD_REQUEST)
         live.device_updated(device, ["status"])

@@ -6,6 +6,24 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from devicelink.releases import parse_version
+
+
+class SoftwareImageQuerySet(models.QuerySet):
+    def newest(self) -> SoftwareImage | None:
+        """The newest software image by version (not by upload time)."""
+        return self.order_by("-major", "-minor", "-patch").first()
+
+    def newer_than(self, current: str) -> list[SoftwareImage]:
+        """The images newer than ``current``, newest first (all of them if ``current`` is
+        unknown)."""
+        images = list(self.order_by("-major", "-minor", "-patch"))
+        try:
+            installed = parse_version(current)
+        except ValueError:
+            return images
+        return [image for image in images if image.version_tuple > installed]
+
 
 class SoftwareImage(models.Model):
     version = models.CharField(max_length=20, unique=True)
@@ -24,6 +42,8 @@ class SoftwareImage(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created = models.DateTimeField(default=timezone.now)
+
+    objects = SoftwareImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-major", "-minor", "-patch"]

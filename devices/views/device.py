@@ -7,10 +7,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, UpdateView
 
-from applications.observe import device_metrics_context
 from core.access import PolicyMixin
 from core.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
-from devices import live
+from devices import hooks, live
 from devices.deletion import delete_device
 from devices.forms import DeleteDeviceForm, DeviceEditForm
 from devices.models import Device
@@ -31,7 +30,8 @@ class DeviceDetailView(PolicyMixin, DetailView):
         # The same context the live updates render the panels with (devices/live.py).
         context.update(live.device_context(self.object))
         context.update(logs_context(self.object, self.request))
-        context.update(device_metrics_context(self.object, self.request))
+        for more in hooks.device_page_context:  # applications: its metrics panel
+            context.update(more(self.object, self.request))
         context["applications"] = list(self.object.application_instances.order_by("name"))
         context["can_operate"] = has_role(self.request.user, Role.OPERATOR)
         context["can_administer"] = has_role(self.request.user, Role.ADMINISTRATOR)

@@ -16,12 +16,12 @@ from django_tables2 import SingleTableMixin
 
 from core.access import PolicyMixin
 from core.roles import OPERATE_ONLY, READ_ADMINISTER, Role, has_role
+from core.tags import validate_tags
 from devices import live
 from devices.filters import DeviceFilter
-from devices.forms import BulkActionForm, validate_tags
+from devices.forms import BulkActionForm
 from devices.jobs import JobRefused, create_jobs, job_problems
 from devices.models import Device, SoftwareImage
-from devices.software import latest_image
 from devices.tables import DeviceTable
 
 
@@ -39,7 +39,7 @@ class DeviceListView(PolicyMixin, SingleTableMixin, FilterView):
 
     def get_table_kwargs(self) -> dict:
         return {
-            "latest": latest_image(),
+            "latest": SoftwareImage.objects.newest(),
             "selectable": has_role(self.request.user, Role.OPERATOR),
         }
 

@@ -13,16 +13,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from pydantic import ValidationError as PydanticError
 
+from core import errors as domain
 from core.roles import Role
+from core.tags import validate_tags
 from devicelink.network import NetworkPayload
 from devices import live
 from devices.deletion import delete_device
 from devices.filters import DeviceFilter
-from devices.forms import validate_tags
-from devices.models import Device, DeviceJob
-from devices.provisioning import QuotaExceeded as DeviceQuotaExceeded
+from devices.models import Device, DeviceJob, SoftwareImage
 from devices.provisioning import create_device, issue_archive
-from devices.software import latest_image
 from panorama_api.arns import arn
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, QuotaExceeded, ValidationError
@@ -105,7 +104,7 @@ def _aggregated(device: Device) -> str:
 
 
 def describe(device: Device) -> dict[str, Any]:
-    latest = latest_image()
+    latest = SoftwareImage.objects.newest()
     return _present(
         {
             "DeviceId": device.device_id,
@@ -187,8 +186,8 @@ def provision_device(
             )
             # The archive the wizard's "Download file" step hands out, the only copy.
             certificates, _credential = issue_archive(device)
-    except DeviceQuotaExceeded as exc:
-        raise QuotaExceeded(" ".join(exc.messages), DEVICE_QUOTA_CODE) from None
+    except domain.QuotaExceeded as exc:
+        raise QuotaExceeded(exc.message, DEVICE_QUOTA_CODE) from None
     except DjangoValidationError as exc:
         if getattr(exc, "error_dict", None) and "name" in exc.error_dict:
             raise Conflict(" ".join(exc.messages), Name, "device") from None

@@ -18,11 +18,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db import IntegrityError, transaction
 
-from applications.assets import asset_storage, store_asset
+from applications.assets import store_asset
 from applications.cameranodes import kept_manifest
 from applications.models import NodePackage, PackageImportJob
 from applications.registry import PackageRejected, patch_of, register_patch
 from core.status import PackageImportJobStatus, PackageImportJobType
+from core.storage import asset_storage
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, ValidationError
 from panorama_api.operations.packages import (

@@ -4,7 +4,7 @@ The same code paths as the deploy wizard and the REST API (``applications/api/vi
 ``deployments.request_deployment`` validates and records the instance and queues the Celery
 workflow, ``deployments.remove`` and ``deployments.signal_nodes`` act on it, the console's
 ``ApplicationInstanceFilter`` filters the list (StatusFilter's PROCESSING_DEPLOYMENT and
-PROCESSING_REMOVAL groups included) and its ``removable`` says what can still be removed.
+PROCESSING_REMOVAL groups included) and its ``is_removable`` says what can still be removed.
 
 How Panorama's members map onto Vantage:
 
@@ -50,7 +50,7 @@ from applications import deployments
 from applications.filters import ApplicationInstanceFilter
 from applications.models import ApplicationInstance, RuntimeRole
 from applications.resolve import DeployRefused, PayloadError
-from applications.views.instances import removable
+from core import errors as domain
 from devices.models import Device
 from panorama_api.arns import arn
 from panorama_api.call import Call
@@ -215,7 +215,7 @@ def create_application_instance(
             f"The deployment was refused ({count} problem{'s' if count != 1 else ''}): {refused}",
             fields=[_field(error) for error in refused.errors],
         ) from None
-    except deployments.QuotaExceeded as exceeded:
+    except domain.QuotaExceeded as exceeded:
         raise QuotaExceeded(exceeded.message, exceeded.quota, device.device_id, "device") from None
     return {"ApplicationInstanceId": instance.application_instance_id}
 
@@ -344,7 +344,7 @@ def list_application_instance_node_instances(
 @operation("RemoveApplicationInstance")
 def remove_application_instance(call: Call, *, ApplicationInstanceId: str) -> dict[str, Any]:
     instance = _get(ApplicationInstanceId)
-    if not removable(instance):
+    if not instance.is_removable:
         raise Conflict(
             f"{instance.name} is {instance.status}: it is already removed or being removed, "
             "or its deployment failed.",
@@ -369,6 +369,6 @@ def signal_application_instance_node_instances(
     try:
         with transaction.atomic():
             deployments.signal_nodes(instance, signals)
-    except ValueError as exc:
+    except domain.SignalRefused as exc:
         raise ValidationError(str(exc), fields=[("NodeSignals", str(exc))]) from None
     return {"ApplicationInstanceId": instance.application_instance_id}

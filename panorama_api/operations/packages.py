@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from applications.assets import asset_storage, open_asset, storage_name, store_asset
+from applications.assets import open_asset, storage_name, store_asset
 from applications.models import Asset, NodePackage, PatchVersion
 from applications.registry import (
     PackageRejected,
@@ -27,6 +27,7 @@ from applications.registry import (
     register_patch,
 )
 from core.models import Installation
+from core.storage import asset_storage
 from panorama_api.arns import arn
 from panorama_api.call import Call
 from panorama_api.errors import Conflict, NotFound, ValidationError

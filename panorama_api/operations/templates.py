@@ -14,11 +14,11 @@ from typing import Any
 
 from django.db import transaction
 
+from applications.camera_packages import CAMERA_VERSION, register_camera_package
 from applications.models import NodeFromTemplateJob
 from core.status import NodeFromTemplateJobStatus, TemplateType
 from datasources.forms import DataSourceForm
 from datasources.models import SAVED_AS_SECRET, DataSource
-from datasources.packages import CAMERA_VERSION, register_camera_package
 from panorama_api.call import Call
 from panorama_api.errors import NotFound, ValidationError
 from panorama_api.operations.packages import add_job_tags, check_job_tags, present

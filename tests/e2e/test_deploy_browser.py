@@ -100,8 +100,8 @@ def seen(page, key: str) -> list[str]:
 @pytest.fixture
 def camera_source(live_stack, rtsp_server):
     """A camera stream on the real RTSP server (with credentials), and its camera package."""
+    from applications.camera_packages import register_camera_package
     from datasources.models import DataSource
-    from datasources.packages import register_camera_package
 
     source = DataSource(name=CAMERA, url=rtsp_server.url("auth"), description="Over the door")
     source.set_credentials(rtsp_server.user, rtsp_server.password)

@@ -50,8 +50,8 @@ img => {
 
 @pytest.fixture
 def lobby_camera(live_stack, rtsp_server):
+    from applications.camera_packages import register_camera_package
     from datasources.models import DataSource
-    from datasources.packages import register_camera_package
 
     source = DataSource(name=CAMERA, url=rtsp_server.url("auth"), description="The lobby")
     source.set_credentials(rtsp_server.user, rtsp_server.password)

@@ -60,8 +60,8 @@ LOGGED_ATOL = 5e-9 + 1e-8
 
 @pytest.fixture
 def sample_camera(live_stack):
+    from applications.camera_packages import register_camera_package
     from datasources.models import DataSource
-    from datasources.packages import register_camera_package
 
     source = DataSource(name=CAMERA, url=VIDEO.as_uri(), description="Recorded pedestrians")
     source.full_clean()

@@ -12,10 +12,10 @@ from typing import Any
 
 from applications import deployments, tasks
 from applications.assets import store_asset
+from applications.camera_packages import register_camera_package
 from applications.models import ApplicationInstance
 from applications.registry import register_patch
 from datasources.models import DataSource, StreamCheck
-from datasources.packages import register_camera_package
 from devicelink.apps import ApplicationReport
 from devices.models import Device
 from tests.support.cli_project import CLI_RESOURCES
@@ -127,8 +127,8 @@ def camera_app(sources: list[str], host_port: int = 8081, paused=()) -> tuple[st
 
 def register_camera(name: str, url: str, username: str = "", password: str = ""):
     """A data source with its camera package, as registering one in the console does."""
+    from applications.camera_packages import register_camera_package
     from datasources.models import DataSource
-    from datasources.packages import register_camera_package
 
     source = DataSource(name=name, url=url)
     source.set_credentials(username, password)

@@ -1,10 +1,11 @@
-"""Which application instances use a camera stream ("used by" on the list and delete pages)."""
+"""Which application instances use a camera stream ("used by" on the list and delete pages;
+datasources reaches it through datasources/hooks.py)."""
 
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from applications.models import ApplicationInstance
+from applications.models import ApplicationInstance, NodeInstance
 from datasources.models import DataSource
 
 
@@ -21,8 +22,6 @@ def users(source: DataSource) -> list[ApplicationInstance]:
 
 def with_users(sources: QuerySet[DataSource]) -> QuerySet[DataSource]:
     """Prefetch ``used_by`` (a list) for every source of the queryset."""
-    from applications.models import NodeInstance
-
     return sources.prefetch_related(
         Prefetch(
             "node_instances",
