@@ -1,4 +1,4 @@
-"""The Panorama API's tests (no Django): what came over the wire is the model's (every body a
+"""The Panorama API's tests (Django): what came over the wire is the model's (every body a
 test client receives is checked against its operation's output shape; boto3 itself silently
 drops members it does not know), the error a refused call raised, and application instances
 created the way Panorama's clients create them (minified payloads)."""
