@@ -118,18 +118,30 @@ async def _exec(argv: list[str], plan: LaunchPlan, fds: tuple[int, ...]):
 def pin(cpus: frozenset[int] | None, nice: int = 0, join=None):  # type: ignore[no-untyped-def]
     """A ``preexec_fn`` that runs the child on ``cpus`` (None: wherever the agent runs), ``nice``
     levels below the agent's priority, in a control group (``join``: cgroups.Slot.enter())."""
-    if not cpus and not nice and join is None:
-        return None
 
     def setup() -> None:
         if join is not None:
             join()
         if cpus:
             os.sched_setaffinity(0, cpus)
-        if nice:
-            os.nice(nice)
+        level = os.nice(nice)
+        # Every node runs in a session of its own (to be stopped whole), and with the kernel's
+        # autogroups (Debian's default) each session is scheduled as one group of weight
+        # "nice 0" whatever its processes' nice: priorities between nodes would mean nothing.
+        # The group takes the node's nice, so a model server does run after the light nodes.
+        set_autogroup_nice(level)
 
     return setup
+
+
+def set_autogroup_nice(level: int) -> None:
+    """Give this process's autogroup (its session's scheduling group) the nice ``level``;
+    nothing where the kernel has no autogroups, or where the level is not allowed."""
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(level))
+    except OSError:
+        pass
 
 
 async def _isolated(plan: LaunchPlan, support: SandboxSupport, bwrap: str | None) -> Running:

@@ -7,14 +7,15 @@ Each frame is resized to 300x300 RGB and given to the person detector (the graph
 (``/opt/aws/panorama/logs/people_counter.log``) and to stdout (the node's ``console_output``).
 
 The frames of several cameras are processed at the same time by a small thread pool (since SDK
-1.1 ``call()`` does not block other threads), each goes out as soon as it is done, and the next
-frames are taken while the last ones are finished, so the model always has work.
+1.1 ``call()`` does not block other threads), each goes out as soon as it is done (a camera's
+frames in order), and the next frames are taken while each camera's last one is finished, so
+the model always has work.
 """
 
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from logging.handlers import RotatingFileHandler
 
 import cv2
@@ -55,23 +56,28 @@ class Application(panoramasdk.node):
         logger.info("People counter started, confidence threshold %.2f", self.threshold)
 
     def run(self):
-        previous = []  # the frames taken before, maybe still being processed
+        in_flight = {}  # camera -> the work on its frames taken so far and not known done
         while True:
+            # A frame stays valid until its camera's second new frame after it is taken: before
+            # each get(), every frame but each camera's newest must be done. The newest ones are
+            # still being processed while the next frames are taken, so the model always has
+            # work, whichever camera the next frame comes from.
+            for works in in_flight.values():
+                while len(works) > 1:
+                    works.pop(0).result()
             streams = self.inputs.video_in.get()
-            # A cached frame was handed out (and shown) before: only new frames are processed.
-            current = [
-                self.pool.submit(self.process_frame, stream)
-                for stream in streams
-                if not stream.is_cached
-            ]
-            # The model works on these while this loop goes on. A frame stays valid until the
-            # second get() after the one that returned it: finish the previous ones first.
-            for work in previous:
-                work.result()
-            previous = current
+            for stream in streams:
+                # A cached frame was handed out (and shown) before: only new frames are
+                # processed.
+                if stream.is_cached:
+                    continue
+                works = in_flight.setdefault(stream.stream_id, [])
+                before = works[-1] if works else None
+                works.append(self.pool.submit(self.process_frame, stream, before))
 
-    def process_frame(self, stream):
-        """Detect the people in one frame, draw them and the count, show the frame."""
+    def process_frame(self, stream, before=None):
+        """Detect the people in one frame, draw them and the count, show the frame after the
+        camera's frame ``before`` (its work) is shown: a camera's frames go out in order."""
         try:
             people = self.detect_people(stream.image)
             for ymin, xmin, ymax, xmax in people:
@@ -82,7 +88,10 @@ class Application(panoramasdk.node):
             # One bad frame must not stop the application: log it and go on.
             logger.exception("Could not process a frame from %s", stream.stream_id)
         # Each camera's frame goes out as soon as it is done; the HDMI output keeps showing the
-        # other cameras' last frames beside it.
+        # other cameras' last frames beside it. The pool runs its work in the order given, so
+        # the frame before this one is running or done: waiting for it cannot deadlock.
+        if before is not None:
+            wait([before])  # its failure is its own: run() raises it
         self.outputs.video_out.put([stream])
 
     def detect_people(self, image):
