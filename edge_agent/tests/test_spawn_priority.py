@@ -24,7 +24,7 @@ def _child(nice: int) -> tuple[int, str]:
         [sys.executable, "-c", SHOW], start_new_session=True, preexec_fn=pin(None, nice),
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
-    level, autogroup = (result.stdout.splitlines() + [""])[:2]
+    level, autogroup = [*result.stdout.splitlines(), ""][:2]
     return int(level), autogroup
 
 
