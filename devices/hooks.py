@@ -6,12 +6,12 @@ link cannot import them. Instead each registers here what the link must call for
 handler of its report kinds, its section of the desired state, the messages a connection sends
 after hello, what to do with new log lines, and so on. devices calls these without knowing who
 is behind them; an empty registry means nobody asked (a handler that is missing is a bug in an
-app's ``ready()``, and tests/test_quality.py checks the registries are filled).
+app's ``ready()``; devices/tests/test_hooks.py checks the registries are filled).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # type hints only: the models import nothing from here
 
 ReportHandler = Callable[["Device", Any], None]
 HeartbeatHook = Callable[["Device", "Heartbeat"], None]
-ClaimHook = Callable[[int, str, "dict[str, Any] | None"], list[BaseModel]]
+ClaimHook = Callable[[int, str, "dict[str, Any] | None"], Sequence[BaseModel]]
 LogsHook = Callable[["list[DeviceLog]"], None]
 SweepHook = Callable[[datetime], Any]
 DesiredSection = Callable[["Device"], Any]

@@ -43,8 +43,8 @@ def test_deploy_checks_pass_with_production_variables(tmp_path):
 
 
 def test_edge_agent_imports_neither_django_nor_the_console():
-    forbidden = {"django", "rest_framework", "channels", "celery", "console", "devices",
-                 "datasources", "applications"}  # fmt: skip
+    forbidden = {"django", "rest_framework", "channels", "celery", "core", "console", "devices",
+                 "datasources", "applications", "panorama_api"}  # fmt: skip
     offenders = []
     for path in (BASE_DIR / "edge_agent").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -60,6 +60,14 @@ def test_edge_agent_imports_neither_django_nor_the_console():
         "import sys, edge_agent; assert 'django' not in sys.modules, 'django was imported'",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_import_contracts_are_kept():
+    """lint-imports with pyproject.toml's contracts: the Django half in its layers (core at the
+    bottom, the console project at the top) on the plain-Python libraries, which import no
+    Django, and no console module running the appliance's code."""
+    result = _run(os.path.join(os.path.dirname(sys.executable), "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
 
 
 def test_mypy_passes():

@@ -157,9 +157,10 @@ class ApplicationInstance(models.Model):
             ApplicationInstanceStatus.DEPLOYMENT_FAILED,
         )
 
-    def host_ports(self) -> list[tuple[int, str]]:
+    def host_ports(self) -> list[tuple[Any, str]]:
         """(host port, node) of every routing rule the instance uses: from its resolved spec,
-        or, before the workflow resolved it, from its payloads as resolve() would read them."""
+        or, before the workflow resolved it, from its payloads as resolve() would read them
+        (where a port may be anything: callers keep the ints)."""
         if self.spec:
             return [
                 (rule["host_port"], rule["node"])
