@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -347,7 +348,7 @@ class Agent:
         if not self.jobs.restarted:
             await self.apps.apply_documents(desired.applications)
 
-    def _app_metrics(self) -> dict:
+    def _app_metrics(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The heartbeat's ``applications`` block: the metrics of every node."""
         return self.apps.metrics() if self.apps is not None else {}
 

@@ -16,7 +16,7 @@ class Backoff:
     attempt: int = 0
 
     def ceiling(self) -> float:
-        return min(self.cap_s, self.base_s * 2 ** min(self.attempt, 32))
+        return min(self.cap_s, self.base_s * 2.0 ** min(self.attempt, 32))
 
     def next_delay(self) -> float:
         # Full jitter spreads 1,000 appliances that lost the console at once over the whole

@@ -28,9 +28,10 @@ from devicelink.auth import sign_request
 from devicelink.status import DeviceReportedStatus as Status
 from edge_agent.apps.applogs import AppLogs
 from edge_agent.apps.assets import AssetCache
+from edge_agent.apps.entry import LaunchError
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.apps.images import ImageCache
-from edge_agent.apps.instance import AppOptions, Instance, LaunchError, signals_only
+from edge_agent.apps.instance import AppOptions, Instance, signals_only
 from edge_agent.apps.metrics import AppMetrics
 from edge_agent.apps.sandbox import SandboxSupport, probe_support
 from edge_agent.apps.spawn import kill_leftovers

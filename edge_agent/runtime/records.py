@@ -28,7 +28,8 @@ class Record:
 
     @classmethod
     def model_validate(cls: type[T], value: Any) -> T:
-        return _convert(value, cls, cls.__name__)
+        record: T = _convert(value, cls, cls.__name__)
+        return record
 
     @classmethod
     def model_validate_json(cls: type[T], data: str | bytes) -> T:
@@ -39,7 +40,8 @@ class Record:
         return cls.model_validate(document)
 
     def model_dump(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        document: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return document
 
     def model_dump_json(self, indent: int | None = None) -> str:
         return json.dumps(self.model_dump(), indent=indent, separators=_separators(indent))

@@ -218,7 +218,9 @@ class FrameRing:
         self._header[_LATEST_SEQ] = seq
         return seq
 
-    def write(self, image: np.ndarray, *, ts_sec: int, ts_usec: int, decoded_ns: int | None = None):
+    def write(
+        self, image: np.ndarray, *, ts_sec: int, ts_usec: int, decoded_ns: int | None = None
+    ) -> int:
         """Copy ``image`` (H, W, 3 uint8) into a free slot and publish it; its sequence number."""
         height, width = image.shape[:2]
         slot, view = self.acquire(width, height)

@@ -16,9 +16,10 @@ from devicelink import auth
 from devicelink.messages import Desired, JobSpec
 from devicelink.releases import sign_release
 from edge_agent import bootstrap
+from edge_agent.bootstrap import BOOTSTRAP_ENV
 from edge_agent.config import AgentPaths
 from edge_agent.reset import soft_reset
-from edge_agent.software import BOOTSTRAP_ENV, Software, restart_environment
+from edge_agent.software import Software, restart_environment
 from tests.support.agents import (
     SOURCE_ROOT,
     FakeRestarter,

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from devicelink.messages import Health
+from edge_agent.bootstrap import BOOTSTRAP_ENV
 from edge_agent.health import HealthProvider
 from edge_agent.logs import LogShipper, stream_of
 from edge_agent.software import (
-    BOOTSTRAP_ENV,
     Restarter,
     RestartError,
     restart_command,
