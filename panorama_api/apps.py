@@ -7,4 +7,6 @@ class PanoramaApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from panorama_api import operations  # noqa: F401 (registers the operations)
+        # Not at the top: apps.py is imported before the models are loaded, and the operations
+        # import them. Importing them registers them (panorama_api/registry.py).
+        from panorama_api import operations  # noqa: F401
