@@ -215,12 +215,13 @@ class Provisioner:
                 software_version=self.software_version,
                 network_status=status,
             )
+            answer: ConsoleAnswer | None
             try:
-                answer = await asyncio.to_thread(self.post, url, body, context)
+                sent = await asyncio.to_thread(self.post, url, body, context)
             except ConsoleUnreachable as exc:
                 answer, problem = None, str(exc)
             else:
-                problem = f"The console answered HTTP {answer.status}: {answer.error}"
+                answer, problem = sent, f"The console answered HTTP {sent.status}: {sent.error}"
             if answer is not None and answer.status == 200:
                 return self._provisioned(archive, ca_pem, answer.document)
             if answer is not None and answer.status in (400, 401, 403, 404):

@@ -190,8 +190,8 @@ class AppLogs:
         with self._lock:
             for key in [k for k in self._followed if k[0] == application_instance_id]:
                 del self._followed[key]
-            for key in [k for k in self._consoles if k[0] == application_instance_id]:
-                del self._consoles[key]
+            for console in [k for k in self._consoles if k[0] == application_instance_id]:
+                del self._consoles[console]
         # Read positions stay (following again goes on where this stopped), except those of
         # files that are gone, such as a removed instance's.
         with self._files_lock:

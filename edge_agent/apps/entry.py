@@ -7,7 +7,7 @@ import platform
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edge_agent.apps import sandbox
 
@@ -152,6 +152,6 @@ def elf_machine(path: Path) -> str | None:
         return None
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    order = "little" if header[5] == 1 else "big"
+    order: Literal["little", "big"] = "little" if header[5] == 1 else "big"
     machine = int.from_bytes(header[18:20], order)
     return ELF_MACHINES.get(machine, f"machine {machine:#x}")

@@ -94,7 +94,7 @@ class PortForwarder:
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             try:
-                up_reader, upstream_writer = await asyncio.wait_for(
+                up_reader, up_writer = await asyncio.wait_for(
                     self._upstream(), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as exc:
@@ -103,8 +103,9 @@ class PortForwarder:
                     self.host_port, self.node, self.container_port, exc,
                 )  # fmt: skip
                 return
+            upstream_writer = up_writer
             await asyncio.gather(
-                _pipe(reader, upstream_writer), _pipe(up_reader, writer), return_exceptions=True
+                _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
             )
         finally:
             self._connections.discard(task)

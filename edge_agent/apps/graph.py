@@ -225,8 +225,8 @@ def plan(
                     f"out-{node.name}.ring", RingPlan(f"out-{node.name}.ring")
                 )
                 output.ring = out.name
-                for display in fed:
-                    display_readers[display][out.name] = out.reader()
+                for fed_display in fed:
+                    display_readers[fed_display][out.name] = out.reader()
             config.outputs[name] = output
         result.code[node.name] = config
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 logger = logging.getLogger("edge_agent.apps.images")
 
@@ -172,7 +173,9 @@ def _extract(archive: Path, dest: Path) -> None:
         member = tarfile.tar_filter(member, path)
         # Owned by the agent: the sandbox maps its user onto the agent's, and nothing is owned
         # by another user of the host.
-        return member.replace(uid=None, gid=None, uname=None, gname=None, deep=False)
+        # None: not set (what tarfile's own filters do), which typeshed's int and str leave out.
+        unset: Any = None
+        return member.replace(uid=unset, gid=unset, uname=unset, gname=unset, deep=False)
 
     try:
         with tarfile.open(archive, "r|*") as tar:

@@ -245,7 +245,8 @@ def allow_low_ports(pid: int) -> None:
 
 def socket_in_netns(pid: int) -> socket.socket:
     """A TCP socket that lives in ``pid``'s network namespace (connect it to 127.0.0.1)."""
-    return _in_netns(pid, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock: socket.socket = _in_netns(pid, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    return sock
 
 
 def start_pasta(pasta: str, pid: int, pid_file: Path) -> int | None:
