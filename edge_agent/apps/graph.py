@@ -130,114 +130,143 @@ def plan(
     camera_timeout_s: float = 10.0,
     display_size: tuple[int, int] = (1280, 720),
 ) -> RuntimePlan:
-    """Everything the instance's processes need (PlanError for a graph that cannot run)."""
-    nodes = {n.name: n for n in spec.nodes}
-    result = RuntimePlan(folder=folder)
-    into: dict[str, list[str]] = defaultdict(list)  # "consumer.port" → producers
-    for edge in spec.edges:
-        into[edge.consumer].append(edge.producer)
+    """Everything the instance's processes need (PlanError for a graph that cannot run).
 
+    In this order, which gives every ring its readers' indices: cameras and models, the
+    displays' readers of the camera rings, the code nodes (their inputs, then their outputs),
+    the displays."""
+    result = RuntimePlan(folder=folder)
     for node in spec.nodes:
         if node.kind == "camera":
-            ring = result.rings.setdefault(
-                f"cam-{node.name}.ring", RingPlan(f"cam-{node.name}.ring")
-            )
-            stream = node.stream
-            if stream is None:
-                raise PlanError(f"{node.name}: the camera node has no stream")
-            result.cameras[node.name] = (
-                CameraConfig(
-                    node=node.name, runtime_dir=str(folder), ring=ring.name, url=stream.url,
-                    files=stream.files, loop_count=stream.loop_count, fps=stream.fps,
-                    open_timeout_s=camera_timeout_s, read_timeout_s=camera_timeout_s,
-                ),
-                CameraSecrets(username=stream.username, password=stream.password),
-            )  # fmt: skip
+            _plan_camera(result, node, camera_timeout_s)
         elif node.kind == "model":
-            archive, descriptor = model_descriptor(node)
-            if archive is None:
-                raise PlanError(f"{node.name}: the model node's package has no model asset")
-            try:
-                inputs = [TensorSpec.model_validate(i) for i in descriptor.get("inputs") or []]
-            except ValueError as exc:
-                raise PlanError(f"{node.name}: the model descriptor's inputs: {exc}") from None
-            if not inputs:
-                raise PlanError(f"{node.name}: the model descriptor names no inputs")
-            precision = descriptor.get("precisionMode") or "FP32"
-            result.models[node.name] = ModelServerConfig(
-                node=node.name, runtime_dir=str(folder), socket=f"model-{node.name}.sock",
-                model_archive=str(staged / node.name / archive), inputs=inputs,
-                precision=precision if precision in ("FP16", "INT8") else "FP32",
-                threads=model_threads,
-            )  # fmt: skip
-
-    code_nodes = [n for n in spec.nodes if n.kind == "code"]
-    displays = [n for n in spec.nodes if n.kind == "display"]
-    display_readers: dict[str, dict[str, int]] = {d.name: {} for d in displays}
-    for display in displays:
+            _plan_model(result, node, staged, model_threads)
+    graph = _Graph(spec)
+    for display in graph.displays:
         # A display may show any frame a code node puts: it reads every camera ring.
         for ring in list(result.rings.values()):
-            display_readers[display.name][ring.name] = ring.reader()
-
-    for node in code_nodes:
-        config = CodeNodeConfig(
-            application_instance_id=spec.application_instance_id, node=node.name,
-            runtime_dir=str(folder), call_timeout_s=call_timeout_s,
-            models={
-                name: ModelRef(socket=model.socket, inputs=model.inputs)
-                for name, model in result.models.items()
-            },
-        )  # fmt: skip
-        for port in node.inputs:
-            name, kind = str(port.get("name", "")), str(port.get("type", "media"))
-            producers = into.get(f"{node.name}.{name}", [])
-            if kind in PARAMETER_TYPES:
-                value = None
-                for producer in producers:
-                    source = nodes.get(_split(producer)[0])
-                    if source is not None and source.kind == "parameter":
-                        value = source.value
-                config.inputs[name] = ParameterInput(type=kind, value=value)  # type: ignore[arg-type]
-                continue
-            streams = []
-            for producer in producers:
-                source = nodes.get(_split(producer)[0])
-                if source is None or source.kind != "camera":
-                    continue
-                ring = result.rings[f"cam-{source.name}.ring"]
-                streams.append(
-                    StreamInput(
-                        camera=source.name, stream_id=source.name,
-                        stream_uri=source.stream.url if source.stream else "",
-                        ring=ring.name, reader=ring.reader(),
-                    )
-                )  # fmt: skip
-            config.inputs[name] = MediaInput(streams=streams)
-        for port in node.outputs:
-            name = str(port.get("name", ""))
-            fed = [
-                d.name for d in displays
-                if any(p == f"{node.name}.{name}" for p in into.get(f"{d.name}.video_in", []))
-            ]  # fmt: skip
-            output = MediaOutput(displays=[f"display-{d}.sock" for d in fed])
-            if fed:
-                out = result.rings.setdefault(
-                    f"out-{node.name}.ring", RingPlan(f"out-{node.name}.ring")
-                )
-                output.ring = out.name
-                for fed_display in fed:
-                    display_readers[fed_display][out.name] = out.reader()
-            config.outputs[name] = output
-        result.code[node.name] = config
-
-    width, height = display_size
-    for display in displays:
-        ring = RingPlan(f"display-{display.name}.ring", capacity=width * height * 3)
-        ring.reader()  # the agent's HDMI output
-        result.rings[ring.name] = ring
-        result.displays[display.name] = DisplayConfig(
-            node=display.name, runtime_dir=str(folder), socket=f"display-{display.name}.sock",
-            ring=ring.name, readers=display_readers[display.name], width=width, height=height,
-            streams={camera: f"cam-{camera}.ring" for camera in result.cameras},
-        )  # fmt: skip
+            graph.display_readers[display.name][ring.name] = ring.reader()
+    for node in spec.nodes:
+        if node.kind == "code":
+            result.code[node.name] = _plan_code(result, graph, node, call_timeout_s)
+    for display in graph.displays:
+        _plan_display(result, display, graph.display_readers[display.name], display_size)
     return result
+
+
+class _Graph:
+    """The spec's nodes and edges, as planning looks them up."""
+
+    def __init__(self, spec: ApplicationSpec) -> None:
+        self.application_instance_id = spec.application_instance_id
+        self.nodes = {n.name: n for n in spec.nodes}
+        self.into: dict[str, list[str]] = defaultdict(list)  # "consumer.port" → producers
+        for edge in spec.edges:
+            self.into[edge.consumer].append(edge.producer)
+        self.displays = [n for n in spec.nodes if n.kind == "display"]
+        # Per display, its reader index in each ring it reads.
+        self.display_readers: dict[str, dict[str, int]] = {d.name: {} for d in self.displays}
+
+    def producers(self, node: str, port: str) -> list[NodeSpec]:
+        """The nodes whose outputs are connected to ``node.port``."""
+        found = (self.nodes.get(_split(p)[0]) for p in self.into.get(f"{node}.{port}", []))
+        return [source for source in found if source is not None]
+
+
+def _plan_camera(result: RuntimePlan, node: NodeSpec, timeout_s: float) -> None:
+    ring = result.rings.setdefault(f"cam-{node.name}.ring", RingPlan(f"cam-{node.name}.ring"))
+    stream = node.stream
+    if stream is None:
+        raise PlanError(f"{node.name}: the camera node has no stream")
+    result.cameras[node.name] = (
+        CameraConfig(
+            node=node.name, runtime_dir=str(result.folder), ring=ring.name, url=stream.url,
+            files=stream.files, loop_count=stream.loop_count, fps=stream.fps,
+            open_timeout_s=timeout_s, read_timeout_s=timeout_s,
+        ),
+        CameraSecrets(username=stream.username, password=stream.password),
+    )  # fmt: skip
+
+
+def _plan_model(result: RuntimePlan, node: NodeSpec, staged: Path, threads: int | None) -> None:
+    archive, descriptor = model_descriptor(node)
+    if archive is None:
+        raise PlanError(f"{node.name}: the model node's package has no model asset")
+    try:
+        inputs = [TensorSpec.model_validate(i) for i in descriptor.get("inputs") or []]
+    except ValueError as exc:
+        raise PlanError(f"{node.name}: the model descriptor's inputs: {exc}") from None
+    if not inputs:
+        raise PlanError(f"{node.name}: the model descriptor names no inputs")
+    precision = descriptor.get("precisionMode") or "FP32"
+    result.models[node.name] = ModelServerConfig(
+        node=node.name, runtime_dir=str(result.folder), socket=f"model-{node.name}.sock",
+        model_archive=str(staged / node.name / archive), inputs=inputs,
+        precision=precision if precision in ("FP16", "INT8") else "FP32", threads=threads,
+    )  # fmt: skip
+
+
+def _plan_code(
+    result: RuntimePlan, graph: _Graph, node: NodeSpec, call_timeout_s: float
+) -> CodeNodeConfig:
+    config = CodeNodeConfig(
+        application_instance_id=graph.application_instance_id, node=node.name,
+        runtime_dir=str(result.folder), call_timeout_s=call_timeout_s,
+        models={
+            name: ModelRef(socket=model.socket, inputs=model.inputs)
+            for name, model in result.models.items()
+        },
+    )  # fmt: skip
+    for port in node.inputs:
+        name, kind = str(port.get("name", "")), str(port.get("type", "media"))
+        producers = graph.producers(node.name, name)
+        if kind in PARAMETER_TYPES:
+            value = None
+            for source in producers:
+                if source.kind == "parameter":
+                    value = source.value
+            config.inputs[name] = ParameterInput(type=kind, value=value)  # type: ignore[arg-type]
+            continue
+        streams = []
+        for source in producers:
+            if source.kind != "camera":
+                continue
+            ring = result.rings[f"cam-{source.name}.ring"]
+            streams.append(
+                StreamInput(
+                    camera=source.name, stream_id=source.name,
+                    stream_uri=source.stream.url if source.stream else "",
+                    ring=ring.name, reader=ring.reader(),
+                )
+            )  # fmt: skip
+        config.inputs[name] = MediaInput(streams=streams)
+    for port in node.outputs:
+        name = str(port.get("name", ""))
+        fed = [
+            d.name for d in graph.displays
+            if any(p == f"{node.name}.{name}" for p in graph.into.get(f"{d.name}.video_in", []))
+        ]  # fmt: skip
+        output = MediaOutput(displays=[f"display-{d}.sock" for d in fed])
+        if fed:
+            out = result.rings.setdefault(
+                f"out-{node.name}.ring", RingPlan(f"out-{node.name}.ring")
+            )
+            output.ring = out.name
+            for display in fed:
+                graph.display_readers[display][out.name] = out.reader()
+        config.outputs[name] = output
+    return config
+
+
+def _plan_display(
+    result: RuntimePlan, display: NodeSpec, readers: dict[str, int], size: tuple[int, int]
+) -> None:
+    width, height = size
+    ring = RingPlan(f"display-{display.name}.ring", capacity=width * height * 3)
+    ring.reader()  # the agent's HDMI output
+    result.rings[ring.name] = ring
+    result.displays[display.name] = DisplayConfig(
+        node=display.name, runtime_dir=str(result.folder), socket=f"display-{display.name}.sock",
+        ring=ring.name, readers=readers, width=width, height=height,
+        streams={camera: f"cam-{camera}.ring" for camera in result.cameras},
+    )  # fmt: skip
