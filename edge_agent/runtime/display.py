@@ -4,12 +4,12 @@ A code node's ``put()`` sends a :class:`~edge_agent.runtime.config.PutRecord` da
 display's socket (``display-<node>.sock``): which slot of which ring holds each stream's frame,
 and the labels and rectangles to draw on it. The display holds that slot (its own reader index
 in the ring, from the config), scales the frame into its tile of the canvas and draws the
-overlays, composing straight into a slot of its output ring (``display-<node>.ring``, created by
-the agent, which reads it as reader 0 for "View output"). One stream fills the canvas,
-letterboxed; several are tiled (2 side by side, 3-4 in 2x2, up to 9 in 3x3). Every stream keeps
-its last tile, so a ``put()`` for one stream redraws the whole canvas; a paused camera's tile
-leaves the canvas (the rest are laid out again) until the camera resumes and its frames are put
-again.
+overlays onto the canvas it keeps, then copies the canvas into a slot of its output ring
+(``display-<node>.ring``, created by the agent, which reads it as reader 0 for "View output").
+One stream fills the canvas, letterboxed; several are tiled (2 side by side, 3-4 in 2x2, up to 9
+in 3x3). Every stream keeps its last tile, so a ``put()`` for one stream redraws only its own
+tile; a paused camera's tile leaves the canvas (the rest are laid out again) until the camera
+resumes and its frames are put again.
 
 A ``put()`` whose frame the camera already overwrote (the code node was slower than the ring)
 is skipped and counted: the next one carries a newer frame.
@@ -88,9 +88,10 @@ def draw_overlays(area: np.ndarray, media: PutMedia) -> None:
 
 @dataclass
 class Tile:
-    image: np.ndarray  # the stream's last tile, at the cell size it was drawn for
     decoded_ns: int
     shown: tuple[str, int] = ("", 0)  # the (ring, seq) of the frame it shows
+    # Where its last frame lies in its cell (x, y, w, h): the rest of the cell is black.
+    placed: tuple[int, int, int, int] | None = None
 
 
 class Metrics:
@@ -141,6 +142,10 @@ class Display:
         self.output.set_writer(os.getpid())
         self.rings: dict[str, FrameRing] = {}
         self.tiles: dict[str, Tile] = {}  # by stream, in the order streams first appeared
+        # What is shown, composed here and copied into an output slot for each publish.
+        self.canvas = np.zeros((self.height, self.width, 3), np.uint8)
+        self._laid_out: list[str] = []  # the tiles the canvas is laid out for, in order
+        self._cell_of: dict[str, np.ndarray] = {}  # each tile's cell: a view into the canvas
         self.metrics = Metrics(config.metrics_interval_s)
         self.socket_path = self.runtime_dir / config.socket
         self.sock: socket.socket | None = None
@@ -215,23 +220,17 @@ class Display:
             wanted[key] = item
         if not wanted and not redraw:
             return False
-        added = [key for key in wanted if key not in self.tiles]
-        for key in added:
-            self.tiles[key] = Tile(np.zeros((0, 0, 3), np.uint8), 0)
-        columns, rows = grid(len(self.tiles))
-        cell_w, cell_h = self.width // columns, self.height // rows
         try:
-            slot, canvas = self.output.acquire(self.width, self.height)
+            slot, published = self.output.acquire(self.width, self.height)
         except RingError as exc:
             self._warn_once("acquire", f"The output ring has no free slot: {exc}")
-            for key in added:
-                del self.tiles[key]
             return False
-        canvas[:] = 0
-        cells = {}
-        for index, key in enumerate(self.tiles):
-            x0, y0 = (index % columns) * cell_w, (index // columns) * cell_h
-            cells[key] = canvas[y0 : y0 + cell_h, x0 : x0 + cell_w]
+        added = [key for key in wanted if key not in self.tiles]
+        for key in added:
+            self.tiles[key] = Tile(0)
+        if list(self.tiles) != self._laid_out:
+            self._lay_out()
+        cells = self._cell_of
         newest = 0
         drawn: set[str] = set()
         new_frames: list[str] = []  # drawn for the first time (a cached frame comes again)
@@ -241,32 +240,28 @@ class Display:
             frame = self._hold(item)
             if frame is None:
                 continue
+            tile = self.tiles[key]
             try:
-                self._draw(cells[key], frame, item)
+                self._draw(cells[key], tile, frame, item)
             finally:
                 self.rings[item.ring].release(self.config.readers[item.ring])
-            tile = self.tiles[key]
             if tile.shown != (item.ring, item.seq):
                 new_frames.append(key)
             tile.shown = (item.ring, item.seq)
-            tile.image = cells[key].copy()
             tile.decoded_ns = frame.decoded_ns or item.decoded_ns
             newest = max(newest, tile.decoded_ns)
             drawn.add(key)
-        if not drawn and not redraw:
-            for key in added:
+        for key in added:
+            if key not in drawn:
+                # Its frame was gone already: no empty tile for it (the layout goes back).
                 del self.tiles[key]
+        if not drawn and not redraw:
             return False  # the slot stays unpublished; the writer reuses it next time
-        for key, tile in self.tiles.items():
-            cell = cells[key]
-            if key in drawn or not tile.image.size:
-                continue
-            if tile.image.shape[:2] == cell.shape[:2]:
-                cell[:] = tile.image
-            else:
-                # The layout changed since this stream's last frame: rescale its old tile.
-                cv2.resize(tile.image, (cell.shape[1], cell.shape[0]), dst=cell)
-                tile.image = cell.copy()
+        if list(self.tiles) != self._laid_out:
+            self._lay_out()
+        # The canvas in this process holds every tile's last frame: one copy publishes it, where
+        # redrawing the other tiles into the slot would copy as much and clear it first.
+        np.copyto(published, self.canvas)
         now = time.monotonic_ns()
         decoded = newest or now
         self.output.publish(slot, self.width, self.height, ts_sec=int(time.time()), ts_usec=0,
@@ -274,9 +269,34 @@ class Display:
         self.metrics.composed([(now - self.tiles[key].decoded_ns) / 1e6 for key in new_frames])
         return True
 
-    def _draw(self, cell: np.ndarray, frame: Frame, media: PutMedia) -> None:
+    def _cells(self) -> dict[str, np.ndarray]:
+        columns, rows = grid(len(self.tiles))
+        cell_w, cell_h = self.width // columns, self.height // rows
+        cells = {}
+        for index, key in enumerate(self.tiles):
+            x0, y0 = (index % columns) * cell_w, (index // columns) * cell_h
+            cells[key] = self.canvas[y0 : y0 + cell_h, x0 : x0 + cell_w]
+        return cells
+
+    def _lay_out(self) -> None:
+        """The tiles changed (a stream came or left): draw the canvas again in the new grid,
+        each remaining tile rescaled from where it was."""
+        before = {key: cell.copy() for key, cell in self._cell_of.items() if key in self.tiles}
+        self.canvas[:] = 0
+        self._laid_out = list(self.tiles)
+        self._cell_of = cells = self._cells()
+        for key, image in before.items():
+            if image.size:
+                cv2.resize(image, (cells[key].shape[1], cells[key].shape[0]), dst=cells[key])
+            self.tiles[key].placed = None  # where its frame lies in the cell: to find again
+
+    def _draw(self, cell: np.ndarray, tile: Tile, frame: Frame, media: PutMedia) -> None:
         fh, fw = frame.image.shape[:2]
-        x, y, w, h = letterbox(fw, fh, cell.shape[1], cell.shape[0])
+        placed = letterbox(fw, fh, cell.shape[1], cell.shape[0])
+        if placed != tile.placed:
+            cell[:] = 0  # the letterbox bars of a frame of another size
+            tile.placed = placed
+        x, y, w, h = placed
         area = cell[y : y + h, x : x + w]
         cv2.resize(frame.image, (w, h), dst=area, interpolation=cv2.INTER_LINEAR)
         draw_overlays(area, media)
@@ -326,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report.setup_logging()
     signal.signal(signal.SIGTERM, _stop)
+    # OpenCV's own threads would spread each resize over every CPU: they cost the machine more
+    # CPU in all (a sixth more for a tile) on CPUs the model server and the cameras need.
+    cv2.setNumThreads(1)
     try:
         config = load(DisplayConfig, args.config)
         display = Display(config)

@@ -184,6 +184,17 @@ def test_streams_are_tiled_and_each_keeps_its_last_tile(display):
     assert colour_at(image, 45, 240) == GREEN and colour_at(image, 135, 80) == RED
 
 
+def test_a_frame_of_another_shape_gets_black_bars_not_the_last_frames_edges(display):
+    slot, seq = display.write("cam-a.ring", WHITE, 320, 180)  # 16:9 fills the 16:9 canvas
+    display.put(media("cam-a.ring", slot, seq, "a"))
+    assert colour_at(display.next_frame().image, 90, 5) == WHITE
+    slot, seq = display.write("cam-a.ring", BLUE, 240, 180)  # 4:3: bars left and right
+    display.put(media("cam-a.ring", slot, seq, "a"))
+    image = display.next_frame().image
+    assert colour_at(image, 90, 5) == (0, 0, 0) and colour_at(image, 90, 314) == (0, 0, 0)
+    assert colour_at(image, 90, 160) == BLUE
+
+
 def test_a_paused_cameras_tile_leaves_the_canvas_until_it_resumes(display):
     slot, seq = display.write("cam-a.ring", BLUE, 320, 180)
     display.put(media("cam-a.ring", slot, seq, "a"))
