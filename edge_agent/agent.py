@@ -145,7 +145,7 @@ class Agent:
         root.addHandler(self.shipper)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.request_stop)
+            loop.add_signal_handler(signum, self.request_stop, signum)
         try:
             return await self._run()
         finally:
@@ -158,9 +158,13 @@ class Agent:
                 handler.close()
             lock.release()
 
-    def request_stop(self) -> None:
+    def request_stop(self, signum: int | None = None) -> None:
         # The link stays up until the applications have stopped and the outbox is flushed
-        # (``_run_link``); closing it here left their last reports for the next start.
+        # (``_run_link``); closing it here left their last reports for the next start. This
+        # line is one of them: the console's device log says the appliance was stopped.
+        if not self.stop.is_set():
+            why = f" ({signal.Signals(signum).name})" if signum else ""
+            logger.info("The agent is stopping%s.", why)
         self.stop.set()
 
     async def _run(self) -> int:
@@ -236,6 +240,12 @@ class Agent:
             stopped.cancel()
         finally:
             await self.apps.close()  # stops every node process; state.json stays
+            # The log shippers put the lines they still hold (this stop's among them) into the
+            # outbox when they end: before the flush, so that those reach the console too.
+            shippers = tasks[:2]
+            for task in shippers:
+                task.cancel()
+            await asyncio.gather(*shippers, return_exceptions=True)
             await self._flush(link)
             link.stop()
             await asyncio.wait({link_task}, timeout=3)  # close_timeout is 2 s

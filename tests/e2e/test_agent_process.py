@@ -116,6 +116,25 @@ def test_provision_link_reboot_ota_revoke_and_stop(make_agent, live_stack, admin
     assert "Traceback" not in agent.log(), agent.log()[-3000:]
 
 
+def test_a_stopping_agent_hands_the_console_its_last_reports(make_agent, live_stack):
+    """SIGTERM: the applications stop, then what the outbox holds (the stop's own log line
+    among it) reaches the console over the still-open link before the process exits."""
+    agent = make_agent("lobby-2")
+    device, archive, _ = issue("lobby-2", live_stack.url)
+    (agent.usb_dir / archive_name("lobby-2")).write_bytes(archive)
+    agent.start()
+    wait_for(lambda: refreshed(device).aggregated == "ONLINE", 30, "ONLINE")
+    wait_for(lambda: agent.status()["connected"], 15, "status: connected")
+    os.killpg(agent.process.pid, signal.SIGTERM)
+    assert agent.process.wait(20) == 0
+    # Already stored when the process is gone: nothing was left for the next start.
+    assert console_logs(device, message__contains="The agent is stopping (SIGTERM)."), agent.log()[
+        -3000:
+    ]
+    assert "Stopping: the console has every report." in agent.log()
+    assert "not yet acknowledged" not in agent.log()
+
+
 def make_tls_files(folder: Path) -> None:
     """A private CA (ca.pem) and a server certificate for 127.0.0.1 (server.pem, server.key)."""
     folder.mkdir(parents=True, exist_ok=True)
