@@ -360,7 +360,8 @@ def camera_instance(operator_api, app, device):
 
 def desired_signals(device) -> dict[str, str | None]:
     [spec] = build_desired(Device.objects.get(pk=device.pk)).applications
-    return {node["name"]: node.get("signal") for node in spec["nodes"] if node["kind"] == "camera"}
+    # Desired.applications is typed (devicelink.apps.ApplicationSpec).
+    return {node.name: node.signal for node in spec.nodes if node.kind == "camera"}
 
 
 def signal(api, instance_id: str, *pairs: tuple[str, str]) -> dict:
