@@ -53,6 +53,10 @@ def _load_config() -> tuple[CodeNodeConfig, Path]:
 class _Ports:
     """``node.inputs`` / ``node.outputs``: one attribute per port of the node's interface."""
 
+    # Set in __init__ past __setattr__ (declared for type checkers: not ports).
+    _direction: str
+    _ports: dict[str, port]
+
     def __init__(self, direction: str, ports: dict[str, port]) -> None:
         object.__setattr__(self, "_direction", direction)
         object.__setattr__(self, "_ports", ports)

@@ -296,11 +296,11 @@ class _MediaOutputPort(port):
                 self._send(display, payload)
 
     def _describe(self, item: media, index: int) -> PutMedia:
-        overlays = {"labels": list(item._labels), "rects": list(item._rects)}
+        labels, rects = list(item._labels), list(item._rects)
         if item._in_ring():
             return PutMedia(
                 ring=item._ring, slot=item._slot, seq=item._seq, stream_id=item.stream_id,
-                decoded_ns=item._decoded_ns, **overlays,
+                decoded_ns=item._decoded_ns, labels=labels, rects=rects,
             )  # fmt: skip
         # The application replaced the image: copy it into this node's own ring, once per put.
         where = f"{self.name}.put() item {index}"
@@ -321,7 +321,7 @@ class _MediaOutputPort(port):
             )  # fmt: skip
         return PutMedia(
             ring=self._spec.ring, slot=slot, seq=seq, stream_id=item.stream_id,
-            decoded_ns=item._decoded_ns, **overlays,
+            decoded_ns=item._decoded_ns, labels=labels, rects=rects,
         )  # fmt: skip
 
     def _send(self, display: str, payload: bytes) -> None:
