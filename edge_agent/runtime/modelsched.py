@@ -29,9 +29,15 @@ class Sessions:
 
 class CpuBudget:
     """``units`` CPUs for at most ``concurrent`` inferences at a time. With two sessions
-    (``split``), a call that finds the server idle and nobody waiting takes every unit (the
-    parallel session) and any other call takes one (the single-thread session), waiting while
-    none is free. With one session every call takes one unit."""
+    (``split``), a call takes every unit (the parallel session) when the calls are sparse: it
+    finds the server idle, nobody waiting, and no calls overlapped since the server was last
+    idle before that. Any other call takes one unit (the single-thread session), waiting while
+    none is free. With one session every call takes one unit.
+
+    Overlap is what tells a load of several cameras or threads from one camera's frames: those
+    calls keep arriving while others run, and one that found the server idle by chance would
+    hold both CPUs while the next call waits for it (two threads of one inference also lose
+    more to the light nodes' wake-ups than two single-thread ones)."""
 
     def __init__(self, units: int, concurrent: int, split: bool) -> None:
         self.units = max(1, units)
@@ -40,17 +46,26 @@ class CpuBudget:
         self._free = self.units
         self._running = 0
         self._waiting = 0
+        self._overlap_now = False  # calls overlapped since the server was last idle
+        self._overlapped = False  # calls overlapped in the busy spell before that
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[bool]:
         """Hold a share of the CPUs for one inference; yields whether it has all of them."""
         with self._changed:
+            if self._running or self._waiting:
+                self._overlap_now = True
             self._waiting += 1
             while self._free == 0 or self._running >= self.concurrent:
                 self._changed.wait()
             self._waiting -= 1
-            whole = self.split and self._free == self.units and self._waiting == 0
+            whole = (
+                self.split
+                and self._free == self.units
+                and self._waiting == 0
+                and not (self._overlap_now or self._overlapped)
+            )
             taken = self.units if whole else 1
             self._free -= taken
             self._running += 1
@@ -60,6 +75,8 @@ class CpuBudget:
             with self._changed:
                 self._free += taken
                 self._running -= 1
+                if self._running == 0 and self._waiting == 0:
+                    self._overlapped, self._overlap_now = self._overlap_now, False
                 self._changed.notify_all()
 
     @staticmethod

@@ -46,6 +46,32 @@ def test_a_lone_call_gets_every_cpu_and_overlapping_calls_one_each():
     assert budget._free == 2 and budget._running == 0
 
 
+def _lone_call(budget: CpuBudget) -> bool:
+    with budget.slot() as whole:
+        return whole
+
+
+def test_after_overlapping_calls_a_lone_call_takes_one_cpu_until_one_ran_alone():
+    budget = CpuBudget(2, 2, split=True)
+    first, second = Holder(budget), Holder(budget)
+    first.start()
+    wait_for(lambda: first.whole is not None, 10)
+    second.start()  # arrives while the first runs: the calls overlap
+    wait_for(lambda: budget._waiting == 1, 10)
+    first.release.set()
+    wait_for(lambda: second.whole is not None, 10)
+    assert second.whole is False
+    second.release.set()
+    for holder in (first, second):
+        holder.join(10)
+    # Idle now, but the calls came close together: the next one still takes one CPU; once one
+    # call ran alone, they are sparse again and the next takes every CPU.
+    assert _lone_call(budget) is False
+    assert _lone_call(budget) is True
+    assert _lone_call(budget) is True
+    assert budget._free == 2 and budget._running == 0
+
+
 def test_one_session_means_one_cpu_per_call_up_to_the_workers():
     budget = CpuBudget(3, 3, split=False)
     holders = [Holder(budget) for _ in range(4)]
