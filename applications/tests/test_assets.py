@@ -14,18 +14,6 @@ from storages.backends.s3 import S3Storage
 
 from applications.assets import AssetHashMismatch, open_asset, storage_name, store_asset
 from applications.models import Asset
-from tests.support.ports import free_port
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture(params=["folder", "s3"])
