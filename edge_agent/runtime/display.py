@@ -34,12 +34,12 @@ import numpy as np
 
 from edge_agent.runtime import report
 from edge_agent.runtime.config import DisplayConfig, PutMedia, PutRecord, load
+from edge_agent.runtime.records import MAX_PUT_RECORD
 from edge_agent.runtime.ring import Frame, FrameRing, RingError
 
 logger = logging.getLogger("display")
 
 MAX_TILES = 9
-MAX_DATAGRAM = 65536
 RECT_COLOUR = (0, 0, 255)  # BGR red
 LABEL_COLOUR = (255, 255, 255)
 RECT_THICKNESS = 2
@@ -165,7 +165,7 @@ class Display:
         assert self.sock is not None
         while True:
             try:
-                data = self.sock.recv(MAX_DATAGRAM)
+                data = self.sock.recv(MAX_PUT_RECORD)
             except TimeoutError:
                 data = None
             if data is not None:

@@ -16,6 +16,4 @@ def test_the_agent_uses_the_links_limits():
 
 
 def test_a_display_reads_the_largest_put_record_the_sdk_sends():
-    assert _ports.MAX_RECORD == records.MAX_PUT_RECORD
-    # display.py keeps its own name for it (a module of the runtime's performance work).
-    assert display.MAX_DATAGRAM == records.MAX_PUT_RECORD
+    assert _ports.MAX_RECORD == display.MAX_PUT_RECORD == records.MAX_PUT_RECORD
