@@ -33,6 +33,8 @@ from core.status import (
 )
 from datasources.models import DataSource
 from devicelink.apps import ApplicationReport
+from devicelink.status import DeviceReportedStatus as Reported
+from devicelink.status import NodeInstanceStatus
 from devices import desired
 from devices.models import Device
 
@@ -43,7 +45,7 @@ VALIDATED = "Deployment Workflow has completed data validation."
 SUCCEEDED = "Application deployed successfully."
 REMOVAL_SCHEDULED = "Removal Workflow has been scheduled."
 REMOVED = "Application removed successfully."
-_NODE_HEALTH_ERRORS = {"ERROR"}
+_NODE_HEALTH_ERRORS = {NodeInstanceStatus.ERROR}
 
 
 def waiting_for(device: Device) -> str:
@@ -169,7 +171,7 @@ def _gone_from_device(instance: ApplicationInstance) -> bool:
     """The instance is not in its device's desired state (desired.py leaves pending and failed
     ones out) and the device's last word about it, if any, was that it stopped."""
     not_desired = instance.status in (Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_FAILED)
-    return not_desired and instance.reported_status in ("", "STOPPED")
+    return not_desired and instance.reported_status in ("", Reported.STOPPED)
 
 
 def apply_report(device: Device, report: ApplicationReport) -> None:
@@ -196,23 +198,23 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
     removing = instance.removal_requested
     status = report.status
     if removing:
-        if status == "STOPPED":
+        if status == Reported.STOPPED:
             record(instance, Status.REMOVAL_SUCCEEDED, REMOVED, Health.NOT_AVAILABLE)
             purge_streams(instance)
-        elif status == "REMOVAL_FAILED":
+        elif status == Reported.REMOVAL_FAILED:
             record(instance, Status.REMOVAL_FAILED, f"Removal failed: {report.message}")
         else:
             record(instance, Status.REMOVAL_IN_PROGRESS, "The device is removing the application.")
     elif report.generation < instance.generation:
         instance.save()  # an older generation's news: noted, not acted on
-    elif status in ("INSTALL_IN_PROGRESS", "STARTING", "LAUNCHED"):
+    elif status in (Reported.INSTALL_IN_PROGRESS, Reported.STARTING, Reported.LAUNCHED):
         if instance.status in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
-            text = "The device is installing the application." if status == "INSTALL_IN_PROGRESS" \
-                else "The device is starting the application."  # fmt: skip
+            installing = status == Reported.INSTALL_IN_PROGRESS
+            text = f"The device is {'installing' if installing else 'starting'} the application."
             record(instance, Status.DEPLOYMENT_IN_PROGRESS, text)
         else:
             instance.save()
-    elif status == "RUNNING":
+    elif status == Reported.RUNNING:
         if instance.status in (Status.DEPLOYMENT_REQUESTED, Status.DEPLOYMENT_IN_PROGRESS):
             record(instance, Status.DEPLOYMENT_SUCCEEDED, SUCCEEDED, health)
         else:
@@ -222,13 +224,13 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
             elif instance.health_status == Health.ERROR:
                 description = SUCCEEDED
             record(instance, instance.status, description, health)
-    elif status in ("INSTALL_ERROR", "LAUNCH_ERROR"):
+    elif status in (Reported.INSTALL_ERROR, Reported.LAUNCH_ERROR):
         reason = report.message or "; ".join(f"{n.name}: {n.message}" for n in unhealthy)
+        step = "install" if status == Reported.INSTALL_ERROR else "start"
         record(
             instance,
             Status.DEPLOYMENT_FAILED,
-            f"The device could not {'install' if status == 'INSTALL_ERROR' else 'start'} the "
-            f"application: {reason}",
+            f"The device could not {step} the application: {reason}",
             Health.ERROR,
         )
         purge_streams(instance)
