@@ -15,13 +15,13 @@ from django.db import transaction
 from core.status import JobType, UpdateProgress, status_label
 from devicelink.releases import ReleaseError, check_update_allowed
 from devices import desired, live
-from devices.live import running_job
 from devices.models import (
     Device,
     DeviceJob,
     DeviceJobEvent,
     SoftwareImage,
 )
+from devices.presenters import running_job
 
 
 class JobRefused(ValidationError):

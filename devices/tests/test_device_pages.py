@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from applications.models import ApplicationInstance
 from core.status import UpdateProgress
-from devices.live import status_light
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog
+from devices.presenters import status_light
 from tests.support.devices import (
     NETWORK_STATUS,
     image,

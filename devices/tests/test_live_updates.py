@@ -10,6 +10,7 @@ from core import live as console_live
 from core.status import UpdateProgress
 from devices import live
 from devices.models import Device, DeviceJob, DeviceJobEvent, DeviceLog
+from devices.presenters import SECTIONS
 from tests.support.devices import NETWORK_STATUS, online_device
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,7 @@ def test_status_changes_update_the_list_row_and_the_setup_page(sent):
 
 def test_fragments_carry_no_credentials(sent):
     device = online_device()
-    messages = sent.run(lambda: live.device_updated(device, live.SECTIONS))
+    messages = sent.run(lambda: live.device_updated(device, SECTIONS))
     assert device.public_key not in "".join(html for _groups, html in messages)
 
 

@@ -9,7 +9,7 @@ from django.views.generic import DetailView, FormView, UpdateView
 
 from core.access import PolicyMixin
 from core.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
-from devices import hooks, live
+from devices import hooks, live, presenters
 from devices.deletion import delete_device
 from devices.forms import DeleteDeviceForm, DeviceEditForm
 from devices.models import Device
@@ -28,7 +28,7 @@ class DeviceDetailView(PolicyMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         # The same context the live updates render the panels with (devices/live.py).
-        context.update(live.device_context(self.object))
+        context.update(presenters.device_context(self.object))
         context.update(logs_context(self.object, self.request))
         for more in hooks.device_page_context:  # applications: its metrics panel
             context.update(more(self.object, self.request))

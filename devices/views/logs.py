@@ -17,9 +17,9 @@ from django.views.generic import FormView
 from core.access import PolicyMixin
 from core.roles import ADMIN_ONLY, READ_ADMINISTER
 from devices.forms import LEVEL_CHOICES, LogFilterForm, LogImageForm
-from devices.live import LOG_LINES_SHOWN
 from devices.logimport import import_log_image
 from devices.models import Device, DeviceLog
+from devices.presenters import LOG_LINES_SHOWN
 
 
 def log_filter(request: HttpRequest) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 
 from core.access import PolicyMixin
 from core.roles import ADMIN_ONLY
-from devices import live
+from devices import live, presenters
 from devices.models import Device
 from devices.provisioning import archive_filename, issue_archive
 
@@ -23,7 +23,7 @@ class DeviceSetupView(PolicyMixin, TemplateView):
     def get_context_data(self, **kwargs):
         device = get_object_or_404(Device, device_id=self.kwargs["device_id"])
         context = super().get_context_data(**kwargs)
-        context.update(live.device_context(device, {"status"}))
+        context.update(presenters.device_context(device, {"status"}))
         context["archive_name"] = archive_filename(device)
         return context
 
