@@ -1,7 +1,7 @@
 """Metrics of application instances: stored from heartbeats, charted on the instance and device
 pages.
 
-``record()`` runs on the link's heartbeat threads (devices/ingest.py), for every heartbeat of
+``store_samples()`` runs on the link's heartbeat threads (devices/ingest.py), for every heartbeat of
 every device, so it stays cheap: nothing at all for a heartbeat without applications, else one
 query for the instances, one bulk insert, at most one sample per instance every
 ``SAMPLE_EVERY_S`` (remembered in this process: a device's link lives in one process), and a
@@ -52,10 +52,10 @@ def _due(memory: dict[str, float], key: str, every: float, now: float) -> bool:
 def record_heartbeat(device: Any, heartbeat: Heartbeat) -> None:
     """devices.hooks: store a heartbeat's per-application metrics, when it carries any."""
     if heartbeat.applications:
-        record(device, heartbeat.applications)
+        store_samples(device, heartbeat.applications)
 
 
-def record(device: Any, applications: dict[str, dict[str, dict[str, Any]]]) -> int:
+def store_samples(device: Any, applications: dict[str, dict[str, dict[str, Any]]]) -> int:
     """Store a heartbeat's ``applications`` block of ``device``; returns the samples stored.
 
     Instances the device reports but the console does not know (or that belong to another

@@ -44,14 +44,15 @@ def test_at_most_one_sample_per_instance_every_few_seconds(instance, sent, monke
     clock = [1000.0]
     monkeypatch.setattr(metrics.time, "monotonic", lambda: clock[0])
     block = {instance.application_instance_id: {"cam": {"fps": 10.0}}}
-    assert metrics.record(instance.device, block) == 1
+    assert metrics.store_samples(instance.device, block) == 1
     clock[0] += 2
-    assert metrics.record(instance.device, block) == 0
+    assert metrics.store_samples(instance.device, block) == 0
     clock[0] += metrics.SAMPLE_EVERY_S
-    assert metrics.record(instance.device, block) == 1
+    assert metrics.store_samples(instance.device, block) == 1
     assert InstanceMetricSample.objects.filter(instance=instance).count() == 2
     other_device = connected_device("elsewhere")
-    assert metrics.record(other_device, block) == 0, "only the instance's own device reports it"
+    # Only the instance's own device reports it.
+    assert metrics.store_samples(other_device, block) == 0
 
 
 def test_samples_older_than_a_day_are_pruned_at_most_once_a_minute(instance, monkeypatch):
@@ -60,14 +61,14 @@ def test_samples_older_than_a_day_are_pruned_at_most_once_a_minute(instance, mon
     sample(instance, 25 * 3600, {"cam": {"fps": 1.0}})
     sample(instance, 23 * 3600, {"cam": {"fps": 2.0}})
     block = {instance.application_instance_id: {"cam": {"fps": 3.0}}}
-    metrics.record(instance.device, block)
+    metrics.store_samples(instance.device, block)
     assert InstanceMetricSample.objects.count() == 2, "the day-old one is gone"
     sample(instance, 25 * 3600, {"cam": {"fps": 1.0}})
     clock[0] += 10
-    metrics.record(instance.device, block)
+    metrics.store_samples(instance.device, block)
     assert InstanceMetricSample.objects.count() == 4, "no second prune within a minute"
     clock[0] += metrics.PRUNE_EVERY_S
-    metrics.record(instance.device, block)
+    metrics.store_samples(instance.device, block)
     assert InstanceMetricSample.objects.count() == 4  # one pruned, one added
 
 
@@ -78,9 +79,9 @@ def test_pages_are_told_of_new_samples_at_most_every_few_seconds(
     monkeypatch.setattr(metrics.time, "monotonic", lambda: clock[0])
     block = {instance.application_instance_id: {"cam": {"fps": 10.0}}}
     with django_capture_on_commit_callbacks(execute=True):
-        metrics.record(instance.device, block)
+        metrics.store_samples(instance.device, block)
         clock[0] += metrics.SAMPLE_EVERY_S
-        metrics.record(instance.device, block)
+        metrics.store_samples(instance.device, block)
     groups = [group for groups, _ in sent for group in groups]
     assert groups == [
         f"app-{instance.application_instance_id}",
