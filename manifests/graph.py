@@ -14,7 +14,13 @@ from .catalog import Catalog
 from .common import DESCRIPTION, EDGES, ENVELOPE, NODE, PACKAGE_INCLUDE, ROUTING_RULES
 from .edges import check_edges
 from .errors import Errors, ValidationError
-from .nodes import check_parameter_nodes, collect_includes, collect_nodes, resolve_interfaces
+from .nodes import (
+    check_parameter_nodes,
+    collect_includes,
+    collect_nodes,
+    regex_budget,
+    resolve_interfaces,
+)
 from .payload import check_payload_size, load
 from .routing import check_routing_rules
 from .schema import Arr, Obj
@@ -60,7 +66,8 @@ def validate_graph(
     check_payload_size(doc, raw, errors)
     graph = doc.get("nodeGraph") if isinstance(doc, dict) else None
     if isinstance(graph, dict):
-        check_graph_semantics(graph, Catalog(packages), errors)
+        with regex_budget():
+            check_graph_semantics(graph, Catalog(packages), errors)
     return errors
 
 

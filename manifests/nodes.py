@@ -7,10 +7,14 @@ mistake is reported once (by the schema) rather than again by every rule that de
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+import regex as timed_regex
 
 from .catalog import CAMERA_CATEGORY, Catalog, Interface
 from .common import (
@@ -189,14 +193,59 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+# A pattern that backtracks exponentially (``(a|a)+$``) takes seconds, then hours, as the value
+# grows by a few characters; whoever wrote the document chose both. A match stops after
+# REGEX_TIME_LIMIT_S, and all of one document's together after REGEX_BUDGET_S (a graph may hold
+# many such parameters).
+REGEX_TIME_LIMIT_S = 0.5
+REGEX_BUDGET_S = 2.0
+_regex_deadline: ContextVar[float | None] = ContextVar("manifests_regex_deadline", default=None)
+
+
+@contextmanager
+def regex_budget(seconds: float = REGEX_BUDGET_S) -> Iterator[None]:
+    """The constraintRegex matches made inside share ``seconds`` (inside another budget: that
+    one)."""
+    if _regex_deadline.get() is not None:
+        yield
+        return
+    token = _regex_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _regex_deadline.reset(token)
+
+
+class RegexTooSlow(Exception):
+    """A constraintRegex took longer than REGEX_TIME_LIMIT_S on a value."""
+
+
 def regex_mismatch(value: Any, regex: Any) -> bool:
-    """True when ``value`` does not fully match a valid ``regex`` (invalid ones are skipped)."""
+    """True when ``value`` does not fully match a valid ``regex`` (invalid ones are skipped).
+    RegexTooSlow when the match runs past REGEX_TIME_LIMIT_S."""
     if not isinstance(regex, str) or not regex:
         return False
+    limit = REGEX_TIME_LIMIT_S
+    deadline = _regex_deadline.get()
+    if deadline is not None:
+        limit = min(limit, deadline - time.monotonic())
+    if limit <= 0:
+        raise RegexTooSlow(f"no time left to match {show(value)} against {show(regex)}")
     try:
-        return re.fullmatch(regex, value_text(value)) is None
-    except re.error:
+        return timed_regex.fullmatch(regex, value_text(value), timeout=limit) is None
+    except timed_regex.error:
         return False
+    except TimeoutError:
+        raise RegexTooSlow(
+            f"matching {show(value)} against {show(regex)} took longer than "
+            f"{REGEX_TIME_LIMIT_S:g} s"
+        ) from None
+
+
+TOO_SLOW_HINT = (
+    "a constraintRegex without nested repetition (such as ^[a-z0-9_]+$ rather than ^(\\w+)+$), "
+    "or a shorter value"
+)
 
 
 def check_value_against(
@@ -206,8 +255,18 @@ def check_value_against(
     if node.param_type is None or "value" not in node.raw:
         return
     value = node.raw["value"]
-    if not PARAMETER_VALUES[node.param_type].accepts(value) or not regex_mismatch(value, regex):
+    if not PARAMETER_VALUES[node.param_type].accepts(value):
         return  # a value of the wrong type is reported by the structural pass
+    try:
+        if not regex_mismatch(value, regex):
+            return
+    except RegexTooSlow:
+        message = (
+            f"value {show(value)} could not be checked against constraintRegex {show(regex)} "
+            f"of {owner} within {REGEX_TIME_LIMIT_S:g} s"
+        )
+        errors.append(ValidationError(join(node.path, "value"), message, TOO_SLOW_HINT))
+        return
     message = f"value {show(value)} does not match constraintRegex {show(regex)} of {owner}"
     hint = constraint_text if isinstance(constraint_text, str) else f"a value matching {regex}"
     errors.append(ValidationError(join(node.path, "value"), message, hint))

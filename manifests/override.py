@@ -30,6 +30,7 @@ from .nodes import (
     collect_includes,
     collect_nodes,
     names_hint,
+    regex_budget,
     resolve_interfaces,
 )
 from .payload import check_payload_size, load, load_quietly
@@ -104,7 +105,8 @@ def validate_override(
     check_payload_size(doc, raw if raw is not None else parsed_raw, errors)
     body = doc.get("nodeGraphOverrides") if isinstance(doc, dict) else None
     if isinstance(body, dict):
-        _check_semantics(body, _graph_body(graph), Catalog(packages), errors)
+        with regex_budget():
+            _check_semantics(body, _graph_body(graph), Catalog(packages), errors)
     return errors
 
 

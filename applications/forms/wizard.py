@@ -38,7 +38,7 @@ from datasources.models import DataSource
 from devices.models import Device
 from manifests import MAX_PAYLOAD_CHARS
 from manifests.common import FLOAT32_MAX, HOST_PORT_MAX, HOST_PORT_MIN, INT32_MAX, INT32_MIN
-from manifests.nodes import regex_mismatch
+from manifests.nodes import REGEX_TIME_LIMIT_S, RegexTooSlow, regex_budget, regex_mismatch
 
 LAUNCH_CHOICES = [
     ("onAppStart", "Start with the application"),
@@ -336,20 +336,8 @@ class ConfigureForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        parameters = {}
-        for index, parameter in enumerate(self.graph.parameters):
-            key = f"param{index}"
-            if key not in data:
-                continue
-            value = data[key]
-            if regex_mismatch(value, parameter.constraint_regex):
-                self.add_error(
-                    key,
-                    parameter.constraint_text
-                    or f"Enter a value that matches the pattern {parameter.constraint_regex}.",
-                )
-                continue
-            parameters[parameter.name] = value
+        with regex_budget():  # the patterns of all the parameters together
+            parameters = self._parameters(data)
         routes = []
         taken: dict[int, str] = {}
         where = f" on device {self.device.name}" if self.device is not None else ""
@@ -374,6 +362,34 @@ class ConfigureForm(forms.Form):
         data["parameters"] = parameters
         data["routes"] = routes
         return data
+
+    def _parameters(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' values by name; a value its constraintRegex refuses is a form error."""
+        parameters = {}
+        for index, parameter in enumerate(self.graph.parameters):
+            key = f"param{index}"
+            if key not in data:
+                continue
+            value = data[key]
+            try:
+                mismatch = regex_mismatch(value, parameter.constraint_regex)
+            except RegexTooSlow:
+                self.add_error(
+                    key,
+                    f"This value could not be checked against the pattern "
+                    f"{parameter.constraint_regex} within {REGEX_TIME_LIMIT_S:g} s: the "
+                    "application's package needs a simpler pattern, or enter a shorter value.",
+                )
+                continue
+            if mismatch:
+                self.add_error(
+                    key,
+                    parameter.constraint_text
+                    or f"Enter a value that matches the pattern {parameter.constraint_regex}.",
+                )
+                continue
+            parameters[parameter.name] = value
+        return parameters
 
 
 class ReviewForm(forms.Form):

@@ -12,6 +12,7 @@ from applications.models import ApplicationInstance, RuntimeRole
 from applications.resolve import check_payloads
 from applications.wizard import error_lines
 from core.models import Installation
+from manifests.nodes import REGEX_TIME_LIMIT_S
 from tests.support.deploy import (
     ACCOUNT,
     PACKAGE,
@@ -176,6 +177,25 @@ def test_data_sources_are_limited_per_application(operator_client, app, device, 
 
 
 # --- Configure ----------------------------------------------------------------------------------
+
+
+def test_a_constraint_regex_that_backtracks_for_ever_is_stopped_with_a_clear_error(
+    operator_client, app, device, cameras
+):
+    graph = json.loads(camera_app_graph())
+    label = graph["nodeGraph"]["nodes"][5]
+    label["decorator"] = {"constraintRegex": "lobby|(a|a)+"}  # exponential on "aaa…!"
+    response = walk_to(
+        operator_client, "configure", json.dumps(graph), device,
+        datasources={"camera0": ["door-east"]},
+    )  # fmt: skip
+    answers = {"param0": "0.75", "param2": "12", "param3": "a" * 29 + "!", "route0": "8090"}
+    response = post(operator_client, "configure", answers)
+    assert response.context["form"].errors["param3"] == [
+        "This value could not be checked against the pattern lobby|(a|a)+ within "
+        f"{REGEX_TIME_LIMIT_S:g} s: the application's package needs a simpler pattern, or "
+        "enter a shorter value."
+    ]
 
 
 def test_parameters_get_widgets_by_type_defaults_and_their_constraint(

@@ -9,9 +9,11 @@ DG graph edges: 0 camera->code video, 1 code->output video, 2 detection_threshol
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from manifests import MAX_PAYLOAD_CHARS, validate_graph
+from manifests.nodes import REGEX_BUDGET_S, REGEX_TIME_LIMIT_S
 from tests.support.reference import (
     DG_GRAPH,
     INBOUND_GRAPH,
@@ -205,6 +207,37 @@ def test_parameter_value_against_decorator_constraint_regex():
     assert errors[0].hint == "a value matching [a-z]{2}-[a-z]+-[0-9]"
     doc = setting(doc, f"{NG}/nodes/5/decorator/constraintText", "an AWS Region, e.g. us-east-1")
     assert validate_graph(doc)[0].hint == "an AWS Region, e.g. us-east-1"
+
+
+def test_a_constraint_regex_that_backtracks_for_ever_is_stopped_and_reported():
+    # Exponential backtracking: seconds at 25 characters, doubling with each one more.
+    doc = setting(load(DG_GRAPH), f"{NG}/nodes/5/decorator/constraintRegex", "(a|a)+$")
+    doc = setting(doc, f"{NG}/nodes/5/value", "a" * 29 + "!")
+    started = time.monotonic()
+    errors = validate_graph(doc)
+    assert time.monotonic() - started < 10 * REGEX_TIME_LIMIT_S
+    assert pairs(errors) == [
+        (
+            f"{NG}/nodes/5/value",
+            'value "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" could not be checked against constraintRegex '
+            f'"(a|a)+$" of its decorator within {REGEX_TIME_LIMIT_S:g} s',
+        )
+    ]
+    assert "without nested repetition" in errors[0].hint
+
+
+def test_many_slow_constraint_regexes_share_one_time_budget():
+    doc = load(DG_GRAPH)
+    nodes = doc["nodeGraph"]["nodes"]
+    for n in range(12):
+        nodes.append({
+            "name": f"slow_{n}", "interface": "string", "value": "a" * 29 + "!",
+            "overridable": True, "decorator": {"constraintRegex": "(a|a)+$"},
+        })  # fmt: skip
+    started = time.monotonic()
+    errors = validate_graph(doc)
+    assert time.monotonic() - started < REGEX_BUDGET_S + 1.0  # not 12 x the limit of one
+    assert len([e for e in errors if "could not be checked" in e.message]) == 12
 
 
 def test_a_value_of_the_wrong_type_is_not_also_matched_against_the_regex():
