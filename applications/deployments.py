@@ -167,7 +167,7 @@ def _port_conflicts(
     try:
         in_override = bool(json.loads(overrides_text or "{}").get("nodeGraphOverrides", {})
                            .get("networkRoutingRules"))  # fmt: skip
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         in_override = False
     base = "/nodeGraphOverrides" if in_override else "/nodeGraph"
     return [

@@ -12,7 +12,6 @@ stream of its package's defaults and wired parameters (applications/cameranodes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ from devicelink.apps import ApplicationSpec, AssetRef, Edge, NodeSpec, RoutingRu
 from manifests import validate_graph, validate_override
 from manifests.catalog import ABSTRACT_CAMERA, FILE_SOURCE_ASSET, HDMI_SINK
 from manifests.errors import ValidationError
+from manifests.payload import load_quietly
 
 ASSET_PATH = "/agent/v1/assets/{sha256}"
 # The stock packages, as manifests/catalog.py defines them.
@@ -87,10 +87,8 @@ class Resolved:
 
 
 def _body(text: str, key: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(text) if text and text.strip() else {}
-    except ValueError:
-        return {}
+    # load_quietly: None for text that is not JSON or nests too deeply (validation says why).
+    doc = load_quietly(text) if text and text.strip() else {}
     body = doc.get(key) if isinstance(doc, dict) else None
     return body if isinstance(body, dict) else {}
 

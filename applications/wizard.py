@@ -22,6 +22,7 @@ from applications.resolve import PayloadError, _patches, check_payloads
 from core.status import NodeCategory
 from manifests import catalog
 from manifests.common import HOST_PORT_MAX, HOST_PORT_MIN
+from manifests.payload import load_quietly
 
 # The interface of the stock abstract camera (manifests/catalog.py defines the package).
 ABSTRACT_CAMERA = f"{catalog.ABSTRACT_CAMERA}.rtsp_v1_interface"
@@ -82,10 +83,8 @@ class AppGraph:
 
 
 def _graph_body(text: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(text) if text and text.strip() else {}
-    except ValueError:
-        return {}
+    # load_quietly: None for text that is not JSON or nests too deeply (validation says why).
+    doc = load_quietly(text) if text and text.strip() else {}
     body = doc.get("nodeGraph") if isinstance(doc, dict) else None
     return body if isinstance(body, dict) else {}
 

@@ -330,6 +330,11 @@ USE_TZ = True
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "console.api.authentication.APITokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -126,6 +126,10 @@ def parse(route: Route, labels: dict[str, str], request: HttpRequest) -> dict[st
             document = json.loads(request.body)
         except ValueError:
             raise ValidationError("The request body is not JSON.", reason="CANNOT_PARSE") from None
+        except RecursionError:
+            raise ValidationError(
+                "The request body nests too deeply.", reason="CANNOT_PARSE"
+            ) from None
         if not isinstance(document, dict):
             raise ValidationError("The request body is not a JSON object.", reason="CANNOT_PARSE")
         for name in body_members:

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import QuotaExceeded
+from core.parsers import JSONBodyParser
 from core.roles import READ_ADMINISTER, READ_OPERATE
 from core.status import JobType, UpdateProgress
 from devices import live
@@ -205,7 +206,7 @@ class SoftwareImageViewSet(
     lookup_field = "version"
     lookup_value_regex = r"[^/]+"  # versions hold dots
     queryset = SoftwareImage.objects.select_related("uploaded_by")
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONBodyParser]
 
     @extend_schema(request=SoftwareImageUploadSerializer, responses={201: SoftwareImageSerializer})
     def create(self, request, *args, **kwargs):
