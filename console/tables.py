@@ -37,8 +37,13 @@ class APITokenTable(tables.Table):
 class AuditTable(tables.Table):
     timestamp = tables.DateTimeColumn(verbose_name="When", format="Y-m-d H:i:s")
     actor = tables.Column(verbose_name="Who", default="system")
-    action = tables.Column(verbose_name="Action", accessor="get_action_display")
-    content_type = tables.Column(verbose_name="Kind", accessor="content_type__name")
+    # Shown through Python (a display label, ContentType.name), sorted by database columns.
+    action = tables.Column(verbose_name="Action", accessor="get_action_display", order_by="action")
+    content_type = tables.Column(
+        verbose_name="Kind",
+        accessor="content_type__name",
+        order_by=("content_type__app_label", "content_type__model"),
+    )
     object_repr = tables.Column(verbose_name="Object")
     changes = tables.TemplateColumn(
         template_name="console/partials/audit_changes.html",

@@ -84,6 +84,19 @@ def test_audit_log_records_who_what_and_before_after(admin_client, administrator
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "sort", ["timestamp", "-actor", "action", "-action", "content_type", "-content_type",
+             "object_repr", "remote_addr"],
+)  # fmt: skip
+def test_the_audit_log_sorts_by_every_sortable_column(admin_client, operator, sort):
+    operator.first_name = "Ana"
+    operator.save()  # an entry to sort
+    response = admin_client.get("/settings/audit/", {"sort": sort})
+    assert response.status_code == 200
+    assert "Ana" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_audit_log_keeps_no_password_material(admin_client, operator):
     operator.set_password("another-long-passphrase-99")
     operator.save()
