@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from console.routing import websocket_urlpatterns  # noqa: E402
 from core.live import mark_serving_asgi  # noqa: E402
+from core.origin import SameOriginValidator  # noqa: E402
 from devicelink import LINK_PATH  # noqa: E402
 from devices.link import DeviceLinkConsumer  # noqa: E402
 
@@ -31,7 +32,7 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 browser_websockets = AllowedHostsOriginValidator(
-    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+    SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 )
 device_link = DeviceLinkConsumer.as_asgi()
 

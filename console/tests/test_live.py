@@ -20,11 +20,11 @@ from tests.support.devices import make_device
 
 pytestmark = pytest.mark.in_process_asgi
 
-HOST_HEADERS = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1:8000")]
+HOST_HEADERS = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
 
 
 async def _connect(path: str, cookie: str | None = None, origin: bytes = b"http://127.0.0.1:8000"):
-    headers = [(b"host", b"127.0.0.1"), (b"origin", origin)]
+    headers = [(b"host", b"127.0.0.1:8000"), (b"origin", origin)]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, path, headers=headers)
@@ -68,6 +68,18 @@ def test_foreign_origin_is_refused(viewer):
 
     async def scenario():
         _c, connected, _code = await _connect("/ws/live/?groups=fleet", cookie, b"http://evil.test")
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_of_another_port_on_the_same_host_is_refused(viewer):
+    cookie = _session_cookie(viewer)
+
+    async def scenario():
+        foreign = b"http://127.0.0.1:9999"  # another server on this machine
+        _c, connected, _code = await _connect("/ws/live/?groups=fleet", cookie, foreign)
         assert not connected
 
     async_to_sync(scenario)()
