@@ -3,6 +3,7 @@ Ctrl-C (SIGINT), leaves no process behind and loses no task (console/stopping.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,7 +72,7 @@ def _start(var_dir: Path, log_path: Path, **extra: str) -> Stack:
         if process.poll() is not None:
             raise AssertionError(f"the launcher exited early:\n{stack.log()[-3000:]}")
         # The worker's pool is part of what must stop: wait until it is there too.
-        names = [" ".join(p.cmdline()) for p in _tree(process.pid)]
+        names = _cmdlines(_tree(process.pid))
         return stack.log().count(" ready.") >= 1 and len(names) >= 6
 
     wait_for(up, timeout=180, message="the stack and the worker's pool to be up")
@@ -83,6 +84,16 @@ def _tree(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def _cmdlines(processes: list[psutil.Process]) -> list[str]:
+    """The command lines of those still running: a child may end (and be a zombie until it is
+    reaped) between listing the tree and reading it."""
+    lines = []
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            lines.append(" ".join(p.cmdline()))
+    return lines
 
 
 def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -114,7 +125,7 @@ def _anything_of(var_dir: Path) -> list[psutil.Process]:
 def _stop(stack: Stack, sig: int) -> float:
     """Signal the launcher; return the seconds until it and its whole tree are gone."""
     before = _tree(stack.process.pid)
-    names = " ".join(" ".join(p.cmdline()) for p in before)
+    names = " ".join(_cmdlines(before))
     assert "uvicorn" in names and "worker" in names and "beat" in names, names
     assert "edge_agent run" in names, "the local appliance was not started: " + names
     # The worker's main process plus its pool (--concurrency 2), web, beat and the appliance.
