@@ -75,7 +75,13 @@ def _start(var_dir: Path, log_path: Path, **extra: str) -> Stack:
         names = _cmdlines(_tree(process.pid))
         return stack.log().count(" ready.") >= 1 and len(names) >= 6
 
-    wait_for(up, timeout=180, message="the stack and the worker's pool to be up")
+    try:
+        wait_for(up, timeout=180, message="the stack and the worker's pool to be up")
+    except BaseException:
+        # Never leave a half-started stack running past a failed test.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        raise
     return stack
 
 
