@@ -32,6 +32,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.common import healthy, wait_until  # noqa: E402
+from tests.support.launcher import launch_console  # noqa: E402
 from tests.support.ports import free_host_port, free_port  # noqa: E402
 
 PANORAMA_DOCUMENTED_S = (15 * 60, 20 * 60)
@@ -81,26 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     usb, data = var_dir / "appliance" / "usb", var_dir / "appliance" / "data"
     usb.mkdir(parents=True)
     processes = []
-    with open(var_dir / "console.log", "wb") as log:
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "console.launcher",
-                    "up",
-                    "--skip-setup",
-                    "--no-appliance",
-                    "--port",
-                    str(port),
-                ],
-                cwd=BASE_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
+    processes.append(launch_console(port, env, var_dir / "console.log", new_session=True))
     with open(var_dir / "agent.log", "wb") as log:
         processes.append(
             subprocess.Popen(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.support.launcher import launch_console
 from tests.support.paths import ASYNC_UNSAFE, BASE_DIR
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
@@ -100,23 +101,7 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         channel_layers.backends.clear()
 
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "console.launcher",
-                "up",
-                "--skip-setup",
-                "--no-appliance",
-                "--port",
-                str(port),
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = launch_console(port, env, log_path)
     stack = LiveStack(url=url, env=env, process=process, log_path=log_path)
     try:
         wait_for(
