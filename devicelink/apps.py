@@ -63,6 +63,9 @@ class StreamSource(BaseModel):
     url: str
     username: str = ""
     password: str = ""
+    # The credentials sealed to the device's key (devicelink.sealing); username and password
+    # are then empty on the wire and filled in by the agent when it opens them.
+    sealed: str = Field(default="", max_length=65536)
     files: list[str] = Field(default_factory=list)
     loop_count: int = Field(default=0, ge=0)
     fps: float = Field(default=0.0, ge=0, le=1000)
@@ -119,6 +122,8 @@ class ApplicationSpec(BaseModel):
     network_routing_rules: list[RoutingRule] = Field(default_factory=list)
     # The runtime role: environment variables the application's code nodes receive.
     environment: dict[str, str] = Field(default_factory=dict)
+    # The environment sealed to the device's key (devicelink.sealing), as the console sends it.
+    sealed_environment: str = Field(default="", max_length=65536)
     limits: ResourceLimits = Field(default_factory=ResourceLimits)
 
 

@@ -1,9 +1,10 @@
 """Offline log images: ``panorama_device_log_v1_dd_hh_mm.img`` on the USB drive.
 
 An appliance that cannot reach its console writes its logs, encrypted to the console's log
-public key (X25519 + HKDF-SHA256 + AES-256-GCM), so that only the console that provisioned it
-can read them. Layout: the magic line, the ephemeral public key (32 bytes), the nonce (12 bytes),
-then the ciphertext of a gzip'd JSON document ``{"device_id", "created", "entries": [...]}``.
+public key (X25519 + HKDF-SHA256 + AES-256-GCM, the construction of ``devicelink.sealing``), so
+that only the console that provisioned it can read them. Layout: the magic line, the ephemeral
+public key (32 bytes), the nonce (12 bytes), then the ciphertext of a gzip'd JSON document
+``{"device_id", "created", "entries": [...]}``.
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ import base64
 import binascii
 import gzip
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from devicelink.sealing import decrypt_with, encrypt_to, raw_public
 
 MAGIC = b"VANTAGE-LOG-IMAGE-1\n"
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+_INFO = b"vantage log image v1"
 
 
 class LogImageError(Exception):
@@ -35,14 +35,7 @@ def image_name(when: datetime) -> str:
 
 
 def public_key_b64(key: X25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
-
-
-def _derive(shared: bytes) -> bytes:
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"vantage log image v1"
-    ).derive(shared)
+    return base64.b64encode(raw_public(key)).decode()
 
 
 def encrypt_log_image(public_key: str, device_id: str, entries: list[dict[str, Any]]) -> bytes:
@@ -50,20 +43,13 @@ def encrypt_log_image(public_key: str, device_id: str, entries: list[dict[str, A
         recipient = X25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
     except (ValueError, binascii.Error):
         raise LogImageError("the console's log public key is not a base64 X25519 key") from None
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_raw = ephemeral.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    nonce = os.urandom(12)
     document = {
         "device_id": device_id,
         "created": datetime.now(UTC).isoformat(),
         "entries": entries,
     }
     plaintext = gzip.compress(json.dumps(document).encode())
-    key = _derive(ephemeral.exchange(recipient))
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, MAGIC + ephemeral_raw)
-    return MAGIC + ephemeral_raw + nonce + ciphertext
+    return MAGIC + encrypt_to(recipient, plaintext, info=_INFO, aad=MAGIC)
 
 
 def decrypt_log_image(private_key: X25519PrivateKey, data: bytes) -> dict[str, Any]:
@@ -71,17 +57,10 @@ def decrypt_log_image(private_key: X25519PrivateKey, data: bytes) -> dict[str, A
         raise LogImageError("The file is larger than a log image can be (64 MiB).")
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 44 + 16:
         raise LogImageError("The file is not a Vantage device log image.")
-    offset = len(MAGIC)
-    ephemeral_raw = data[offset : offset + 32]
-    nonce = data[offset + 32 : offset + 44]
-    ciphertext = data[offset + 44 :]
     try:
-        shared = private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw))
+        plaintext = decrypt_with(private_key, data[len(MAGIC) :], info=_INFO, aad=MAGIC)
     except ValueError:
         raise LogImageError("The log image's header is damaged.") from None
-    key = _derive(shared)
-    try:
-        plaintext = AESGCM(key).decrypt(nonce, ciphertext, MAGIC + ephemeral_raw)
     except InvalidTag:
         raise LogImageError(
             "The log image was not written for this console, or it was changed after it was "

@@ -42,6 +42,10 @@ class Hello(_Message):
     # The inference accelerators applications may be given (edge_agent/apps/gpu.py):
     # "nvidia", "jetson"; empty when the appliance has none.
     accelerators: list[str] = Field(default_factory=list, max_length=8)
+    # The X25519 key the console seals this device's secrets to (devicelink.sealing), and the
+    # device's Ed25519 signature over it; empty from agents that cannot open sealed secrets.
+    seal_key: str = Field(default="", max_length=64)
+    seal_key_sig: str = Field(default="", max_length=128)
 
 
 class Health(BaseModel):
@@ -237,8 +241,9 @@ MAX_TIMEOUT_S = 300
 class CheckStream(_Message):
     """Test a camera stream from the appliance; the answer is a ``stream_check`` report.
 
-    The only message that carries a camera's credentials in plaintext: they travel inside the
-    device's own authenticated link and nowhere else, and are left out of the message's repr.
+    The camera's credentials travel sealed to the device's key (``sealed``, see
+    devicelink.sealing); in clear only to an agent that has no seal key, over a link the
+    console allows it on. They are left out of the message's repr.
     """
 
     type: Literal["check_stream"] = "check_stream"
@@ -246,6 +251,7 @@ class CheckStream(_Message):
     url: str = Field(max_length=2048)
     username: str = Field("", max_length=2048, repr=False)
     password: str = Field("", max_length=2048, repr=False)
+    sealed: str = Field("", max_length=65536, repr=False)
     timeout_s: float = Field(gt=0, le=MAX_TIMEOUT_S)
 
 

@@ -3,7 +3,9 @@ from devices.models.devices import (
     DeletedDevice,
     Device,
     DeviceQuerySet,
+    LinkTransport,
     ProvisioningCredential,
+    UsedNonce,
     aggregated_status_expression,
     hash_token,
 )
@@ -20,8 +22,10 @@ __all__ = [
     "DeviceJobEvent",
     "DeviceLog",
     "DeviceQuerySet",
+    "LinkTransport",
     "ProvisioningCredential",
     "SoftwareImage",
+    "UsedNonce",
     "aggregated_status_expression",
     "hash_token",
 ]

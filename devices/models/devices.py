@@ -21,6 +21,12 @@ from core.status import (
 from core.validators import resource_name_validator
 
 
+class LinkTransport(models.TextChoices):
+    TLS = "tls", "Encrypted (TLS)"
+    LOOPBACK = "loopback", "This machine"
+    PLAIN = "plain", "Unencrypted (ws://)"
+
+
 class DeviceQuerySet(models.QuerySet):
     def with_aggregated_status(self) -> DeviceQuerySet:
         """Annotate ``aggregated``, the DeviceAggregatedStatus, for filters and counts in SQL."""
@@ -94,6 +100,16 @@ class Device(models.Model):
     update_needed = models.BooleanField(default=False)
     # The device's credential: the public half of the key pair the agent generated.
     public_key = models.CharField(max_length=64, blank=True)
+    # The X25519 key the device vouched for (signed with its identity key) in its last hello:
+    # what its secrets are sealed to (devicelink.sealing). Empty: its agent cannot open them.
+    seal_key = models.CharField(max_length=64, blank=True)
+    # How its link connected last: over TLS, from this machine (loopback), or in plain
+    # ws:// from elsewhere; and from which address.
+    link_transport = models.CharField(max_length=10, choices=LinkTransport.choices, blank=True)
+    link_address = models.CharField(max_length=64, blank=True)
+    # The operator's explicit leave to send secrets over a plain ws:// link from another
+    # machine (sealed all the same): without it they are withheld there (devices/secrets.py).
+    allow_plain_link_secrets = models.BooleanField(default=False)
     provisioned_at = models.DateTimeField(null=True, blank=True)
     # The link: lease and health from heartbeats; which connection is current; reports stored.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -138,6 +154,9 @@ class Device(models.Model):
 LINK_FIELDS = (
     "serial_number",
     "accelerators",
+    "seal_key",
+    "link_transport",
+    "link_address",
     "connection_status",
     "network_status",
     "network_updated",
@@ -205,6 +224,27 @@ class DeletedDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device_id}, deleted)"
+
+
+class UsedNonce(models.Model):
+    """A signed request's nonce, kept while its timestamp could still pass the clock check.
+
+    In the database, not the cache: a replay must stay refused when the cache is lost
+    (devices/agent_auth.py). Rows older than the window go as the device signs again.
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=32)
+    ts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "nonce"], name="device_nonce_once"),
+        ]
+        indexes = [models.Index(fields=["device", "ts"])]
+
+    def __str__(self) -> str:
+        return f"nonce {self.nonce} at {self.ts}"
 
 
 def active_devices_q() -> Q:
