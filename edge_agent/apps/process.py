@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -55,24 +56,93 @@ async def read_lines(stream: asyncio.StreamReader | None) -> AsyncIterator[bytes
 
 
 class ConsoleLog:
-    """``console_output.log``: the nodes' stdout and stderr, rotated at ``max_bytes``."""
+    """``console_output.log``: the nodes' stdout and stderr, rotated at ``max_bytes``.
 
-    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024) -> None:
+    Writing never fails: the application's output must keep draining whatever happens to the
+    disk, or its pipe fills and the application freezes on its next print. A line that cannot
+    be written (ENOSPC, any OSError) is dropped and counted; one WARNING per ``warn_every_s``
+    says how many were dropped, and writing resumes by itself once the disk takes it again.
+    """
+
+    def __init__(
+        self, path: Path, max_bytes: int = 10 * 1024 * 1024, *, warn_every_s: float = 60.0
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("ab")
+        self.warn_every_s = warn_every_s
+        self.dropped = 0  # lines dropped since this log was opened (tests and metrics read it)
+        self._unreported = 0  # dropped lines not yet in a warning
+        self._warned_at = -warn_every_s
+        self._size = 0
+        self._torn = False
+        self._fd: int | None = None
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError:
+            self._fd = None  # tried again at the next line
 
     def write(self, line: bytes) -> None:
-        if self._handle.tell() + len(line) > self.max_bytes:
-            self._handle.close()
-            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self._handle = self.path.open("ab")
-        self._handle.write(line)
-        self._handle.flush()
+        """Append one line, unbuffered (a crash loses nothing); dropped if it cannot be."""
+        try:
+            if self._fd is None:
+                self._open()
+            if self._fd is not None and self._size + len(line) > self.max_bytes:
+                self._rotate()
+            if self._fd is None:
+                raise OSError("console_output.log cannot be opened")
+            if self._torn:  # the line cut short by the full disk ends before this one
+                line = b"\n" + line
+            written = os.write(self._fd, line)
+            self._size += written
+            self._torn = 0 < written < len(line)
+            if written < len(line):  # the disk filled mid-line: the rest is lost
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            self._drop(exc)
+            return
+        if self._unreported:
+            self._warn("")
+
+    def _rotate(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)
+        self._fd = None
+        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        self._open()
+
+    def _drop(self, exc: OSError) -> None:
+        self.dropped += 1
+        self._unreported += 1
+        self._warn(f": {exc.strerror or exc}")
+
+    def _warn(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at < self.warn_every_s and why:
+            return  # rate-limited; the count goes on growing and the next warning says it
+        self._warned_at = now
+        count, self._unreported = self._unreported, 0
+        if why:
+            logger.warning(
+                "%d line(s) of application output could not be written to %s%s; they are "
+                "dropped until the disk takes them again.", count, self.path, why,
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "%d line(s) of application output were dropped (%s could not be written); "
+                "writing it again.", count, self.path,
+            )  # fmt: skip
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 class SupervisedProcess:
@@ -322,6 +392,9 @@ class CodeNode(SupervisedProcess):
         async for line in read_lines(stream):
             if stderr and line.strip():
                 self.last_stderr = line.decode(errors="replace").strip()[-500:]
-            self.log.write(self.prefix + line if self.prefix else line)
+            self.log.write(self.prefix + line if self.prefix else line)  # never raises
             if self.on_output is not None:
-                self.on_output(line.decode(errors="replace").rstrip("\n"), stderr)
+                try:
+                    self.on_output(line.decode(errors="replace").rstrip("\n"), stderr)
+                except Exception:  # the reader must outlive any failure: else the pipe fills
+                    logger.debug("output callback of %s failed", self.name, exc_info=True)
