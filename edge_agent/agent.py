@@ -32,7 +32,13 @@ from edge_agent.apps.hdmi import Hdmi
 from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
 from edge_agent.console_http import ConsoleUnreachable, get_signed
 from edge_agent.health import HealthProvider
-from edge_agent.identity import Identity, load_device_key, load_identity, serial_number
+from edge_agent.identity import (
+    Identity,
+    load_device_key,
+    load_identity,
+    load_or_create_seal_key,
+    serial_number,
+)
 from edge_agent.identity import ssl_context as console_ssl_context
 from edge_agent.jobs import JobFailed, JobRunner
 from edge_agent.link import LinkClient, LinkConfig, LinkHooks
@@ -219,7 +225,7 @@ class Agent:
         self.status.update(state="connecting", queued_reports=outbox.count())
         ship = self.shipper.run(lambda entries: link.queue_report("logs", {"entries": entries}))
         ship_apps = self.app_logs.run(
-            lambda entries: link.queue_report("logs", {"entries": entries}), outbox.count
+            lambda entries: link.queue_report("logs", {"entries": entries}), link.reports.count
         )
         tasks = [
             asyncio.create_task(ship),
@@ -304,6 +310,7 @@ class Agent:
             device_id=identity.device_id,
             private_key=key,
             software_version=edge_agent.__version__,
+            seal_key=load_or_create_seal_key(paths),
             link_path=identity.link_path,
             ssl_context=context,
             serial_number=identity.serial_number,
@@ -325,7 +332,7 @@ class Agent:
 
     async def _flush(self, link: LinkClient) -> None:
         """Send what the outbox holds while the link is still up, for a short while."""
-        if not link.connected or not link.outbox.count():
+        if not link.connected or not link.reports.count():
             return
         if await link.flush(STOP_FLUSH_S):
             logger.info("Stopping: the console has every report.")
@@ -333,7 +340,7 @@ class Agent:
             logger.warning(
                 "Stopping with %d reports not yet acknowledged; they are sent after the next "
                 "start.",
-                link.outbox.count(),
+                link.reports.count(),
             )
 
     async def _watch_network(
@@ -370,7 +377,7 @@ class Agent:
             since=link.connected_since,
             last_heartbeat_ack=link.last_heartbeat_ack,
             last_error=link.last_error,
-            queued_reports=link.outbox.count(),
+            queued_reports=link.reports.count(),
             pending_job=self.jobs.pending_job() if self.jobs else None,
         )
 

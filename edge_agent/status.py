@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from edge_agent.config import AgentPaths, agent_running, read_json, write_json
 from edge_agent.identity import load_identity
 from edge_agent.outbox import count_pending
 from edge_agent.software import Software
+
+logger = logging.getLogger("edge_agent.status")
 
 
 class StatusFile:
@@ -38,7 +41,10 @@ class StatusFile:
             return
         self._data.update(changed)
         self._data["updated"] = time.time()
-        write_json(self.paths.status, self._data)
+        try:
+            write_json(self.paths.status, self._data)
+        except OSError as exc:  # a full disk: the next change writes it all again
+            logger.debug("status.json not written: %s", exc)
 
 
 def _when(value: float | None) -> str:

@@ -1,0 +1,165 @@
+"""Fault drills: the disk fills up under the agent (a small tmpfs the test mounts, as root).
+
+Each drill measures how long the agent takes to recover once space is freed, and prints it
+(``pytest -s`` shows it)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from edge_agent.apps.process import ConsoleLog
+from edge_agent.outbox import Outbox
+from edge_agent.reports import ReportQueue
+from tests.support.agents import (
+    IID,
+    AssetServer,
+    Reports,
+    code_node,
+    container,
+    make_spec,
+    make_supervisor,
+    run,
+)
+from tests.support.diskfull import fill, small_disk
+from tests.support.waiting import eventually
+
+# Prints a numbered line every 2 ms, as a busy application does, and says in its storage
+# (another disk) how far it got: if the agent stops draining its output, print() blocks
+# once the pipe is full and the count stops.
+CHATTY = r"""
+import os, time
+progress = os.path.join(os.environ["PANORAMA_STORAGE_DIR"], "progress")
+n = 0
+while True:
+    n += 1
+    print(f"frame {n} " + "x" * 100, flush=True)
+    if n % 50 == 0:
+        with open(progress + ".tmp", "w") as handle:
+            handle.write(str(n))
+        os.replace(progress + ".tmp", progress)
+    time.sleep(0.002)
+"""
+
+
+def _progress(storage: Path) -> int:
+    try:
+        return int((storage / "progress").read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def test_console_log_drops_and_counts_lines_it_cannot_write_then_resumes(tmp_path, caplog):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        log = ConsoleLog(disk / "console_output.log", warn_every_s=3600)
+        log.write(b"before\n")
+        filler = fill(disk)
+        with caplog.at_level(logging.WARNING, "edge_agent.apps.process"):
+            for n in range(5000):  # more than the last page of the file can take
+                log.write(b"lost %d %s\n" % (n, b"y" * 100))
+            assert log.dropped > 4000
+            warnings = [r.getMessage() for r in caplog.records]
+            assert len(warnings) == 1  # rate-limited: one warning, not one per line
+            assert "could not be written" in warnings[0] and "No space left" in warnings[0]
+            filler.unlink()
+            log.write(b"after\n")
+        text = (disk / "console_output.log").read_bytes()
+        assert text.startswith(b"before\n") and text.endswith(b"after\n")
+        resumed = caplog.records[-1].getMessage()
+        assert resumed.startswith(f"{log.dropped - 1} line(s) of application output were dropped")
+        log.close()
+
+
+def test_an_app_keeps_running_while_its_output_cannot_be_written(tmp_path, server: AssetServer):
+    """Drill (b) at the agent: the disk with the app's logs fills while it runs."""
+    asset = server.add(container(CHATTY))
+    reports = Reports()
+    storage = tmp_path / "apps" / IID / "storage"
+    figures: dict[str, float] = {}
+
+    async def main() -> None:
+        supervisor = make_supervisor(tmp_path, server, reports)
+        try:
+            await supervisor.apply([make_spec(1, [code_node(asset)])])
+            await supervisor.settle(30)
+            logs = tmp_path / "apps" / IID / "logs"
+            await eventually(lambda: _progress(storage) > 100, 20, "the app's first lines")
+            log = supervisor.instances[IID]._log
+            assert log is not None
+            with small_disk(logs / "full", "1m"):
+                # The console log moves onto the small disk (as rotation would reopen it).
+                log.path = logs / "full" / "console_output.log"
+                log.close()
+                filler = fill(logs / "full")
+                await eventually(lambda: log.dropped > 200, 20, "lines being dropped")
+                before = _progress(storage)
+                # Far more than a pipe holds (64 KiB, ~600 lines): the output keeps draining.
+                await eventually(lambda: _progress(storage) > before + 1500, 30, "app progress")
+                assert reports.last()["status"] == "RUNNING"
+                dropped = log.dropped
+                filler.unlink()
+                freed = time.monotonic()
+                size = log.path.stat().st_size
+                await eventually(lambda: log.path.stat().st_size > size + 10000, 20, "writing")
+                figures["recovery_s"] = time.monotonic() - freed
+                figures["dropped"] = dropped
+                log.close()
+        finally:
+            await supervisor.close()
+
+    run(main)
+    print(
+        f"\napp output on a full disk: {figures['dropped']:.0f} lines dropped and counted, "
+        f"writing resumed {figures['recovery_s'] * 1000:.0f} ms after space was freed"
+    )
+
+
+def test_reports_the_outbox_cannot_store_are_held_in_order_and_stored_later(tmp_path, caplog):
+    """The link's outbox (SQLite) on a disk that fills: no report is lost, queueing never
+    waits on the disk, and what was held goes out in order once space is freed."""
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        outbox = Outbox(disk / "outbox.sqlite3", "device-test")
+        reports = ReportQueue(outbox, max_held=50)
+        reports.queue_report("software", {"version": "1.0.0"})
+        filler = fill(disk)
+        slowest = 0.0
+        queued = [{"entries": [_log_entry(f"line {n} " + "z" * 1000)]} for n in range(40)]
+        with caplog.at_level(logging.WARNING, "edge_agent.reports"):
+            for body in queued:
+                started = time.monotonic()
+                reports.queue_report("logs", body)
+                slowest = max(slowest, time.monotonic() - started)
+        assert reports.held > 0 and reports.count() == outbox.count() + reports.held
+        assert reports.held + outbox.count() == 41
+        refusals = [r.getMessage() for r in caplog.records]
+        assert len(refusals) == 1 and "database or disk is full" in refusals[0]
+        # Past max_held the oldest status report of a subject gives way to the newest.
+        for generation in range(60):
+            reports.queue_report("applications", _app_report(generation))
+        assert reports.held == 50 and reports.dropped == 1 + 40 + 60 - 50 - outbox.count()
+        filler.unlink()
+        freed = time.monotonic()
+        assert reports.store_held()
+        recovery = time.monotonic() - freed
+        stored = outbox.pending()
+        kinds = [entry.kind for entry in stored]
+        assert kinds[0] == "software" and kinds.count("logs") == 40  # no log batch was dropped
+        generations = [e.body["generation"] for e in stored if e.kind == "applications"]
+        assert generations == sorted(generations) and generations[-1] == 59  # the newest kept
+        assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+        outbox.close()
+    print(
+        f"\noutbox on a full disk: slowest queue_report {slowest * 1000:.1f} ms; held reports "
+        f"stored {recovery * 1000:.0f} ms after space was freed"
+    )
+    assert slowest < 0.5  # a heartbeat (every 10 s) never waits for the disk
+
+
+def _log_entry(message: str) -> dict[str, Any]:
+    return {"time": time.time(), "stream": "agent", "level": "INFO", "message": message}
+
+
+def _app_report(generation: int) -> dict[str, Any]:
+    return {"application_instance_id": IID, "generation": generation, "status": "RUNNING"}
