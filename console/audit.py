@@ -1,7 +1,8 @@
 """The audit log: every change an operator makes, with who, when and before/after values.
 
 django-auditlog records the changes of registered models; its middleware names the actor for
-changes made through the console or the API. Secret fields are excluded, so neither values nor
+changes made through the console, and the API's token and SigV4 authenticators name it for
+theirs (core/auditing.py). Secret fields are excluded, so neither values nor
 hashes of secrets ever reach the log.
 """
 

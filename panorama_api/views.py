@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core.auditing import record_actor
 from core.roles import has_role, role_of
 from panorama_api import auth, protocol, throttle
 from panorama_api.call import Call
@@ -33,6 +34,7 @@ def dispatch(request: HttpRequest, path: str = "") -> HttpResponse:
             auth.signed_path(prefix, route.operation.http["requestUri"], labels,
                              {w: m for m, w in wire.items()}),
         )  # fmt: skip
+        record_actor(key.user)  # the audit log's actor (core/auditing.py)
         name = route.operation.name
         operation = OPERATIONS.get(name)
         if operation is None:

@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.auditing import record_actor
 from core.models import APIToken
 
 # last_used is written at most this often per token, not on every request.
@@ -43,6 +44,8 @@ class APITokenAuthentication(authentication.BaseAuthentication):
             or (now - token.last_used).total_seconds() > LAST_USED_RESOLUTION_S
         ):
             APIToken.objects.filter(pk=token.pk).update(last_used=now)
+        # The audit middleware ran before DRF knew the token's user (core/auditing.py).
+        record_actor(token.user)
         return token.user, token
 
     def authenticate_header(self, request) -> str:
