@@ -7,6 +7,7 @@ layer, a file-system Celery broker and a file asset store, all under ``var/``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "formtools",
     "template_partials",
     "auditlog",
+    "axes",
     # Bottom to top, as the layers go (docs/ARCHITECTURE.md); core has the label "console".
     "core",
     "devices",
@@ -70,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "console.audit.AuditMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -305,6 +309,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes, console/signin.py): LOGIN_FAILURE_LIMIT wrong passwords for
+# one user name from one address lock that pair out for LOGIN_LOCKOUT_MINUTES. By user name and
+# address together, so nobody can lock a colleague out from elsewhere; a guesser who spreads
+# over many names still gets LOGIN_FAILURE_LIMIT tries per name.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.get_bool("LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env.get_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.get_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "console.signin.locked_out"
+AXES_CLIENT_IP_CALLABLE = "console.signin.client_address"
+AXES_VERBOSE = False
 
 # --- Security ---------------------------------------------------------------------------------
 # Behind TLS (CONSOLE_URL https://...) cookies are secure and HSTS is on.
