@@ -9,10 +9,12 @@ matched, so whatever has that name was verified once and is never downloaded or 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
 import os
+import shutil
 import ssl
 import tarfile
 import threading
@@ -40,6 +42,22 @@ class _Restart(Exception):
 
 def short(sha256: str) -> str:
     return f"{sha256[:4]}…"
+
+
+def mib(size: float) -> str:
+    return f"{size / 1024**2:.1f} MiB"
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds ``folder`` (for the agent: root's reserve included)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class AssetCache:
@@ -83,14 +101,15 @@ class AssetCache:
         with lock:
             self.path_of(sha256).unlink(missing_ok=True)
 
-    def fetch(self, sha256: str, size: int, path: str) -> Path:
-        """The verified file for ``sha256``, downloaded from ``path`` if not cached (blocking)."""
+    def fetch(self, sha256: str, size: int, path: str, name: str = "") -> Path:
+        """The verified file for ``sha256``, downloaded from ``path`` if not cached (blocking).
+        ``name`` (the asset's, in the package) is what error messages call it."""
         with self._locks_lock:
             lock = self._locks.setdefault(sha256, threading.Lock())
         with lock:
-            return self._fetch(sha256, size, path)
+            return self._fetch(sha256, size, path, name or f"asset {short(sha256)}")
 
-    def _fetch(self, sha256: str, size: int, path: str) -> Path:
+    def _fetch(self, sha256: str, size: int, path: str, name: str) -> Path:
         final = self.path_of(sha256)
         if final.is_file():
             return final
@@ -101,6 +120,7 @@ class AssetCache:
             if attempt:
                 time.sleep(min(self.retry_s * 2 ** (attempt - 1), 30.0))
             try:
+                self._room_for(part, size, name)
                 self._download(part, size, path)
                 break
             except _Restart:
@@ -108,7 +128,14 @@ class AssetCache:
                 reason = "the server did not honour the range request"
             except AssetError:
                 raise
-            except (OSError, http.client.HTTPException, urllib.error.URLError) as exc:
+            except OSError as exc:
+                if no_space(exc):
+                    # Retrying cannot help, and the part would keep the disk full for the
+                    # applications that run: it goes, and the install fails with the figures.
+                    part.unlink(missing_ok=True)
+                    raise AssetError(self._no_space(name, size)) from None
+                reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
+            except (http.client.HTTPException, urllib.error.URLError) as exc:
                 # The part stays: the next attempt resumes where this one stopped.
                 reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
         else:
@@ -122,6 +149,18 @@ class AssetCache:
             raise AssetError(f"asset {short(sha256)} failed its sha256 check")
         os.replace(part, final)
         return final
+
+    def _room_for(self, part: Path, size: int, name: str) -> None:
+        """AssetError before a byte is downloaded when the disk cannot take the rest."""
+        needed = size - (part.stat().st_size if part.exists() else 0)
+        if needed > free_bytes(self.folder):
+            raise AssetError(self._no_space(name, needed))
+
+    def _no_space(self, name: str, needed: int) -> str:
+        return (
+            f"No space left on device while downloading {name}: needs {mib(needed)}, "
+            f"{mib(free_bytes(self.folder))} free"
+        )
 
     def _download(self, part: Path, size: int, path: str) -> None:
         offset = part.stat().st_size if part.exists() else 0

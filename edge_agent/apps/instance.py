@@ -174,7 +174,7 @@ class Instance:
                     continue
                 try:
                     path = await self._in_thread(
-                        self.cache.fetch, asset.sha256, asset.size, asset.path
+                        self.cache.fetch, asset.sha256, asset.size, asset.path, asset.name
                     )
                 except AssetError as exc:
                     raise InstallError(f"{node.name}: {exc}") from None

@@ -5,11 +5,18 @@ Each drill measures how long the agent takes to recover once space is freed, and
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from edge_agent.apps import assets
+from edge_agent.apps.assets import AssetCache
 from edge_agent.apps.process import ConsoleLog
 from edge_agent.outbox import Outbox
 from edge_agent.reports import ReportQueue
@@ -163,3 +170,62 @@ def _log_entry(message: str) -> dict[str, Any]:
 
 def _app_report(generation: int) -> dict[str, Any]:
     return {"application_instance_id": IID, "generation": generation, "status": "RUNNING"}
+
+
+def _big_container() -> bytes:
+    # Random bytes in base64 compress little: the asset is about 2.2 MiB.
+    noise = base64.b64encode(os.urandom(2_300_000)).decode()
+    return container(f"NOISE = {noise!r}\n" + CHATTY)
+
+
+def test_a_download_the_disk_cannot_take_is_an_install_error_with_the_figures(
+    tmp_path, server: AssetServer
+):
+    """Drill (a) at the agent: the asset cache's disk has less room than the asset needs."""
+    asset = server.add(_big_container())
+    reports = Reports()
+
+    async def main() -> None:
+        with small_disk(tmp_path / "apps" / "assets", "8m") as disk:
+            filler = fill(disk)
+            with open(filler, "r+b") as handle:  # leave 1 MiB free
+                handle.truncate(filler.stat().st_size - 1024**2)
+            supervisor = make_supervisor(tmp_path, server, reports)
+            try:
+                started = time.monotonic()
+                await supervisor.apply([make_spec(1, [code_node(asset)])])
+                await supervisor.settle(30)
+                figures["failed_s"] = time.monotonic() - started
+            finally:
+                await supervisor.close()
+
+    figures: dict[str, float] = {}
+    run(main)
+    assert reports.statuses() == ["INSTALL_IN_PROGRESS", "INSTALL_ERROR"]
+    message = reports.last()["message"]
+    assert re.fullmatch(
+        r"code_node: No space left on device while downloading code_asset: needs 2\.\d MiB, "
+        r"1\.\d MiB free",
+        message,
+    ), message
+    assert not server.gets(asset["path"])  # refused before a byte was downloaded
+    print(f"\ndownload on a full disk: INSTALL_ERROR after {figures['failed_s'] * 1000:.0f} ms")
+
+
+def test_a_disk_that_fills_during_a_download_fails_it_at_once_and_frees_the_part(
+    tmp_path, server: AssetServer, monkeypatch
+):
+    asset = server.add(_big_container())
+    with small_disk(tmp_path / "assets", "2m") as disk:
+        # The disk says it has room (as when another writer fills it meanwhile); the writes
+        # then fail for real.
+        monkeypatch.setattr(assets, "free_bytes", lambda folder: 1024**3)
+        cache = AssetCache(disk, server.url, lambda path: "signed", None, retry_s=0.01)
+        with pytest.raises(assets.AssetError) as failure:
+            cache.fetch(asset["sha256"], asset["size"], asset["path"], "code_asset")
+        monkeypatch.undo()
+        assert str(failure.value).startswith(
+            "No space left on device while downloading code_asset: needs 2.2 MiB"
+        )
+        assert len(server.gets(asset["path"])) == 1  # not retried: retrying cannot help
+        assert not list(disk.iterdir())  # the part is gone: the disk has its room back
