@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.sessions.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -341,6 +342,10 @@ if env.get_bool("BEHIND_PROXY", False):
 # The launcher's readiness probe and the live relay talk plain HTTP to the local server.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^_internal/"]
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_MINUTES without a request (each request moves the expiry
+# forward, see core/sessions.py) and SESSION_MAX_AGE_HOURS after sign-in in any case.
+SESSION_COOKIE_AGE = 60 * env.get_int("SESSION_IDLE_MINUTES", 12 * 60, minimum=1)
+SESSION_MAX_AGE_S = 3600 * env.get_int("SESSION_MAX_AGE_HOURS", 14 * 24, minimum=1)
 X_FRAME_OPTIONS = "DENY"
 
 # --- Internationalisation ---------------------------------------------------------------------
