@@ -248,9 +248,15 @@ def unpack_container(archive: Path, dest: Path) -> dict[str, Any]:
             strays = [m.name for m in members if not _allowed(m.name)]
             if strays:
                 raise AssetError(f"the container asset holds {strays[0]!r} outside panorama/")
-            if sum(m.size for m in members if m.isfile()) > MAX_UNPACKED_BYTES:
+            declared = sum(m.size for m in members if m.isfile())
+            if declared > MAX_UNPACKED_BYTES:
                 raise AssetError("the container asset unpacks to more than 8 GiB")
             dest.mkdir(parents=True, exist_ok=True)
+            if declared > free_bytes(dest):
+                raise AssetError(
+                    f"No space left on device to unpack the container asset: it needs "
+                    f"{mib(declared)}, {mib(free_bytes(dest))} free"
+                )
             tar.extractall(dest, members=members, filter="data")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise AssetError(f"the container asset cannot be unpacked: {exc}") from None

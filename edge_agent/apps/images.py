@@ -40,6 +40,8 @@ from typing import Any
 logger = logging.getLogger("edge_agent.apps.images")
 
 CODE_ARCHIVE_NAMES = {"descriptor.json", "panorama"}
+MAX_IMAGE_ENV = "VANTAGE_AGENT_MAX_IMAGE_GIB"
+BUDGET_ENV = "VANTAGE_AGENT_IMAGE_CACHE_GIB"
 MAX_FILES = 500_000
 # Space left free for everything else on the appliance (logs, outbox, storage).
 FREE_RESERVE_BYTES = 512 * 1024**2
@@ -138,7 +140,10 @@ def scan(archive: Path, max_bytes: int, room_bytes: int | None = None) -> Scan:
                 total += member.size if member.isfile() else 0
                 setuid += bool(member.mode & 0o6000) and member.isfile()
                 if total > max_bytes:
-                    raise ImageError(f"the image unpacks to more than {_gib(max_bytes)}")
+                    raise ImageError(
+                        f"the image unpacks to more than {_gib(max_bytes)}; the limit is "
+                        f"{_gib(max_bytes)} ({MAX_IMAGE_ENV}, or {BUDGET_ENV} when smaller)"
+                    )
                 if room_bytes is not None and total > room_bytes:
                     raise ImageError(
                         f"not enough disk space to unpack the image: it needs more than "
@@ -156,13 +161,29 @@ def _gib(size: int) -> str:
     return f"{size / 1024**3:.1f} GiB"
 
 
-def _extract(archive: Path, dest: Path) -> None:
+def _extract(archive: Path, dest: Path, max_bytes: int) -> None:
+    """Extract what ``scan`` checked. The bytes are counted again as they are written, and the
+    disk's free space is watched: an archive that says one thing to ``scan`` and writes another
+    (or a disk that fills meanwhile) stops at ``max_bytes`` or ``FREE_RESERVE_BYTES``."""
     seen: set[str] = set()
+    written = 0
 
     def keep(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        nonlocal written
         _check(member, seen)
         if _skipped(member):
             return None
+        if member.isfile() and member.size:
+            written += member.size
+            if written > max_bytes:
+                raise ImageError(
+                    f"the image unpacks to more than its scan found; stopped at {_gib(max_bytes)}"
+                )
+            if shutil.disk_usage(dest).free - member.size < FREE_RESERVE_BYTES:
+                raise ImageError(
+                    f"the disk filled while the image was unpacked: "
+                    f"{_gib(FREE_RESERVE_BYTES)} must stay free for the rest of the appliance"
+                )
         if member.islnk():
             # The file it links to must be a file inside, not a symbolic link made to point out.
             target = os.path.realpath(os.path.join(path, member.linkname))
@@ -250,7 +271,7 @@ class ImageCache:
             try:
                 (partial / "rootfs").mkdir(parents=True)
                 started = time.monotonic()
-                _extract(archive, partial / "rootfs")
+                _extract(archive, partial / "rootfs", found.bytes)
                 _prepare_mount_points(partial / "rootfs")
                 document = {
                     "sha256": sha256, "bytes": found.bytes, "files": found.files,

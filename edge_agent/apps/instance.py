@@ -68,7 +68,9 @@ class AppOptions:
     image_cache_gib: float = field(
         default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_IMAGE_CACHE_GIB", "20"))
     )
-    max_image_gib: float = 8.0
+    max_image_gib: float = field(
+        default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_MAX_IMAGE_GIB", "8"))
+    )
     gpu_root: Path = Path("/")  # where /dev and the driver libraries are (gpu.py)
     # Where the control groups for resource limits are: "detect" (from /proc/self/mounts),
     # or None for no limits at all.

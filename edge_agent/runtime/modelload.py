@@ -3,6 +3,7 @@ the model, and opening an onnxruntime session on the best execution provider the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -30,26 +31,65 @@ class StartupError(Exception):
 
 
 # --- the model asset --------------------------------------------------------------------------
-def unpack(archive: Path, folder: Path) -> Path:
-    """Put the model asset into ``folder`` (emptied first); the path of its ``.onnx``."""
+# The most a model archive may unpack to. It unpacks into the instance's runtime folder, in
+# shared memory (RAM) on most appliances: a small archive that declares gigabytes must be refused
+# before it is written, not when the memory is gone.
+UNPACK_LIMIT_ENV = "VANTAGE_AGENT_MODEL_UNPACK_MIB"
+DEFAULT_UNPACK_MIB = 1024
+# Reading headers stops here: the archive is refused anyway, and the figure says "more than".
+_SCAN_FACTOR = 16
+
+
+def unpack_limit() -> int:
+    """The unpacked-size limit of a model archive, in bytes (``VANTAGE_AGENT_MODEL_UNPACK_MIB``)."""
+    raw = os.environ.get(UNPACK_LIMIT_ENV, "")
+    try:
+        mib = float(raw) if raw.strip() else DEFAULT_UNPACK_MIB
+    except ValueError:
+        raise StartupError(f"{UNPACK_LIMIT_ENV}={raw!r} is not a number of MiB") from None
+    return int(mib * 1024**2)
+
+
+def _size(size: float) -> str:
+    return f"{size / 1024**3:.1f} GiB" if size >= 1024**3 else f"{size / 1024**2:.0f} MiB"
+
+
+def unpack(archive: Path, folder: Path, limit: int | None = None) -> Path:
+    """Put the model asset into ``folder`` (emptied first); the path of its ``.onnx``.
+
+    The members' declared sizes are added up before anything is written: over ``limit``
+    (``unpack_limit()`` when None) or over the free space of ``folder``'s disk, the archive is
+    refused. While it is written, the bytes that really land are counted as well (a header that
+    lies, an archive that changed since it was read), and writing stops at the limit."""
+    limit = unpack_limit() if limit is None else limit
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     if not archive.is_file():
         raise StartupError(f"the model archive {archive.name} is missing")
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            # The "data" filter refuses absolute paths, links out of the folder and devices.
-            tar.extractall(folder, filter="data")
-    except tarfile.FilterError as exc:
-        raise StartupError(f"the model archive {archive.name} is unsafe: {exc}") from None
+        declared = _declared_bytes(archive, limit * _SCAN_FACTOR)
     except (tarfile.TarError, EOFError, OSError, zlib.error):
         if archive.suffix == ".onnx":
+            _fits(archive.name, archive.stat().st_size, limit, folder)
             target = folder / archive.name
             shutil.copyfile(archive, target)
             return target
         raise StartupError(
             f"the model archive {archive.name} is not a .tar.gz archive (nor an .onnx model)"
+        ) from None
+    _fits(archive.name, declared, limit, folder)
+    try:
+        _extract(archive, folder, limit)
+    except tarfile.FilterError as exc:
+        raise StartupError(f"the model archive {archive.name} is unsafe: {exc}") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise StartupError(f"the model archive {archive.name} cannot be unpacked: {exc}") from None
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StartupError(
+            f"the model archive {archive.name} cannot be unpacked into {folder.parent}: "
+            f"{exc.strerror or exc}"
         ) from None
     # "._name.onnx" are the macOS resource forks that its tar adds next to each file.
     models = sorted(
@@ -65,6 +105,54 @@ def unpack(archive: Path, folder: Path) -> Path:
             "a model node runs exactly one"
         )
     return models[0]
+
+
+def _declared_bytes(archive: Path, stop_at: int) -> int:
+    """What the archive's file members say they unpack to (reading stops past ``stop_at``)."""
+    total = 0
+    try:
+        with tarfile.open(archive, "r|gz") as tar:
+            for member in tar:
+                total += member.size if member.isfile() else 0
+                if total > stop_at:
+                    break
+    except (tarfile.TarError, EOFError, OSError, zlib.error):
+        if total:  # the data behind a header ran out (a bomb's header, cut short)
+            return total
+        raise
+    return total
+
+
+def _fits(name: str, declared: int, limit: int, folder: Path) -> None:
+    if declared > limit:
+        more = "more than " if declared > limit * _SCAN_FACTOR else ""
+        raise StartupError(
+            f"the model archive {name} declares {more}{_size(declared)} unpacked; the limit "
+            f"is {_size(limit)} ({UNPACK_LIMIT_ENV})"
+        )
+    free = shutil.disk_usage(folder).free
+    if declared > free:
+        raise StartupError(
+            f"the model archive {name} unpacks to {_size(declared)}, but only {_size(free)} "
+            f"is free in {folder.parent}"
+        )
+
+
+def _extract(archive: Path, folder: Path, limit: int) -> None:
+    """Extract with the ``data`` filter (no absolute names, no links out of the folder, no
+    devices or FIFOs, no set-user-id bits), counting what is really written."""
+    written = 0
+    with tarfile.open(archive, "r|gz") as tar:
+        for member in tar:
+            if member.isfile() and written + member.size > limit:
+                raise StartupError(
+                    f"the model archive {archive.name} unpacks to more than its headers "
+                    f"declared; stopped at the limit of {_size(limit)} ({UNPACK_LIMIT_ENV})"
+                )
+            tar.extract(member, folder, filter="data")
+            if member.isfile():
+                with contextlib.suppress(OSError):
+                    written += os.lstat(folder / member.name).st_size
 
 
 # --- the descriptor against the model ----------------------------------------------------------
