@@ -358,8 +358,8 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.JSONBodyParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "core.parsers.FormBodyParser",
+        "core.parsers.MultiPartBodyParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "console.api.authentication.APITokenAuthentication",
@@ -404,5 +404,9 @@ LOGGING = {
         "handlers": ["console"],
         "level": env.get_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
     },
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # axes logs every sign-in at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -32,3 +32,39 @@ def test_a_manifest_nested_too_deeply_is_a_400(operator_client):
     )
     assert answer.status_code == 400, answer.content
     assert "nested more than" in answer.content.decode()
+
+
+# --- NUL characters (#20): PostgreSQL cannot hold them; a 400 that names the field ---------------
+
+
+@pytest.mark.parametrize("field", ["device", "runtime_role", "replaces", "description", "tags"])
+def test_a_nul_in_a_deploy_is_a_400_naming_the_field(operator_client, field):
+    device = connected_device("nul-1")
+    body = {"name": "app", "device": device.device_id, "manifest_payload": "{}"}
+    body[field] = {"zone\x00": "a"} if field == "tags" else "bad\x00value"
+    answer = operator_client.post(
+        "/api/application-instances/", json.dumps(body), content_type="application/json"
+    )
+    assert answer.status_code == 400, answer.content
+    named = "tags.zone\\x00" if field == "tags" else field
+    assert answer.json() == {named: ["Text must not contain NUL (0x00) characters."]}
+
+
+@pytest.mark.parametrize("field", ["user", "name"])
+def test_a_nul_in_a_new_token_is_a_400_naming_the_field(admin_client, administrator, field):
+    body = {"name": "ci", "user": administrator.username, field: "x\x00y"}
+    answer = admin_client.post("/api/tokens/", json.dumps(body), content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert answer.json() == {field: ["Text must not contain NUL (0x00) characters."]}
+
+
+def test_a_nul_in_a_form_body_is_a_400_naming_the_field(admin_client, administrator):
+    answer = admin_client.post("/api/tokens/", {"name": "ci", "user": f"{administrator}\x00"})
+    assert answer.status_code == 400, answer.content
+    assert answer.json() == {"user": ["Text must not contain NUL (0x00) characters."]}
+
+
+def test_a_nul_in_a_console_form_is_refused_by_the_form(admin_client):
+    answer = admin_client.post("/settings/tokens/add/", {"name": "ci\x00", "user": "x\x00"})
+    assert answer.status_code == 400  # the form again, with its errors; nothing stored
+    assert "Null characters are not allowed." in answer.content.decode()

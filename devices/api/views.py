@@ -9,12 +9,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, parsers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import QuotaExceeded
-from core.parsers import JSONBodyParser
+from core.parsers import FormBodyParser, JSONBodyParser, MultiPartBodyParser
 from core.roles import READ_ADMINISTER, READ_OPERATE
 from core.status import JobType, UpdateProgress
 from devices import live
@@ -206,7 +206,7 @@ class SoftwareImageViewSet(
     lookup_field = "version"
     lookup_value_regex = r"[^/]+"  # versions hold dots
     queryset = SoftwareImage.objects.select_related("uploaded_by")
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONBodyParser]
+    parser_classes = [MultiPartBodyParser, FormBodyParser, JSONBodyParser]
 
     @extend_schema(request=SoftwareImageUploadSerializer, responses={201: SoftwareImageSerializer})
     def create(self, request, *args, **kwargs):
