@@ -5,7 +5,8 @@ the Celery tasks share, are in workflow.py and re-exported here.
 
 ``request_deployment`` validates and records a new instance (DEPLOYMENT_PENDING, "Deployment
 Workflow has been scheduled.") and queues ``tasks.deploy_instance``, which resolves it into the
-spec the device runs and publishes the device's desired state (DEPLOYMENT_REQUESTED). What the
+spec the device runs and publishes the device's desired state (DEPLOYMENT_REQUESTED); if the
+broker is down, nothing is saved and the caller gets ``core.errors.ServiceUnavailable``. What the
 device then reports (``apply_report``, called by the link) moves it on: DEPLOYMENT_IN_PROGRESS,
 then DEPLOYMENT_SUCCEEDED with health RUNNING, or DEPLOYMENT_FAILED naming the node and the
 reason the device gave. Every transition is a row in the timeline and a live update. Each step
@@ -96,7 +97,8 @@ def request_deployment(
     cpu_limit: float | None = None,
 ) -> ApplicationInstance:
     """Validate and record a deployment; DeployRefused lists every problem, QuotaExceeded says
-    which quota. The work itself continues in a Celery task."""
+    which quota. The work itself continues in a Celery task; ServiceUnavailable when the task
+    broker cannot take it, and then nothing is saved."""
     errors: list[PayloadError] = []
     if device.provisioning_status != DeviceStatus.SUCCEEDED:
         errors.append(
@@ -155,7 +157,9 @@ def request_deployment(
         record(instance, Status.DEPLOYMENT_PENDING, SCHEDULED, Health.NOT_AVAILABLE)
         # Open application lists and the device's page have no row for it yet.
         request_resync([groups.FLEET, groups.device(locked.device_id)])
-        transaction.on_commit(lambda: tasks.deploy_instance.delay(instance.pk))
+        # Last, inside the transaction: if the broker cannot take the task, ServiceUnavailable
+        # rolls all of this back (tasks.queue_deployment says why not on commit).
+        tasks.queue_deployment(instance.pk)
     return instance
 
 

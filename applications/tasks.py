@@ -9,12 +9,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from applications import workflow
 from applications.cameranodes import store_package_streams
 from applications.compiles import apply_compiles, run_compile
 from applications.models import ApplicationInstance, CompiledModel
 from applications.resolve import DeployRefused, resolve
+from core.errors import ServiceUnavailable
 from core.status import ApplicationInstanceHealthStatus as Health
 from core.status import ApplicationInstanceStatus as Status
 from core.status import ModelCompileStatus as CompileStatus
@@ -22,14 +24,57 @@ from devices import desired
 
 logger = logging.getLogger(__name__)
 
+# What a caller is told to wait when the broker is down: a restarted Redis is back in seconds,
+# and a worker reconnects within a few more.
+BROKER_RETRY_AFTER_S = 30
+# deploy_instance may run before the transaction that created its instance has committed (see
+# queue_deployment): it looks again this often, this many times, before it gives up on the row.
+MISSING_ROW_RETRY_S = 0.25
+MISSING_ROW_RETRIES = 40
 
-@shared_task
-def deploy_instance(pk: int) -> str:
-    """DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED: resolve, store, publish to the device."""
+
+def queue_deployment(pk: int) -> None:
+    """Hand instance ``pk`` to a worker (deploy_instance); ServiceUnavailable if the broker
+    cannot take it.
+
+    Called inside the transaction that saved the instance, before it commits, not on commit:
+    if the broker is down the exception rolls the transaction back, so nothing is saved and the
+    caller answers 503. (On commit, as before, the row was saved and then the publish failed,
+    leaving a deployment no task would ever move.) A transactional outbox would need a relay
+    process of its own for the same guarantee. The price is that a worker may receive the task
+    before the row is visible; deploy_instance then looks again (``MISSING_ROW_RETRIES``) instead
+    of taking the missing row for a claimed one, and the sweeper (applications/redrive.py)
+    catches whatever is still left.
+    """
+    try:
+        deploy_instance.delay(pk)
+    except (OperationalError, OSError) as exc:
+        logger.warning("the task broker refused deploy_instance(%s): %s", pk, exc)
+        raise ServiceUnavailable(
+            "The console cannot reach its task queue (Redis) right now, so the deployment was "
+            f"not saved. Try again in {BROKER_RETRY_AFTER_S} seconds; if this persists, check "
+            "that Redis is running.",
+            BROKER_RETRY_AFTER_S,
+        ) from exc
+
+
+@shared_task(bind=True, max_retries=MISSING_ROW_RETRIES)
+def deploy_instance(self, pk: int) -> str:
+    """DEPLOYMENT_PENDING → DEPLOYMENT_REQUESTED: resolve, store, publish to the device.
+
+    Idempotent: the claim lets one run through, so a task delivered twice (a worker killed
+    after it took the task, the broker's redelivery, the sweeper's re-send) deploys once."""
     with transaction.atomic():
         instance = workflow.claim(pk, Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_REQUESTED)
         if instance is None:
-            return "already claimed"
+            if ApplicationInstance.objects.filter(pk=pk).exists():
+                return "already claimed"
+            # Queued before its transaction committed (queue_deployment): not there yet.
+            try:
+                raise self.retry(countdown=MISSING_ROW_RETRY_S)
+            except self.MaxRetriesExceededError:
+                logger.warning("deploy_instance: no application instance %s", pk)
+                return "no such instance"
         try:
             resolved = resolve(
                 instance.manifest_payload,
@@ -94,7 +139,8 @@ def compile_model(pk: int) -> str:
     run_compile(compiled)
     waiting = ApplicationInstance.objects.filter(status=Status.DEPLOYMENT_PENDING)
     for instance_pk in waiting.values_list("pk", flat=True):
-        deploy_instance.delay(instance_pk)  # claims each once: a second run changes nothing
+        # Claims each once: a second run changes nothing; one lost is the sweeper's.
+        deploy_instance.delay(instance_pk)
     compiled.refresh_from_db()
     return compiled.status
 
@@ -136,3 +182,68 @@ def expire_deployments() -> int:
             elif locked.status_description == workflow.waiting_for(instance.device):
                 workflow.record(locked, locked.status, workflow.VALIDATED)
     return failed
+
+
+# --- the sweeper ---------------------------------------------------------------------------------
+
+REDRIVEN = "Re-sent to a worker"
+# However long a task queue stays down, the timeline gets an entry an hour at most.
+REDRIVE_BACKOFF_CAP_S = 3600
+
+
+def redrive_text(attempt: int, waited_s: int) -> str:
+    return (
+        f"{REDRIVEN} (attempt {attempt}): no worker had taken the deployment {waited_s} s after "
+        "it was queued; a worker may have stopped mid-task, or the task queue (Redis) lost it."
+    )
+
+
+@shared_task
+def redrive_deployments() -> int:
+    """Scheduled by beat: deployments still DEPLOYMENT_PENDING DEPLOYMENT_REDRIVE_AFTER_S after
+    they were queued are queued again, each time on the timeline.
+
+    Nothing else moves them: acks late and the broker's visibility timeout bring back a task
+    whose worker died (an hour on kombu's default), but not one the broker itself lost (Redis
+    restarted without its data), nor one published while the row was not yet committed and
+    given up. A second copy of a task that still exists does nothing: deploy_instance claims
+    the instance once. Re-sends back off (the grace period, doubled each time, an hour at most),
+    so an outage of hours leaves a few timeline entries, not hundreds. One waiting for a model
+    compile is left alone while any compile is still pending or running.
+    """
+    grace = settings.DEPLOYMENT_REDRIVE_AFTER_S
+    now = timezone.now()
+    compiling = CompiledModel.objects.filter(
+        status__in=[CompileStatus.PENDING, CompileStatus.IN_PROGRESS]
+    ).exists()
+    stale = ApplicationInstance.objects.filter(
+        status=Status.DEPLOYMENT_PENDING, step_started__lt=now - timedelta(seconds=grace)
+    )
+    sent = 0
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            # skip_locked: a worker claiming it right now has it; the next sweep looks again.
+            instance = (
+                ApplicationInstance.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, status=Status.DEPLOYMENT_PENDING)
+                .select_related("device")
+                .first()
+            )
+            if instance is None:
+                continue
+            text = instance.status_description
+            if compiling and text != workflow.SCHEDULED and not text.startswith(REDRIVEN):
+                continue  # waits for a compile, which runs it again when it ends
+            attempts = instance.events.filter(description__startswith=REDRIVEN).count()
+            wait_s = min(grace * 2**attempts, REDRIVE_BACKOFF_CAP_S)
+            if instance.step_started > now - timedelta(seconds=wait_s):
+                continue
+            waited_s = int((now - instance.step_started).total_seconds())
+            workflow.record(
+                instance, Status.DEPLOYMENT_PENDING, redrive_text(attempts + 1, waited_s)
+            )
+            # Inside the transaction: a broker still down leaves the instance as it was, and
+            # this task fails (it ran, so the broker is back by the next sweep anyway).
+            queue_deployment(instance.pk)
+            sent += 1
+    return sent

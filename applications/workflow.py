@@ -146,14 +146,15 @@ def remove(instance: ApplicationInstance) -> None:
         if _gone_from_device(instance):
             # Nothing will come from the device any more: it never had the instance, or it
             # already stopped the failed one it was no longer asked to run. The timeline shows
-            # the request and its end, as for any removal.
+            # the request and its end, as for any removal, and why it ended at once.
+            reason = _removed_at_once(instance)
             record(
                 instance,
                 Status.REMOVAL_REQUESTED,
                 REMOVAL_SCHEDULED,
                 fields={"desired_state": DesiredState.REMOVED},
             )
-            record(instance, Status.REMOVAL_SUCCEEDED, REMOVED, Health.NOT_AVAILABLE)
+            record(instance, Status.REMOVAL_SUCCEEDED, reason, Health.NOT_AVAILABLE)
             purge_streams(instance)
             return
         record(
@@ -165,6 +166,29 @@ def remove(instance: ApplicationInstance) -> None:
             fields={"desired_state": DesiredState.REMOVED},
         )
         desired.publish(instance.device)
+
+
+NEVER_DELIVERED = (
+    "Removed at once: the application never reached device {device} (its deployment was still "
+    "pending), so there was nothing to stop there."
+)
+NOT_ON_DEVICE = (
+    "Removed at once: device {device} never reported running this failed deployment, and it is "
+    "no longer asked to, so there was nothing to stop there."
+)
+ALREADY_STOPPED = (
+    "Removed at once: device {device} had already stopped the failed application, so there was "
+    "nothing left to stop there."
+)
+
+
+def _removed_at_once(instance: ApplicationInstance) -> str:
+    """The timeline's reason why a removal needed nothing from the device."""
+    if instance.status == Status.DEPLOYMENT_PENDING:
+        text = NEVER_DELIVERED
+    else:
+        text = ALREADY_STOPPED if instance.reported_status else NOT_ON_DEVICE
+    return text.format(device=instance.device.name)
 
 
 def _gone_from_device(instance: ApplicationInstance) -> bool:

@@ -187,9 +187,24 @@ else:
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "broker"
+# Acks late: a task stays in the broker until a worker has finished it. On Redis a task whose
+# worker died without a word (kill -9, the machine lost) goes back to the queue once it has been
+# unacknowledged for TASK_VISIBILITY_TIMEOUT_S (kombu's default is an hour). It must be longer
+# than the longest task runs, or a running task is handed to a second worker as well; every
+# task here claims its work with a conditional update, so that second run does nothing.
+TASK_VISIBILITY_TIMEOUT_S = env.get_int("TASK_VISIBILITY_TIMEOUT_S", 300, minimum=1)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": TASK_VISIBILITY_TIMEOUT_S,
+        # How often a worker looks for such tasks (kombu: every 100 s).
+        "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_TIMEOUT_S // 3)),
+        "unacked_restore_throttle": 1,
+        # A Redis that stops answering (SIGSTOP, a dead network path) fails a publish within
+        # seconds instead of holding the request for ever.
+        "socket_timeout": 3,
+        "socket_connect_timeout": 3,
+    }
 else:
     # kombu's filesystem transport: no server to run, yet tasks still go to a real worker
     # process. One folder is both inbox and outbox so every process sees the same queue.
@@ -211,15 +226,34 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = env.get_str("CELERY_QUEUE", "vantage")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+# A pool process that dies mid-task (killed, out of memory) puts its task back in the queue.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A publish to a broker that is down fails within about a second (a deploy then answers 503
+# with nothing saved), where Celery's default retries for longer.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A deployment still DEPLOYMENT_PENDING (no worker has taken its task) DEPLOYMENT_REDRIVE_AFTER_S
+# after it was queued is queued again; the sweep runs every DEPLOYMENT_SWEEP_S.
+DEPLOYMENT_REDRIVE_AFTER_S = env.get_int("DEPLOYMENT_REDRIVE_AFTER_S", 60, minimum=1)
+DEPLOYMENT_SWEEP_S = env.get_int("DEPLOYMENT_SWEEP_S", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "console.tasks.record_worker_heartbeat", "schedule": 15.0},
     "dashboard-refresh": {"task": "console.tasks.refresh_dashboard", "schedule": 60.0},
     # Often enough that an expired lease shows within a few seconds of running out.
     "deployment-timeouts": {"task": "applications.tasks.expire_deployments", "schedule": 10.0},
+    # Deployments whose task the broker or a worker lost are sent again (applications/redrive.py).
+    "deployment-redrive": {
+        "task": "applications.tasks.redrive_deployments",
+        "schedule": float(DEPLOYMENT_SWEEP_S),
+    },
     "device-leases": {
         "task": "devices.tasks.expire_device_leases",
         "schedule": float(max(1, min(5, DEVICE_LEASE_S // 3))),

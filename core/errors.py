@@ -10,6 +10,9 @@ Refusals that carry more than a message live beside their data and derive from
 ``DomainError`` too: ``DeployRefused`` (applications/resolve.py, the manifest's errors),
 ``PackageRejected`` and ``PatchInUse`` (applications/registry.py), ``CheckRefused``
 (datasources/checks.py), ``JobRefused`` (devices/jobs.py, a form ValidationError).
+
+``ServiceUnavailable`` is the one that is not a rule: the request was fine, but the task broker
+could not take the work, so nothing was saved and the caller may try again shortly.
 """
 
 from __future__ import annotations
@@ -34,3 +37,14 @@ class QuotaExceeded(DomainError):
 class SignalRefused(DomainError):
     """Node signals that cannot be sent: the instance no longer runs, no such node, not a
     camera node."""
+
+
+class ServiceUnavailable(DomainError):
+    """The request was valid, but a service it needs (the task broker) cannot be reached right
+    now, so nothing was done and nothing saved. Unlike the refusals above it is temporary:
+    ``retry_after_s`` says when to try again. Entry points answer it as 503 with Retry-After
+    (the pages keep the form), the Panorama API as InternalServerException with Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

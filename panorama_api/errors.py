@@ -86,6 +86,15 @@ class InternalError(ApiError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+class Unavailable(InternalError):
+    """A service the console needs (its task queue) is down and nothing was done: Panorama's
+    InternalServerException, the only server fault in its model, with its RetryAfterSeconds
+    (the Retry-After header), but 503 as the console's other interfaces answer it. boto3 reads
+    the error from X-Amzn-ErrorType whatever the status, and its retry modes retry a 503."""
+
+    status = 503
+
+
 class Throttled(ApiError):
     """Not in Panorama's model, but a code botocore's retry modes treat as throttling."""
 

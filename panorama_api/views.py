@@ -8,11 +8,12 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core import errors as domain
 from core.auditing import record_actor
 from core.roles import has_role, role_of
 from panorama_api import auth, protocol, throttle
 from panorama_api.call import Call
-from panorama_api.errors import AccessDenied, ApiError, InternalError, ValidationError
+from panorama_api.errors import AccessDenied, ApiError, InternalError, Unavailable, ValidationError
 from panorama_api.registry import OPERATIONS
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ def dispatch(request: HttpRequest, path: str = "") -> HttpResponse:
         return protocol.respond(route.operation, result or {})
     except ApiError as error:
         return protocol.error_response(error)
+    except domain.ServiceUnavailable as error:
+        # The transaction above is rolled back: nothing of the call was saved.
+        return protocol.error_response(Unavailable(error.message, error.retry_after_s))
     except Exception:
         logger.exception("The Panorama API failed on %s %s", request.method, request.path)
         return protocol.error_response(

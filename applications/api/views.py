@@ -2,7 +2,7 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from applications import deployments
@@ -14,8 +14,19 @@ from applications.api.serializers import (
 from applications.filters import ApplicationInstanceFilter
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused
-from core.errors import QuotaExceeded, SignalRefused
+from core.errors import QuotaExceeded, ServiceUnavailable, SignalRefused
 from core.roles import READ_OPERATE
+
+
+class Unavailable(APIException):
+    """503 with Retry-After (DRF's handler sends ``wait`` as that header): nothing was saved."""
+
+    status_code = 503
+    default_code = "service_unavailable"
+
+    def __init__(self, error: ServiceUnavailable) -> None:
+        super().__init__(error.message)
+        self.wait = error.retry_after_s
 
 
 class ApplicationInstanceViewSet(
@@ -62,6 +73,8 @@ class ApplicationInstanceViewSet(
                 {"detail": exceeded.message, "quota": exceeded.quota},
                 status=status.HTTP_402_PAYMENT_REQUIRED,
             )
+        except ServiceUnavailable as unavailable:
+            raise Unavailable(unavailable) from None
         return Response(
             ApplicationInstanceSerializer(instance).data, status=status.HTTP_201_CREATED
         )

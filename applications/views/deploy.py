@@ -24,7 +24,7 @@ from applications import deployments, forms, wizard
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, check_payloads, used_host_ports
 from core.access import PolicyMixin
-from core.errors import QuotaExceeded
+from core.errors import QuotaExceeded, ServiceUnavailable
 from core.models import Installation
 from core.roles import OPERATE_ONLY
 from datasources.models import DataSource
@@ -245,6 +245,13 @@ class DeployWizard(PolicyMixin, SessionWizardView):
             )
         except QuotaExceeded as exceeded:
             return self._refused(form_dict["review"], exceeded.message, [], exceeded.quota)
+        except ServiceUnavailable as unavailable:
+            # Nothing was saved; the wizard keeps every answer, so Deploy can simply be pressed
+            # again once the task queue is back.
+            response = self._refused(form_dict["review"], unavailable.message, [])
+            response.status_code = 503
+            response["Retry-After"] = str(unavailable.retry_after_s)
+            return response
         messages.success(
             self.request,
             f"Deploying {instance.name} to {instance.device.name}. Its status follows here.",

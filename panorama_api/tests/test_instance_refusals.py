@@ -177,3 +177,33 @@ def test_streams_per_application_is_a_402(operator_api, app, device, settings):
         )
     assert error_details(raised)["QuotaCode"] == "STREAMS_PER_APPLICATION"
     assert not ApplicationInstance.objects.exists()
+
+
+# --- the task queue down ------------------------------------------------------------------------
+
+
+def test_a_deployment_while_the_task_queue_is_down_is_an_internal_server_exception(
+    operator_api, app, device
+):
+    from tests.support.broker import celery_broker, nothing_listens
+
+    graph, override = payloads()
+    arguments = {
+        "DefaultRuntimeContextDevice": device.device_id,
+        "ManifestPayload": {"PayloadData": graph},
+        "ManifestOverridesPayload": {"PayloadData": override},
+    }
+    with (
+        celery_broker(nothing_listens()),
+        pytest.raises(operator_api.exceptions.InternalServerException) as raised,
+    ):
+        operator_api.create_application_instance(**arguments)
+    error = error_details(raised)
+    assert error["HTTPStatusCode"] == 503
+    assert error["RetryAfterSeconds"] == 30
+    assert "cannot reach its task queue (Redis)" in error["Message"]
+    assert "not saved" in error["Message"]
+    assert not ApplicationInstance.objects.exists()
+    # Once it is back, the same call deploys.
+    assert operator_api.create_application_instance(**arguments)["ApplicationInstanceId"]
+    assert ApplicationInstance.objects.count() == 1
