@@ -8,7 +8,11 @@ from applications.models import (
     NodeInstance,
     RuntimeRole,
 )
+from core.status import DeviceReportedStatus, NodeSignalValue
 from devices.models import Device
+
+# Read-only fields lose a model field's blank=True in DRF, so the schema's enums of these would
+# leave out the "" they hold until the device first reports (issue #20).
 
 
 class InstanceEventSerializer(serializers.ModelSerializer):
@@ -19,6 +23,13 @@ class InstanceEventSerializer(serializers.ModelSerializer):
 
 
 class NodeInstanceSerializer(serializers.ModelSerializer):
+    signal = serializers.ChoiceField(
+        choices=NodeSignalValue.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The signal last sent to this camera node; empty when none was.",
+    )
+
     class Meta:
         model = NodeInstance
         fields = [
@@ -42,6 +53,12 @@ class ApplicationInstanceSerializer(serializers.ModelSerializer):
     replaces = serializers.SlugRelatedField(slug_field="application_instance_id", read_only=True)
     node_instances = NodeInstanceSerializer(many=True, read_only=True)
     events = InstanceEventSerializer(many=True, read_only=True)
+    reported_status = serializers.ChoiceField(
+        choices=DeviceReportedStatus.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="What the device last reported for this instance; empty before its first report.",
+    )
 
     class Meta:
         model = ApplicationInstance
