@@ -38,6 +38,7 @@ from edge_agent.apps.runtime_node import RuntimeNode
 from edge_agent.apps.sandbox import SandboxSupport
 from edge_agent.apps.spawn import LaunchFailed
 from edge_agent.apps.staging import SAFE_NAME, STAGED_MARK, InstallError
+from edge_agent.apps.stalls import StallWatch, stall_seconds
 from edge_agent.runtime.ring import FrameRing, RingError
 
 logger = logging.getLogger("edge_agent.apps")
@@ -68,6 +69,9 @@ class AppOptions:
     image_cache_gib: float = field(
         default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_IMAGE_CACHE_GIB", "20"))
     )
+    # No frame of a camera taken for this long while it receives frames: the camera node is
+    # reported ERROR, "stalled" (stalls.py); 0: never.
+    stall_s: float = field(default_factory=stall_seconds)
     max_image_gib: float = field(
         default_factory=lambda: float(os.environ.get("VANTAGE_AGENT_MAX_IMAGE_GIB", "8"))
     )
@@ -144,6 +148,8 @@ class Instance:
         self._slot: cgroups.Slot | None = None
         self._log: ConsoleLog | None = None
         self._busy: asyncio.Future[Any] | None = None
+        self._stalls = StallWatch(options.stall_s, self._stalled, self._unstalled)
+        self._before_stall: dict[str, tuple[str, str]] = {}  # a stalled camera's own status
 
     @property
     def storage(self) -> Path:
@@ -322,10 +328,25 @@ class Instance:
     def _node_metrics(self, node: str, values: dict[str, Any]) -> None:
         if self.spec is not None:
             self.figures.add(self.spec.application_instance_id, node, values)
+            runner = self._runtime.get(node)
+            if runner is not None and runner.kind == "camera":
+                self._stalls.metrics(node, values)
 
     def _node_restarted(self, node: str) -> None:
+        self._stalls.reset(node)
         if self.spec is not None:
             self.figures.restarted(self.spec.application_instance_id, node)
+
+    def _stalled(self, camera: str, reason: str) -> None:
+        self._before_stall[camera] = self.nodes.get(camera, ("RUNNING", ""))
+        logger.warning("Camera node %s: %s", camera, reason)
+        self._set_node(camera, "ERROR", reason, stall=True)
+
+    def _unstalled(self, camera: str) -> None:
+        before = self._before_stall.pop(camera, None)
+        if before is not None:
+            logger.info("Camera node %s: the application takes its frames again.", camera)
+            self._set_node(camera, *before, stall=True)
 
     def metrics(self) -> dict[str, dict[str, Any]]:
         """Every node's figures; code nodes: restarts and errors (tracebacks, ERROR lines)."""
@@ -427,7 +448,11 @@ class Instance:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _set_node(self, name: str, status: str, message: str) -> None:
+    def _set_node(self, name: str, status: str, message: str, *, stall: bool = False) -> None:
+        if not stall and name in self._before_stall:
+            # The node's own news (its camera went away, say) wins over the stall.
+            self._before_stall.pop(name)
+            self._stalls.reset(name)
         if self.nodes.get(name) != (status, message):
             self.nodes[name] = (status, message)
             self.on_change()
@@ -453,6 +478,8 @@ class Instance:
             self.hdmi.release(iid)
         self._forwarders, self._code, self._runtime = [], {}, {}
         self._paused = set()
+        self._stalls.clear()
+        self._before_stall.clear()
         if self._runtime_plan is not None:
             shutil.rmtree(self._runtime_plan.folder, ignore_errors=True)
             self._runtime_plan = None
