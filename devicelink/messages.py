@@ -52,6 +52,9 @@ class Health(BaseModel):
     cpu_percent: float | None = None
     memory_percent: float | None = None
     disk_percent: float | None = None
+    # Free bytes on the data directory's disk (what the agent may still write); optional, so
+    # that heartbeats of agents that do not send it still validate.
+    disk_free_bytes: int | None = Field(default=None, ge=0)
     temperature_c: float | None = None
     uptime_s: float | None = None
     load_1m: float | None = None

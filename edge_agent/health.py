@@ -40,10 +40,13 @@ class HealthProvider:
         psutil.cpu_percent(interval=None)
 
     def __call__(self) -> Health:
+        disk: float | None = None
+        free: int | None = None
         try:
-            disk: float | None = psutil.disk_usage(str(self.disk_path)).percent
+            usage = psutil.disk_usage(str(self.disk_path))  # statvfs: never waits on writes
+            disk, free = usage.percent, usage.free
         except OSError:
-            disk = None
+            pass
         try:
             load: float | None = round(os.getloadavg()[0], 2)
         except OSError:
@@ -52,6 +55,7 @@ class HealthProvider:
             cpu_percent=psutil.cpu_percent(interval=None),
             memory_percent=psutil.virtual_memory().percent,
             disk_percent=disk,
+            disk_free_bytes=free,
             temperature_c=read_temperature(),
             uptime_s=round(time.time() - psutil.boot_time(), 1),
             load_1m=load,

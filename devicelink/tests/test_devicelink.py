@@ -194,3 +194,14 @@ def test_only_the_console_key_reads_a_log_image():
     with pytest.raises(logimage.LogImageError):
         logimage.decrypt_log_image(console_key, tampered)
     assert logimage.image_name(datetime(2026, 1, 2, 3, 4)) == "panorama_device_log_v1_02_03_04.img"
+
+
+def test_free_disk_space_in_heartbeats_is_optional():
+    from devicelink.messages import Heartbeat, decode_agent_message
+
+    old = '{"type": "heartbeat", "id": 1, "time": 1.0, "health": {"disk_percent": 50.0}}'
+    assert decode_agent_message(old).health.disk_free_bytes is None  # an older agent
+    new = Heartbeat(id=2, time=1.0, health={"disk_free_bytes": 5 * 1024**3})
+    assert decode_agent_message(new.model_dump_json()).health.disk_free_bytes == 5 * 1024**3
+    with pytest.raises(ValueError):
+        Heartbeat(id=3, time=1.0, health={"disk_free_bytes": -1})

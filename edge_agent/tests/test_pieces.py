@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sys
 
 import pytest
@@ -108,5 +109,7 @@ def test_health_figures(tmp_path):
     assert isinstance(health, Health)
     assert 0 <= health.cpu_percent <= 100 and 0 < health.memory_percent <= 100
     assert 0 < health.disk_percent <= 100 and health.uptime_s > 0
+    free = shutil.disk_usage(tmp_path).free
+    assert health.disk_free_bytes > 0 and abs(health.disk_free_bytes - free) < 64 * 1024**2
     assert health.load_1m is not None
     assert health.temperature_c is None or -50 < health.temperature_c < 150
