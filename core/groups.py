@@ -1,10 +1,12 @@
 """Every channel-layer group name, in one place, each kind with its own prefix.
 
 Browser pages subscribe to the live-status groups over ``/ws/live/`` (console/consumers.py),
-which accepts a name only if ``GROUP_PATTERN`` matches it: ``fleet``, ``device-<id>`` and
-``app-<id>``. The other groups carry what no browser may read directly (a device link's
-control messages, an appliance's raw HDMI frames), so their prefixes (``link-``, ``output-``)
-never start like a browser group: a name cannot be both.
+which accepts a name only if ``GROUP_PATTERN`` matches it (``fleet``, ``device-<id>`` and
+``app-<id>``) and it names the fleet or a device or application instance that exists; any other
+name closes the socket with 4400 and the name in the close reason. The other groups carry what
+no browser may read directly (a device link's control messages, an appliance's raw HDMI
+frames), so their prefixes (``link-``, ``output-``) never start like a browser group: a name
+cannot be both.
 """
 
 from __future__ import annotations

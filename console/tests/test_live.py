@@ -10,6 +10,7 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
@@ -41,11 +42,13 @@ def _session_cookie(user) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_signed_in_user_receives_broadcast_fragments(viewer):
     cookie = _session_cookie(viewer)
+    device = make_device("lobby-1")
 
     async def scenario():
-        communicator, connected, _ = await _connect("/ws/live/?groups=fleet,device-abc", cookie)
+        group = f"device-{device.device_id}"
+        communicator, connected, _ = await _connect(f"/ws/live/?groups=fleet,{group}", cookie)
         assert connected
-        await database_sync_to_async(live.deliver)(["device-abc"], '<div id="x">1</div>')
+        await database_sync_to_async(live.deliver)([group], '<div id="x">1</div>')
         assert await communicator.receive_from(timeout=5) == '<div id="x">1</div>'
         await communicator.disconnect()
 
@@ -96,6 +99,56 @@ def test_unknown_or_too_many_groups_are_refused(viewer, groups):
         _c, connected, code = await _connect(f"/ws/live/?groups={groups}", cookie)
         assert not connected
         assert code == 4400
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_internal_and_unknown_groups_are_refused_with_the_reason(viewer):
+    """A page cannot join an internal group (issue #20: a page joining device-output-<id>
+    crashed its socket), nor the group of a device or application that does not exist."""
+    cookie = _session_cookie(viewer)
+    device = make_device("lobby-1")
+    asked = [
+        f"device-output-{device.device_id}",
+        f"output-{device.device_id}",
+        f"link-{device.device_id}",
+        "device-device-nosuchdevice",
+        "app-applicationInstance-nosuchapp",
+    ]
+
+    async def scenario():
+        for group in asked:
+            headers = [*HOST_HEADERS, (b"cookie", cookie.encode())]
+            communicator = WebsocketCommunicator(
+                application, f"/ws/live/?groups=fleet,{group}", headers=headers
+            )
+            await communicator.send_input({"type": "websocket.connect"})
+            answer = await communicator.receive_output(timeout=5)
+            assert answer["type"] == "websocket.close", (group, answer)
+            assert answer["code"] == 4400
+            assert answer["reason"] == f"No such live group: {group}"
+            await communicator.wait()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_of_another_kind_in_a_live_group_does_not_end_the_socket(viewer):
+    cookie = _session_cookie(viewer)
+    device = make_device("lobby-1")
+    group = f"device-{device.device_id}"
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/live/?groups={group}", cookie)
+        assert connected
+        layer = get_channel_layer()
+        # What an internal sender could put in the wrong group: an HDMI frame, a link message.
+        await layer.group_send(group, {"type": "output.frame", "jpeg": b"\xff\xd8"})
+        await layer.group_send(group, {"type": "close", "code": 1000})
+        await database_sync_to_async(live.deliver)([group], '<div id="x">2</div>')
+        assert await communicator.receive_from(timeout=5) == '<div id="x">2</div>'
+        await communicator.disconnect()
 
     async_to_sync(scenario)()
 
