@@ -165,6 +165,9 @@ if DEVICE_LEASE_S <= DEVICE_HEARTBEAT_S:
         f"DEVICE_LEASE_S ({DEVICE_LEASE_S}) must be longer than DEVICE_HEARTBEAT_S "
         f"({DEVICE_HEARTBEAT_S}), or every device would flap OFFLINE between heartbeats."
     )
+# A device whose data disk has less free space than this (MiB, from its heartbeats) is flagged
+# on its page: a full disk stops downloads and the logs of its applications.
+DEVICE_DISK_WARN_MIB = env.get_int("DEVICE_DISK_WARN_MIB", 1024, minimum=0)
 # A private CA's certificate (PEM) that appliances need to trust an https CONSOLE_URL; it goes
 # into every configuration archive. Empty: the appliance trusts its system's CAs.
 CONSOLE_CA_FILE = env.get_str("CONSOLE_CA_FILE", "")

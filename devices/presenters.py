@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from core.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
@@ -143,6 +144,9 @@ def health_view(health: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {"key": key, "label": label, "text": f"{value:.0f} %", "percent": f"{percent:.0f}"}
             )
+    free = _number(health.get("disk_free_bytes"))
+    if free is not None:
+        rows.append(_disk_free_row(free))
     temperature = _number(health.get("temperature_c"))
     if temperature is not None:
         rows.append(
@@ -155,6 +159,19 @@ def health_view(health: dict[str, Any]) -> list[dict[str, Any]]:
     if uptime is not None:
         rows.append({"key": "uptime_s", "label": "Up for", "text": _duration(uptime)})
     return rows
+
+
+def _disk_free_row(free: float) -> dict[str, Any]:
+    """Free space on the appliance's data disk, with a warning under DEVICE_DISK_WARN_MIB."""
+    text = f"{free / 1024**3:.1f} GiB" if free >= 1024**3 else f"{free / 1024**2:.0f} MiB"
+    row: dict[str, Any] = {"key": "disk_free_bytes", "label": "Disk free", "text": text}
+    threshold = settings.DEVICE_DISK_WARN_MIB
+    if free < threshold * 1024**2:
+        row["warning"] = (
+            f"Low disk space: {text} free, less than {threshold} MiB (DEVICE_DISK_WARN_MIB). "
+            "Downloads fail and application logs are dropped when the disk is full."
+        )
+    return row
 
 
 def _configured(ethernet: dict[str, Any]) -> str:
