@@ -230,6 +230,9 @@ class Agent:
         try:
             stopped = asyncio.create_task(self.stop.wait())
             await asyncio.wait({link_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if link.revoked:
+                # Deleted from the console: its applications stop, and stay stopped.
+                await self.apps.revoked(link.revoked_reason)
             if link.revoked and not self.stop.is_set():
                 self.status.update(state="revoked", last_error=link.revoked_reason)
                 logger.error(

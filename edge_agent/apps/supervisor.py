@@ -103,6 +103,8 @@ class Supervisor:
     # --- the desired state --------------------------------------------------------------------
     async def apply_documents(self, documents: Sequence[object]) -> None:
         """``desired.applications`` as it came: a spec that does not validate is INSTALL_ERROR."""
+        if self.revoked_path.exists():  # the console knows this appliance again
+            self.revoked_path.unlink(missing_ok=True)
         specs = []
         for entry in map(spec_or_invalid, documents):
             if isinstance(entry, ApplicationSpec):
@@ -148,8 +150,41 @@ class Supervisor:
         for iid in removed:
             self._schedule(iid, self._remove(iid), "remove")
 
+    @property
+    def revoked_path(self) -> Path:
+        return self.folder / "revoked"
+
+    async def revoked(self, reason: str) -> None:
+        """The console deleted this appliance or revoked its credentials: stop every application
+        and start none again, also after an agent restart, until the console sends a desired
+        state again (or the appliance is reset). Folders and storage stay."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
+        count = len(self.specs)
+        self.specs.clear()
+        self.awaiting_secrets.clear()
+        self._save()
+        try:
+            write_json(self.revoked_path, {"reason": reason}, mode=0o600)
+        except OSError as exc:
+            logger.warning("The revocation could not be recorded: %s", exc)
+        logger.warning(
+            "Stopped %d application(s): this appliance was deleted from the console or its "
+            "credentials were revoked. They are not started again.", count,
+        )  # fmt: skip
+
     async def restore(self) -> None:
-        """After an agent start: restart the instances of state.json, remove leftover folders."""
+        """After an agent start: restart the instances of state.json, remove leftover folders
+        (neither after a revocation: see ``revoked()``)."""
+        if self.revoked_path.exists():
+            logger.warning(
+                "No application is started: the console deleted this appliance or revoked its "
+                "credentials (%s). Run 'python -m edge_agent reset --full' and set it up again.",
+                self.revoked_path,
+            )
+            return
         if self.folder.is_dir():
             for run_dir in self.folder.glob("*/run"):
                 if found := await asyncio.to_thread(kill_leftovers, run_dir):
@@ -308,7 +343,12 @@ class Supervisor:
         # Secrets (the runtime role, camera credentials) are not written to disk: an instance
         # that has some waits after an agent start until the console sends them again.
         document = {"instances": {i: without_secrets(s) for i, s in self.specs.items()}}
-        write_json(self.state_path, document, mode=0o600)
+        try:
+            write_json(self.state_path, document, mode=0o600)
+        except OSError as exc:
+            # A full disk must not stop the applications from converging (an install then
+            # fails with its own reason); only a restart of the agent would miss this change.
+            logger.warning("The applications' state could not be saved: %s", exc)
 
     def _nodes_changed(self, iid: str) -> None:
         last = self.last.get(iid)
