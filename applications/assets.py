@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 
 from applications.models import Asset, PatchVersion
 from core.storage import asset_storage
@@ -32,6 +36,59 @@ class AssetHashMismatch(Exception):
             "the file was changed or cut short on the way. Nothing was stored."
         )
         self.filename, self.expected, self.actual = filename, expected, actual
+
+
+class AssetTooLarge(Exception):
+    """The upload is over the size limit or the store's quota: nothing was stored."""
+
+    def __init__(self, limit: tuple[int, str]) -> None:
+        super().__init__(limit[1])
+        self.limit_bytes = limit[0]
+
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+UPLOAD_PATH = re.compile(r"^/api/assets/(?P<sha256>[^/]+)/$")
+
+
+def upload_limit(sha256: str) -> tuple[int, str] | None:
+    """The most bytes an upload of ``sha256`` may have, and the sentence that refuses more.
+
+    Two limits: ``ASSET_MAX_MIB`` per asset, and ``ASSET_QUOTA_GIB`` for the whole store (the
+    installation's one account), which an asset already stored does not count against again.
+    0 turns either off. None: no limit applies.
+    """
+    limits: list[tuple[int, str]] = []
+    if settings.ASSET_MAX_MIB:
+        limits.append(
+            (
+                settings.ASSET_MAX_MIB * MIB,
+                f"An asset may be at most {settings.ASSET_MAX_MIB} MiB (ASSET_MAX_MIB); "
+                "nothing was stored.",
+            )
+        )
+    if settings.ASSET_QUOTA_GIB and not Asset.objects.filter(sha256=sha256).exists():
+        used = Asset.objects.aggregate(total=Sum("size"))["total"] or 0
+        limits.append(
+            (
+                max(0, settings.ASSET_QUOTA_GIB * GIB - used),
+                f"The upload would exceed the asset store's quota of {settings.ASSET_QUOTA_GIB} "
+                "GiB (ASSET_QUOTA_GIB); delete unused packages or raise the quota. "
+                "Nothing was stored.",
+            )
+        )
+    return min(limits) if limits else None
+
+
+async def asset_upload_limit(scope: dict[str, Any]) -> tuple[int, str] | None:
+    """For core.bodylimit in front of Django: the limit of an asset upload (``PUT
+    /api/assets/<sha256>/``, what vantage-cli sends), None for every other request."""
+    if scope.get("method") != "PUT":
+        return None
+    match = UPLOAD_PATH.match(scope.get("path", ""))
+    if match is None:
+        return None
+    return await sync_to_async(upload_limit)(match["sha256"])
 
 
 @dataclass(frozen=True)
@@ -51,8 +108,10 @@ def store_asset(
     filename: str,
     expected_sha256: str | None = None,
     storage: Storage | None = None,
+    limit: tuple[int, str] | None = None,
 ) -> Stored:
-    """Store the bytes of ``stream`` (verified against ``expected_sha256`` when given)."""
+    """Store the bytes of ``stream`` (verified against ``expected_sha256`` when given);
+    AssetTooLarge as soon as more than ``limit``'s bytes have been read."""
     storage = storage or asset_storage()
     digest = hashlib.sha256()
     size = 0
@@ -60,6 +119,8 @@ def store_asset(
         while chunk := stream.read(CHUNK_SIZE):
             digest.update(chunk)
             size += len(chunk)
+            if limit is not None and size > limit[0]:
+                raise AssetTooLarge(limit)
             spool.write(chunk)
         sha256 = digest.hexdigest()
         if expected_sha256 is not None and sha256 != expected_sha256.lower():

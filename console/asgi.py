@@ -13,7 +13,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from applications.assets import asset_upload_limit  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
+from core.bodylimit import BodyLimitMiddleware  # noqa: E402
 from core.live import mark_serving_asgi  # noqa: E402
 from core.origin import SameOriginValidator  # noqa: E402
 from devicelink import LINK_PATH  # noqa: E402
@@ -45,4 +47,8 @@ async def websocket_router(scope, receive, send):
     return await browser_websockets(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_router})
+# Asset uploads over their size limit or the store's quota are refused before Django reads
+# their body (core/bodylimit.py).
+http_app = BodyLimitMiddleware(django_asgi_app, asset_upload_limit)
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_router})

@@ -322,6 +322,10 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": ASSET_STORE.location},
     }
+# Uploads of package assets (PUT /api/assets/, what vantage-cli sends): at most ASSET_MAX_MIB
+# each, and ASSET_QUOTA_GIB for the whole store; 0 turns either off (applications/assets.py).
+ASSET_MAX_MIB = env.get_int("ASSET_MAX_MIB", 2048, minimum=0)
+ASSET_QUOTA_GIB = env.get_int("ASSET_QUOTA_GIB", 100, minimum=0)
 STORAGES = {
     "default": _asset_storage,
     "assets": _asset_storage,

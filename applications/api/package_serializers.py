@@ -75,6 +75,13 @@ class AssetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AssetLimitSerializer(serializers.Serializer):
+    """Why an upload was refused for its size (413)."""
+
+    detail = serializers.CharField(help_text="Which limit, and its setting.")
+    limit_bytes = serializers.IntegerField(help_text="The most bytes this upload could have had.")
+
+
 class DeregisterPatchSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=20)
     patch = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The patch version (sha256).")

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from applications.api.package_serializers import (
+    AssetLimitSerializer,
     AssetSerializer,
     DeregisterPatchSerializer,
     NodePackageSerializer,
@@ -22,7 +23,13 @@ from applications.api.package_serializers import (
     PatchVersionSerializer,
     RegisterPatchSerializer,
 )
-from applications.assets import AssetHashMismatch, open_asset, store_asset
+from applications.assets import (
+    AssetHashMismatch,
+    AssetTooLarge,
+    open_asset,
+    store_asset,
+    upload_limit,
+)
 from applications.models import Asset, NodeInterface, NodePackage, PatchVersion
 from applications.registry import (
     PackageRejected,
@@ -121,15 +128,27 @@ class AssetView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": bytes},
-        responses={201: AssetSerializer, 200: AssetSerializer},
+        responses={201: AssetSerializer, 200: AssetSerializer, 413: AssetLimitSerializer},
         parameters=[OpenApiParameter("filename", str, description="Named in error messages.")],
     )
     def put(self, request, sha256: str, format=None):
         """Upload an asset; refused (and nothing stored) unless its bytes hash to ``sha256``."""
         filename = request.query_params.get("filename", sha256)
+        sha256 = self._sha(sha256)
+        # In front of Django (console/asgi.py) a body over the limit is refused before it is
+        # read; here again for any other server, and as the bytes are read.
+        limit = upload_limit(sha256)
+        announced = request.META.get("CONTENT_LENGTH") or ""
         try:
+            if limit is not None and announced.isdigit() and int(announced) > limit[0]:
+                raise AssetTooLarge(limit)
             stored = store_asset(
-                request._request, filename=filename, expected_sha256=self._sha(sha256)
+                request._request, filename=filename, expected_sha256=sha256, limit=limit
+            )
+        except AssetTooLarge as refused:
+            return Response(
+                {"detail": str(refused), "limit_bytes": refused.limit_bytes},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         except AssetHashMismatch as mismatch:
             return Response(
