@@ -9,6 +9,7 @@ from core.status import ApplicationInstanceStatus as Status
 from core.status import DesiredState
 from devicelink.apps import ApplicationSpec, ResourceLimits, StreamSource
 from devicelink.status import NodeSignal
+from devices import secrets
 
 
 def resource_limits(instance: ApplicationInstance) -> ResourceLimits:
@@ -19,7 +20,8 @@ def resource_limits(instance: ApplicationInstance) -> ResourceLimits:
 
 
 def device_applications(device) -> list[ApplicationSpec]:
-    """Every instance that should exist on ``device``, with this device's secrets filled in."""
+    """Every instance that should exist on ``device``, with this device's secrets filled in
+    (sealed to its key: devices/secrets.py)."""
     specs = []
     instances = (
         ApplicationInstance.objects.filter(device=device, desired_state=DesiredState.RUNNING)
@@ -45,5 +47,7 @@ def device_applications(device) -> list[ApplicationSpec]:
         if instance.runtime_role is not None:
             spec.environment = instance.runtime_role.environment()
         spec.limits = resource_limits(instance)
+        # Sealed to the device's key, or withheld where the link is not trusted with them.
+        secrets.prepare_spec(device, spec)
         specs.append(spec)
     return specs

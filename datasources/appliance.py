@@ -27,6 +27,7 @@ from datasources.models import ON_APPLIANCE, StreamCheck
 from datasources.results import appliance_wait_s, failure, finish_check
 from datasources.streams import validate_stream_url
 from devicelink.messages import MAX_SNAPSHOT_BYTES, MAX_TIMEOUT_S, CheckStream, StreamCheckBody
+from devices import secrets
 from devices.models import Device
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,15 @@ def _message(check: StreamCheck) -> CheckStream | None:
             password=password,
             timeout_s=min(settings.STREAM_CHECK_TIMEOUT_S, MAX_TIMEOUT_S),
         )
+        if secrets.prepare_check(check.device, message) == secrets.Delivery.WITHHELD:
+            finish_check(
+                check,
+                **failure(
+                    "The camera's credentials were not sent to the appliance.",
+                    secrets.withheld_reason(check.device),
+                ),
+            )
+            return None
     except ValidationError as invalid:
         finish_check(check, **failure(" ".join(invalid.messages), "Edit the stream's URL."))
         return None

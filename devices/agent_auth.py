@@ -6,9 +6,12 @@ Used by the agent-facing HTTP views and by the link's WebSocket handshake. Refus
 
 from __future__ import annotations
 
-from core.sharedcache import shared_cache
+import time
+
+from django.db import IntegrityError, transaction
+
 from devicelink.auth import MAX_SKEW_S, AuthError, parse_authorization, verify_claim
-from devices.models import DeletedDevice, Device
+from devices.models import DeletedDevice, Device, UsedNonce
 
 
 def deleted_message(tombstone: DeletedDevice) -> str:
@@ -26,7 +29,14 @@ def refuse_unknown(device_id: str) -> AuthError:
     return AuthError(401, f"No device {device_id} is registered on this console.")
 
 
-def authenticate_device(header: str | None, method: str, path: str, body: bytes = b"") -> Device:
+def authenticate_device(
+    header: str | None,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    max_skew_s: int = MAX_SKEW_S,
+) -> Device:
     """The device that signed this request, or AuthError."""
     claim = parse_authorization(header)
     device = Device.objects.filter(device_id=claim.device_id).first()
@@ -36,9 +46,21 @@ def authenticate_device(header: str | None, method: str, path: str, body: bytes 
         raise AuthError(
             401, f"Device {device.name} has no credentials yet; provision it with its archive."
         )
-    verify_claim(claim, device.public_key, method, path, body)
-    # A nonce is remembered for as long as its timestamp could still pass the clock check.
-    nonce_key = f"device-nonce:{claim.device_id}:{claim.nonce}"
-    if not shared_cache().add(nonce_key, 1, 2 * MAX_SKEW_S + 5):
-        raise AuthError(401, "This signed request was already used (replayed); sign a new one.")
+    verify_claim(claim, device.public_key, method, path, body, max_skew_s=max_skew_s)
+    remember_nonce(device, claim.nonce, claim.ts)
     return device
+
+
+def remember_nonce(device: Device, nonce: str, ts: int) -> None:
+    """AuthError if ``nonce`` was used before. Nonces are kept in the database for as long as
+    their timestamp could pass the clock check, so a replay stays refused across a restart of
+    the cache or the console (a captured link login must not be accepted twice)."""
+    try:
+        with transaction.atomic():
+            UsedNonce.objects.create(device=device, nonce=nonce, ts=ts)
+    except IntegrityError:
+        raise AuthError(
+            401, "This signed request was already used (replayed); sign a new one."
+        ) from None
+    # What can no longer pass the clock check need not be remembered.
+    UsedNonce.objects.filter(device=device, ts__lt=int(time.time()) - 2 * MAX_SKEW_S).delete()

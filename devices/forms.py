@@ -219,8 +219,17 @@ class DeviceEditForm(forms.ModelForm):
 
     class Meta:
         model = Device
-        fields = ["description", "tags"]
-        help_texts = {"description": "Up to 255 characters."}
+        fields = ["description", "tags", "allow_plain_link_secrets"]
+        labels = {"allow_plain_link_secrets": "Allow secrets over an unencrypted link"}
+        help_texts = {
+            "description": "Up to 255 characters.",
+            "allow_plain_link_secrets": (
+                "This appliance connects over plain ws:// from another machine. Camera "
+                "passwords and runtime roles are sealed to its own key all the same, but the "
+                "key itself was learned over that link: allow it only on a network you trust, "
+                "or serve the console over HTTPS instead (docs/security.md)."
+            ),
+        }
 
 
 class DeleteDeviceForm(forms.Form):

@@ -30,8 +30,15 @@ from devicelink.messages import (
     report_body,
 )
 from devicelink.network import NetworkStatus
-from devices import hooks, live
-from devices.models import TERMINAL_JOB_STATUSES, Device, DeviceJob, DeviceJobEvent, DeviceLog
+from devices import hooks, live, secrets
+from devices.models import (
+    TERMINAL_JOB_STATUSES,
+    Device,
+    DeviceJob,
+    DeviceJobEvent,
+    DeviceLog,
+    LinkTransport,
+)
 from devices.software import refresh_update_needed
 
 logger = logging.getLogger(__name__)
@@ -77,8 +84,17 @@ def _commit_asynchronously() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def on_hello(pk: int, session: str, hello: Hello) -> tuple[Welcome, int]:
-    """The link is up: the device is ONLINE. Returns the welcome and the desired version."""
+def on_hello(
+    pk: int,
+    session: str,
+    hello: Hello,
+    transport: LinkTransport = LinkTransport.LOOPBACK,
+    address: str = "",
+) -> tuple[Welcome, int]:
+    """The link is up: the device is ONLINE. Returns the welcome and the desired version.
+
+    ``transport`` and ``address``: how and from where the connection came (devices/secrets.py
+    decides from them how the device's secrets travel)."""
     now = timezone.now()
     with transaction.atomic():
         _commit_asynchronously()
@@ -95,6 +111,9 @@ def on_hello(pk: int, session: str, hello: Hello) -> tuple[Welcome, int]:
             "accelerators": [str(kind)[:20] for kind in hello.accelerators],
             "current_software": hello.software_version[:20],
             "applied_version": min(hello.applied_version, device.desired_version),
+            "seal_key": secrets.vouched_seal_key(device, hello),
+            "link_transport": transport,
+            "link_address": address[:64],
             "updated": now,
         }
         if device.provisioning_status == DeviceStatus.PENDING:
@@ -102,12 +121,21 @@ def on_hello(pk: int, session: str, hello: Hello) -> tuple[Welcome, int]:
         if hello.serial_number:
             changes["serial_number"] = hello.serial_number[:20]
         software_changed = device.current_software != changes["current_software"]
+        # None before its first hello here: nothing was sent to it yet that could be stale.
+        delivered_before = (
+            (secrets.delivery(device), device.seal_key) if device.link_transport else None
+        )
         # An UPDATE, not save(): every (re)connection of every device passes here, and save()
         # would cost an audit row, the audit log's own read of the old row and a dashboard
         # recount each time (see LINK_FIELDS).
         Device.objects.filter(pk=pk).update(**changes)
         for field, value in changes.items():
             setattr(device, field, value)
+        if delivered_before and delivered_before != (secrets.delivery(device), device.seal_key):
+            # The secrets it was sent are sealed to another key, or travel another way now:
+            # the same desired state goes again, made for this connection.
+            device.desired_version += 1
+            Device.objects.filter(pk=pk).update(desired_version=device.desired_version)
         if software_changed:
             refresh_update_needed(Device.objects.filter(pk=pk))
     if was != (device.provisioning_status, device.connection_status):

@@ -31,7 +31,7 @@ from devicelink import (
     LINK_PATH,
     PROTOCOL_VERSION,
 )
-from devicelink.auth import AuthError
+from devicelink.auth import LINK_MAX_SKEW_S, AuthError
 from devicelink.messages import (
     Ack,
     Heartbeat,
@@ -44,7 +44,7 @@ from devicelink.messages import (
     decode_agent_message,
     encode,
 )
-from devices import hooks, ingest, output
+from devices import hooks, ingest, output, secrets
 from devices.agent_auth import authenticate_device
 from devices.desired import build_desired
 from devices.models import Device
@@ -91,7 +91,7 @@ def in_thread(func):
 
 @in_thread
 def _authenticate(header: str | None) -> Device:
-    return authenticate_device(header, "GET", LINK_PATH)
+    return authenticate_device(header, "GET", LINK_PATH, max_skew_s=LINK_MAX_SKEW_S)
 
 
 @in_thread
@@ -187,8 +187,10 @@ class DeviceLinkConsumer(AsyncWebsocketConsumer):
                 f"protocol {hello.protocol} is not spoken here; this console speaks "
                 f"{PROTOCOL_VERSION}"
             )
+        client = self.scope.get("client") or (None, None)
+        transport = secrets.transport_for(self.scope.get("scheme", "ws"), client[0])
         welcome, desired_version = await in_thread(ingest.on_hello)(
-            self.device_pk, self.session, hello
+            self.device_pk, self.session, hello, transport, client[0] or ""
         )
         self.greeted = True
         self.sent_version = hello.applied_version

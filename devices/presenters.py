@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from core.status import DeviceConnectionStatus, DeviceStatus, JobType, UpdateProgress
-from devices import provisioning
+from devices import provisioning, secrets
 from devices.models import (
     TERMINAL_JOB_STATUSES,
     Device,
@@ -230,6 +230,8 @@ def device_context(device: Device, sections: Iterable[str] = SECTIONS) -> dict[s
         context["newer"] = SoftwareImage.objects.newer_than(fresh.current_software)
         required = [image for image in context["newer"] if image.required]
         context["required_update"] = required[0] if required else None
+    if "details" in sections:
+        context["secrets_withheld"] = secrets.withheld_reason(fresh)
     if "jobs" in sections:
         context["jobs"] = recent_jobs(fresh)
     if "health" in sections:

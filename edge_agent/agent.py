@@ -32,7 +32,13 @@ from edge_agent.apps.hdmi import Hdmi
 from edge_agent.config import AgentLock, AgentPaths, read_json, write_atomic
 from edge_agent.console_http import ConsoleUnreachable, get_signed
 from edge_agent.health import HealthProvider
-from edge_agent.identity import Identity, load_device_key, load_identity, serial_number
+from edge_agent.identity import (
+    Identity,
+    load_device_key,
+    load_identity,
+    load_or_create_seal_key,
+    serial_number,
+)
 from edge_agent.identity import ssl_context as console_ssl_context
 from edge_agent.jobs import JobFailed, JobRunner
 from edge_agent.link import LinkClient, LinkConfig, LinkHooks
@@ -307,6 +313,7 @@ class Agent:
             device_id=identity.device_id,
             private_key=key,
             software_version=edge_agent.__version__,
+            seal_key=load_or_create_seal_key(paths),
             link_path=identity.link_path,
             ssl_context=context,
             serial_number=identity.serial_number,

@@ -44,6 +44,10 @@ class AgentPaths:
         return self.data_dir / "device_key.pem"
 
     @property
+    def seal_key(self) -> Path:
+        return self.data_dir / "seal_key.pem"
+
+    @property
     def ca(self) -> Path:
         return self.data_dir / "console-ca.pem"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from devicelink import LINK_PATH, auth
+from devicelink import LINK_PATH, auth, sealing
 from edge_agent.config import AgentPaths, write_atomic, write_json
 
 KEY_MODE = 0o600
@@ -52,6 +53,21 @@ def create_device_key(paths: AgentPaths) -> Ed25519PrivateKey:
 
 def load_device_key(paths: AgentPaths) -> Ed25519PrivateKey:
     return auth.load_private_key(paths.key.read_bytes())
+
+
+def load_or_create_seal_key(paths: AgentPaths) -> X25519PrivateKey:
+    """The X25519 key the console seals this appliance's secrets to (devicelink.sealing).
+
+    Made on first use, so an appliance provisioned by an older agent gets one at its next
+    start; a key that cannot be read is replaced (the console seals to whatever key the next
+    hello vouches for).
+    """
+    try:
+        return sealing.load_seal_key(paths.seal_key.read_bytes())
+    except (OSError, ValueError):
+        key = sealing.generate_seal_key()
+        write_atomic(paths.seal_key, sealing.seal_key_pem(key), KEY_MODE)
+        return key
 
 
 def serial_number(data_dir: Path, machine_id_file: Path = Path("/etc/machine-id")) -> str:

@@ -34,10 +34,13 @@ from devicelink import (
     CLOSE_REVOKED,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
+    sealing,
 )
 from devicelink.auth import sign_request
 from devicelink.messages import (
     Ack,
+    CheckStream,
+    ConsoleMessageType,
     Desired,
     Health,
     Heartbeat,
@@ -236,6 +239,7 @@ class LinkClient:
             serial_number=self.config.serial_number,
             boot_id=self.boot_id,
             accelerators=self.config.accelerators,
+            **self._seal_key_fields(),
         )
         await ws.send(encode(hello))
         opened = await asyncio.wait_for(ws.recv(), self.config.open_timeout_s)
@@ -344,6 +348,28 @@ class LinkClient:
             logger.debug("application metrics failed", exc_info=True)
             return {}
 
+    def _seal_key_fields(self) -> dict[str, str]:
+        key = self.config.seal_key
+        if key is None:
+            return {}
+        public = sealing.public_b64(key)
+        signature = sealing.sign_seal_key(self.config.private_key, self.config.device_id, public)
+        return {"seal_key": public, "seal_key_sig": signature}
+
+    def _open_secrets(self, message: ConsoleMessageType) -> None:
+        """Open what the console sealed to this device, before any part of the agent sees it."""
+        key = self.config.seal_key
+        if key is None:
+            return
+        if isinstance(message, Desired):
+            sealing.open_desired(key, self.config.device_id, message)
+        elif isinstance(message, CheckStream):
+            try:
+                sealing.open_check(key, self.config.device_id, message)
+            except sealing.SealError as exc:
+                # ``sealed`` stays set: the check fails with this reason (edge_agent/streams.py).
+                logger.error("Stream check %d: %s", message.check_id, exc)
+
     def _handle(self, raw: str | bytes) -> None:
         self._last_received = time.monotonic()
         try:
@@ -352,6 +378,7 @@ class LinkClient:
             # A newer console may send what this agent does not know yet: skip it.
             logger.debug("ignored a console message: %s", exc)
             return
+        self._open_secrets(message)
         handler = self._dispatch.get(type(message))
         if handler is not None:
             handler(message)

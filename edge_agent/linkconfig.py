@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from devicelink import LINK_PATH
 from devicelink.messages import Desired, Health
@@ -27,6 +28,9 @@ class LinkConfig:
     device_id: str
     private_key: Ed25519PrivateKey = field(repr=False)
     software_version: str
+    # What the console seals this device's secrets to (devicelink.sealing); None: an agent
+    # that cannot open sealed secrets (the console then withholds or sends them in clear).
+    seal_key: X25519PrivateKey | None = field(default=None, repr=False)
     link_path: str = LINK_PATH
     ssl_context: ssl.SSLContext | None = None
     serial_number: str = ""

@@ -37,6 +37,12 @@ def run_check(message: CheckStream) -> dict[str, Any]:
     from streamcheck import StreamCheckFailed, probe
 
     check_id = message.check_id
+    if message.sealed:
+        return _failed(
+            check_id,
+            "The camera's credentials were sealed to another key than this appliance's.",
+            "Set the appliance up again with a new archive, or see the appliance's log.",
+        )
     scheme = urlsplit(message.url).scheme
     if scheme not in SCHEMES:
         return _failed(

@@ -193,6 +193,7 @@ def test_a_running_app_keeps_its_stream_when_the_source_is_deleted_until_it_is_r
         "url": "rtsp://10.0.0.5/stream1",
         "username": "cam",
         "password": "Door-pass-1",
+        "sealed": "",
         "files": [],
         "loop_count": 0,
         "fps": 0.0,

@@ -23,6 +23,7 @@ from core.status import NodeFromTemplateJobStatus
 from datasources import checks, results, tasks
 from datasources.appliance import claim_for_link
 from datasources.models import DataSource, StreamCheck
+from devicelink import sealing
 from devices.ingest import expire_leases
 from devices.models import Device
 from tests.support.devices import make_device
@@ -48,6 +49,7 @@ def appliance(name: str = "lobby-1", *, connection: str = "ONLINE", provisioned:
         connection_status=connection,
         lease_expires_at=timezone.now() + timedelta(seconds=30),
         link_session="session-1",
+        link_transport="loopback",  # an agent without a seal key, on this machine: in clear
     )
 
 
@@ -236,6 +238,26 @@ def test_a_finished_check_is_not_sent_and_a_replaced_connection_sends_nothing(ca
     assert message.password == PASSWORD
     assert claim_for_link(device.pk, "session-1", check.pk) == []  # sent once only
     assert claim_for_link(device.pk, "session-1") == []
+
+
+def test_credentials_are_sealed_to_the_appliance_or_not_sent_over_a_plain_link(camera):
+    seal_key = sealing.generate_seal_key()
+    device = appliance()
+    Device.objects.filter(pk=device.pk).update(seal_key=sealing.public_b64(seal_key))
+    check = _pending(camera, device, age_s=0)
+    [message] = claim_for_link(device.pk, "session-1", check.pk)
+    assert PASSWORD not in message.model_dump_json()
+    sealing.open_check(seal_key, device.device_id, message)
+    assert (message.username, message.password) == ("cam", PASSWORD)
+
+    # From another machine in plain ws://: nothing secret leaves until an operator allows it.
+    Device.objects.filter(pk=device.pk).update(link_transport="plain", link_address="10.9.8.7")
+    check = _pending(camera, device, age_s=0)
+    assert claim_for_link(device.pk, "session-1", check.pk) == []
+    check.refresh_from_db()
+    assert check.status == FAILED
+    assert "not sent to the appliance" in check.message
+    assert "from 10.9.8.7 over unencrypted ws://" in check.hint
 
 
 def test_undecryptable_credentials_fail_the_check_instead_of_sending_it(camera, monkeypatch):

@@ -9,7 +9,7 @@ from django.views.generic import DetailView, FormView, UpdateView
 
 from core.access import PolicyMixin
 from core.roles import ADMIN_ONLY, READ_ADMINISTER, Role, has_role
-from devices import hooks, live, presenters
+from devices import desired, hooks, live, presenters
 from devices.deletion import delete_device
 from devices.forms import DeleteDeviceForm, DeviceEditForm
 from devices.models import Device
@@ -58,6 +58,9 @@ class DeviceEditView(PolicyMixin, UpdateView):
 
     def form_valid(self, form):
         self.object = form.save()
+        if "allow_plain_link_secrets" in form.changed_data:
+            # What the appliance was sent so far went without its secrets (or with them).
+            desired.publish(self.object)
         live.device_updated(self.object, ["details"])
         messages.success(self.request, f"{self.object.name} saved.")
         return redirect(self.object_url())

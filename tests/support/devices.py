@@ -26,8 +26,14 @@ def make_device(name: str = "lobby-1", **fields) -> Device:
 
 
 def connected_device(name: str = "lobby-1", **fields) -> Device:
-    """Set up and online, nothing more (no heartbeat, lease or software reported)."""
-    return make_device(name, provisioning_status="SUCCEEDED", connection_status="ONLINE", **fields)
+    """Set up and online from this machine (an agent without a seal key: its secrets travel in
+    clear, devices/secrets.py), nothing more (no heartbeat, lease or software reported)."""
+    defaults = {
+        "provisioning_status": "SUCCEEDED",
+        "connection_status": "ONLINE",
+        "link_transport": "loopback",
+    }
+    return make_device(name, **{**defaults, **fields})
 
 
 NETWORK_STATUS = {
@@ -55,6 +61,7 @@ def online_device(name: str = "lobby-1", **fields) -> Device:
         "public_key": "UHVibGljS2V5T2ZUaGVEZXZpY2UtTm90VG9CZVNob3du",
         "last_heartbeat_at": timezone.now(),
         "lease_expires_at": timezone.now() + timedelta(seconds=30),
+        "link_transport": "loopback",
     }
     return make_device(name, **{**defaults, **fields})
 

@@ -13,13 +13,16 @@ from devicelink.messages import Hello, Report, decode_console_message, encode
 from devices.models import Device
 
 
-async def connect(device: Device, key):
+async def connect(device: Device, key, *, client: str = "127.0.0.1", scheme: str = "ws"):
+    """Connect as ``device`` from the address ``client`` over ``scheme`` (ws or wss)."""
     header = auth.sign_request(key, device.device_id, "GET", LINK_PATH)
     communicator = WebsocketCommunicator(
         application,
         LINK_PATH,
         headers=[(b"host", b"127.0.0.1"), (b"authorization", header.encode())],
     )
+    # Read by the application when it starts, at connect().
+    communicator.scope.update(client=[client, 50000], scheme=scheme)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 
@@ -28,7 +31,13 @@ async def receive(communicator):
     return decode_console_message(await communicator.receive_from(timeout=5))
 
 
-async def hello(communicator, applied: int = 0, accelerators: tuple[str, ...] = ()):
+async def hello(
+    communicator,
+    applied: int = 0,
+    accelerators: tuple[str, ...] = (),
+    seal: dict[str, str] | None = None,
+):
+    """Say hello; ``seal``: the hello's ``seal_key`` and ``seal_key_sig``."""
     await communicator.send_to(
         encode(
             Hello(
@@ -37,6 +46,7 @@ async def hello(communicator, applied: int = 0, accelerators: tuple[str, ...] = 
                 applied_version=applied,
                 serial_number="42",
                 accelerators=list(accelerators),
+                **(seal or {}),
             )
         )
     )

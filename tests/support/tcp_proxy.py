@@ -21,6 +21,9 @@ class TcpProxy:
     an address something was already told to use. ``freeze_when(data)``, when set, freezes the
     proxy right after it forwarded a chunk for which it is true: a peer that hangs at an exact
     point of a conversation.
+
+    ``capture()`` returns every byte forwarded so far, both ways: what someone on the path
+    would record.
     """
 
     def __init__(self, target_host: str, target_port: int, *, port: int = 0) -> None:
@@ -34,6 +37,7 @@ class TcpProxy:
         self._flowing = threading.Event()
         self._flowing.set()
         self.freeze_when: Callable[[bytes], bool] | None = None
+        self._captured = bytearray()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -66,6 +70,8 @@ class TcpProxy:
         try:
             while data := source.recv(65536):
                 self._flowing.wait()
+                with self._lock:
+                    self._captured += data
                 sink.sendall(data)
                 if self.freeze_when is not None and self.freeze_when(data):
                     self._flowing.clear()
@@ -75,6 +81,10 @@ class TcpProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def capture(self) -> bytes:
+        with self._lock:
+            return bytes(self._captured)
 
     def cut(self) -> None:
         self._up = False
