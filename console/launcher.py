@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from console.stopping import WEB_GRACE_S, become_subreaper, reap_orphans, stop_children
+from console.tls import LocalTls, ensure_local_tls, primary_address, wants_tls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Container platforms kill a container 10 s after SIGTERM; everything is stopped before that.
@@ -74,8 +76,9 @@ class Child:
             os.killpg(self.process.pid, sig)
 
 
-def children(host: str, port: int, concurrency: int) -> list[Child]:
+def children(host: str, port: int, concurrency: int, tls: LocalTls | None = None) -> list[Child]:
     python = sys.executable
+    https = ["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)] if tls else []
     return [
         Child(
             "web",
@@ -86,6 +89,7 @@ def children(host: str, port: int, concurrency: int) -> list[Child]:
                 # Open streams (View output, live pages) never end by themselves: on a stop,
                 # give them a moment, then close them (the whole stop has a 10 s budget).
                 "--timeout-graceful-shutdown", str(WEB_GRACE_S),
+                *https,
             ],
         ),
         Child(
@@ -124,7 +128,12 @@ def manage(*args: str, env: dict[str, str]) -> None:
 
 
 def wait_ready(
-    local_url: str, console_url: str, timeout: float, web: Child, stop: threading.Event
+    local_url: str,
+    console_url: str,
+    timeout: float,
+    web: Child,
+    stop: threading.Event,
+    context: ssl.SSLContext | None = None,
 ) -> bool:
     deadline = time.monotonic() + timeout
     probe = urllib.request.Request(  # noqa: S310  (http to our own server)
@@ -134,7 +143,7 @@ def wait_ready(
         if not web.running() or stop.is_set():
             return False
         try:
-            with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(probe, timeout=2, context=context) as response:  # noqa: S310
                 if response.status == 200:
                     return True
         except OSError:
@@ -194,11 +203,27 @@ class Supervisor:
         stop_children(self.kids, self.stop_timeout)
 
 
+def serve_tls(args: argparse.Namespace, env: dict[str, str]) -> LocalTls | None:
+    """HTTPS with the local CA (console/tls.py) when the console listens beyond this machine
+    and nobody chose its URL; ``--no-tls`` (VANTAGE_TLS=off) keeps plain HTTP."""
+    if not args.tls or "CONSOLE_URL" in env or not wants_tls(args.host):
+        return None
+    var_dir = Path(env.get("VANTAGE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+    tls = ensure_local_tls(var_dir / "tls", args.host)
+    address = primary_address() if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
+    host = f"[{address}]" if ":" in address else address
+    env["CONSOLE_URL"] = f"https://{host}:{args.port}"
+    env.setdefault("CONSOLE_CA_FILE", str(tls.ca_cert))  # into every setup archive
+    env["SSL_CERT_FILE"] = str(tls.trust)  # the stack's own clients trust it too
+    return tls
+
+
 def up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
+    tls = serve_tls(args, env)
     # Where this machine's own processes reach the server, whatever address it listens on.
     local_host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
-    local_url = f"http://{local_host}:{args.port}"
+    local_url = f"{'https' if tls else 'http'}://{local_host}:{args.port}"
     env.setdefault("CONSOLE_URL", local_url)
     env.setdefault("LIVE_RELAY_URL", local_url)
     env["PYTHONUNBUFFERED"] = "1"
@@ -210,7 +235,7 @@ def up(args: argparse.Namespace) -> int:
         manage("ensure_admin", env=env)
         manage("load_sample", env=env)  # the people counter sample and its demo camera
 
-    kids = children(args.host, args.port, args.concurrency)
+    kids = children(args.host, args.port, args.concurrency, tls)
     if args.appliance:
         kids.append(appliance_child(env))
     supervisor = Supervisor(kids, env, args.stop_timeout)
@@ -227,6 +252,7 @@ def up(args: argparse.Namespace) -> int:
         READY_TIMEOUT_S,
         supervisor.kids[0],
         supervisor.stop_requested,
+        ssl.create_default_context(cafile=str(tls.ca_cert)) if tls else None,
     )
     if not ready:
         if not supervisor.stopping:
@@ -236,6 +262,12 @@ def up(args: argparse.Namespace) -> int:
         supervisor.stop_all()
         return 0 if supervisor.stopping else 1
     print(f"[vantage] Vantage is running at {env['CONSOLE_URL']}/  (Ctrl-C stops it)", flush=True)
+    if tls:
+        print(
+            f"[vantage] HTTPS with this installation's own CA: browsers ask once; import "
+            f"{tls.ca_cert} to trust it. Appliances get it in their setup archive.",
+            flush=True,
+        )
     if args.appliance:
         usb_dir, _ = appliance_dirs(env)
         print(
@@ -270,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         default=os.environ.get("VANTAGE_LOCAL_APPLIANCE", "1") != "0",
         help="do not start the local appliance (an edge agent with a USB folder under var/)",
+    )
+    run.add_argument(
+        "--no-tls",
+        dest="tls",
+        action="store_false",
+        default=os.environ.get("VANTAGE_TLS", "on").lower() not in {"0", "off", "false", "no"},
+        help="on a network address, serve plain HTTP instead of HTTPS with the local CA "
+        "(appliances on other machines then get no secrets unless allowed per device)",
     )
     args = parser.parse_args(argv)
     return up(args)
