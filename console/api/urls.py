@@ -1,7 +1,7 @@
 """The REST API under /api/: one router for every app."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from applications.api.compile_views import CompiledModelViewSet
@@ -39,7 +39,9 @@ class SchemaView(SpectacularAPIView):
     policy = ANY_USER
 
 
-class SwaggerView(SpectacularSwaggerView):
+class SwaggerView(SpectacularSwaggerSplitView):
+    # The split view serves Swagger UI's start-up script as a file of its own: the CSP refuses
+    # the inline one (core/csp.py).
     policy = ANY_USER
 
 

@@ -1,3 +1,15 @@
+// Behaviour that pages ask for with data attributes instead of inline handlers, which the
+// Content-Security-Policy refuses (core/csp.py):
+// - data-confirm="Question?" on a form: submitting asks first.
+// - data-select-on-focus on an input: focusing it selects its text (a token shown once).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest && event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+});
+
 // Glue for live pages (see docs/ARCHITECTURE.md, "Live status").
 //
 // 1. The "Live" badge tells an operator whether what is on screen is being kept current. It
