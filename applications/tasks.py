@@ -30,7 +30,7 @@ BROKER_RETRY_AFTER_S = 30
 # deploy_instance may run before the transaction that created its instance has committed (see
 # queue_deployment): it looks again this often, this many times, before it gives up on the row.
 MISSING_ROW_RETRY_S = 0.25
-MISSING_ROW_RETRIES = 40
+MISSING_ROW_RETRIES = 20
 
 
 def queue_deployment(pk: int) -> None:
