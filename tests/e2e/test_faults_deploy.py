@@ -199,6 +199,10 @@ def test_a_deployment_asked_for_while_redis_is_down_is_refused_then_succeeds(
 ):
     from applications.models import ApplicationInstance
 
+    status, _, running = deploy(stack, token, appliance)
+    assert status == 201, running
+    running_id = running["application_instance_id"]
+    assert terminal(running_id)[:2] == SUCCEEDED
     before = ApplicationInstance.objects.count()
     stack.redis.stop()
     asked = time.monotonic()
@@ -209,6 +213,9 @@ def test_a_deployment_asked_for_while_redis_is_down_is_refused_then_succeeds(
     assert "cannot reach its task queue (Redis)" in answer["detail"]
     assert ApplicationInstance.objects.count() == before  # nothing saved
     print(f"\n[fault drill] b. Redis down: refused with 503 in {refused_in:.1f} s")
+    # A removal needs no task queue: accepted now, carried out by the device.
+    status, _, removing = stack.call("DELETE", f"{API}{running_id}/", token)
+    assert (status, removing["status"]) == (202, "REMOVAL_REQUESTED"), removing
     stack.redis.start()
     back = time.monotonic()
     # The first deployment after Redis returns goes through (the console reconnects). Celery's
@@ -219,6 +226,8 @@ def test_a_deployment_asked_for_while_redis_is_down_is_refused_then_succeeds(
     assert status == 201, created
     assert terminal(created["application_instance_id"])[:2] == SUCCEEDED
     report("b. Redis restarted, a deployment asked for then", time.monotonic() - back)
+    wait_for(lambda: state(running_id)[0] == "REMOVAL_SUCCEEDED", 45, "the removal to end")
+    report("b. Redis restarted, the removal asked for while it was down", time.monotonic() - back)
     print(f"[fault drill] b. workers restarted so far: {stack.restarts}")
 
 
