@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
@@ -45,7 +45,16 @@ class ApplicationInstanceViewSet(
     filterset_class = ApplicationInstanceFilter
     lookup_field = "application_instance_id"
 
-    @extend_schema(request=DeploySerializer, responses={201: ApplicationInstanceSerializer})
+    @extend_schema(
+        request=DeploySerializer,
+        responses={
+            201: ApplicationInstanceSerializer,
+            503: OpenApiResponse(
+                description="The task queue (Redis) is down: nothing was saved; try again after "
+                "the Retry-After header's seconds."
+            ),
+        },
+    )
     def create(self, request, *args, **kwargs):
         form = DeploySerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -9,7 +9,6 @@ worker, Redis and agent in tests/e2e/test_faults_deploy.py."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -30,18 +29,6 @@ def broker_down() -> Iterator[None]:
     """The Celery app publishes where nothing listens: the broker is down."""
     with celery_broker(nothing_listens()):
         yield
-
-
-@pytest.fixture(autouse=True)
-def own_queue() -> Iterator[None]:
-    """Tasks these tests send go to a queue of their own: a whole stack's worker, started by
-    another test of the session, must not take them."""
-    from console.celery import app
-
-    before = app.conf.task_default_queue
-    app.conf.task_default_queue = f"broker-outage-tests-{uuid.uuid4().hex}"
-    yield
-    app.conf.task_default_queue = before
 
 
 def test_the_api_answers_503_with_retry_after_and_saves_nothing(
