@@ -54,12 +54,12 @@ class Process:
     def kill9(self) -> None:
         """SIGKILL to the whole process group (a worker's pool processes too): nothing of it
         gets to say goodbye, as when the machine or the OOM killer takes it."""
-        if self.running():
+        if self.popen is not None and self.running():
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.running():
+        if self.popen is not None and self.running():
             self.popen.terminate()
             try:
                 self.popen.wait(timeout=20)
@@ -67,7 +67,7 @@ class Process:
                 self.kill9()
 
     def children(self) -> list[psutil.Process]:
-        if not self.running():
+        if self.popen is None or not self.running():
             return []
         return psutil.Process(self.popen.pid).children()
 
@@ -178,7 +178,9 @@ class FaultStack:
         """Copies of ``task`` waiting in the queue, or taken and not yet acknowledged (beat
         keeps sending its periodic tasks meanwhile: they are not counted)."""
         client = self.redis.client()
-        messages = [*client.lrange(self.queue, 0, -1), *client.hvals("unacked")]
+        waiting: list[bytes] = client.lrange(self.queue, 0, -1)  # type: ignore[assignment]
+        taken: list[bytes] = client.hvals("unacked")  # type: ignore[assignment]
+        messages = [*waiting, *taken]
         return sum(1 for message in messages if task.encode() in message)
 
     # --- the REST API ------------------------------------------------------------------------
