@@ -82,6 +82,10 @@ class TcpProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
+    @property
+    def frozen(self) -> bool:
+        return not self._flowing.is_set()
+
     def capture(self) -> bytes:
         with self._lock:
             return bytes(self._captured)
