@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -209,7 +209,8 @@ def redrive_deployments() -> int:
     given up. A second copy of a task that still exists does nothing: deploy_instance claims
     the instance once. Re-sends back off (the grace period, doubled each time, an hour at most),
     so an outage of hours leaves a few timeline entries, not hundreds. One waiting for a model
-    compile is left alone while any compile is still pending or running.
+    compile is left alone while any compile is still pending or running. Removals waiting on a
+    device that never had the instance end too (finish_removals_never_delivered).
     """
     grace = settings.DEPLOYMENT_REDRIVE_AFTER_S
     now = timezone.now()
@@ -246,4 +247,40 @@ def redrive_deployments() -> int:
             # this task fails (it ran, so the broker is back by the next sweep anyway).
             queue_deployment(instance.pk)
             sent += 1
+    finish_removals_never_delivered(now - timedelta(seconds=grace))
     return sent
+
+
+NEVER_HAD = (
+    "Removed: device {device} has applied the removal and never reported having the "
+    "application, so there was nothing to stop there."
+)
+
+
+def finish_removals_never_delivered(before: datetime) -> int:
+    """Removals (asked for before ``before``) that wait for a device that never had the
+    instance: it was sent to the device but the device never said a word about it, and the
+    device has since applied the desired state without it. No report will ever end them (the
+    agent reports on instances it has), so they end here, on the timeline."""
+    waiting = ApplicationInstance.objects.filter(
+        status=Status.REMOVAL_REQUESTED, reported_status="", step_started__lt=before
+    ).select_related("device")
+    done = 0
+    for candidate in waiting:
+        device = candidate.device
+        if not workflow.device_is_online(device) or device.applied_version < device.desired_version:
+            continue  # it has not caught up with the removal yet
+        with transaction.atomic():
+            instance = (
+                ApplicationInstance.objects.select_for_update(of=("self",))
+                .filter(pk=candidate.pk, status=Status.REMOVAL_REQUESTED, reported_status="")
+                .select_related("device")
+                .first()
+            )
+            if instance is None:
+                continue
+            text = NEVER_HAD.format(device=device.name)
+            workflow.record(instance, Status.REMOVAL_SUCCEEDED, text, Health.NOT_AVAILABLE)
+            workflow.purge_streams(instance)
+            done += 1
+    return done

@@ -57,3 +57,59 @@ def test_an_instance_removed_before_its_deployment_ran_never_reaches_the_device(
     instance = ApplicationInstance.objects.get(application_instance_id=instance_id)
     assert tasks.deploy_instance(instance.pk) == "already claimed"
     assert build_desired(Device.objects.get(pk=device.pk)).applications == []
+
+
+def test_a_removal_the_device_never_answers_because_it_never_had_the_instance_ends(
+    operator_client, app, device, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.DEPLOYMENT_REDRIVE_AFTER_S = 60
+    instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
+    instance = run_workflow(instance_id)  # sent to the device, which never says a word of it
+    assert operator_client.delete(url(instance_id)).json()["status"] == "REMOVAL_REQUESTED"
+
+    def an_hour_on() -> None:
+        ApplicationInstance.objects.filter(pk=instance.pk).update(
+            step_started=timezone.now() - timedelta(hours=1)
+        )
+
+    an_hour_on()
+    # The device has not applied the desired state without it yet: it may still answer.
+    Device.objects.filter(pk=device.pk).update(applied_version=0)
+    tasks.redrive_deployments()
+    instance.refresh_from_db()
+    assert instance.status == "REMOVAL_REQUESTED"
+    # It has, and never reported having the instance: nothing will come, so it ends here.
+    current = Device.objects.get(pk=device.pk)
+    Device.objects.filter(pk=device.pk).update(applied_version=current.desired_version)
+    tasks.redrive_deployments()
+    instance.refresh_from_db()
+    assert (instance.status, instance.status_description) == (
+        "REMOVAL_SUCCEEDED",
+        "Removed: device lobby-1 has applied the removal and never reported having the "
+        "application, so there was nothing to stop there.",
+    )
+
+
+def test_a_removal_of_an_instance_the_device_reported_waits_for_its_word(
+    operator_client, app, device, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    instance_id = deploy(operator_client, body(device)).json()["application_instance_id"]
+    instance = run_workflow(instance_id)
+    report(device, instance, "RUNNING", [("code_node", "RUNNING", "")])
+    operator_client.delete(url(instance_id))
+    ApplicationInstance.objects.filter(pk=instance.pk).update(
+        step_started=timezone.now() - timedelta(hours=1)
+    )
+    current = Device.objects.get(pk=device.pk)
+    Device.objects.filter(pk=device.pk).update(applied_version=current.desired_version)
+    tasks.redrive_deployments()
+    instance.refresh_from_db()
+    assert instance.status == "REMOVAL_REQUESTED"  # the device has it: it says when it is gone
