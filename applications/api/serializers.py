@@ -49,8 +49,11 @@ class NodeInstanceSerializer(serializers.ModelSerializer):
 
 class ApplicationInstanceSerializer(serializers.ModelSerializer):
     device = serializers.SlugRelatedField(slug_field="device_id", read_only=True)
-    runtime_role = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    replaces = serializers.SlugRelatedField(slug_field="application_instance_id", read_only=True)
+    # null without a role / for a first deployment; the schema must say so (issue #20).
+    runtime_role = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    replaces = serializers.SlugRelatedField(
+        slug_field="application_instance_id", read_only=True, allow_null=True
+    )
     node_instances = NodeInstanceSerializer(many=True, read_only=True)
     events = InstanceEventSerializer(many=True, read_only=True)
     reported_status = serializers.ChoiceField(

@@ -27,3 +27,11 @@ def test_fields_that_may_be_empty_list_the_empty_string(admin_client, component,
     values = _enum_values(components[component]["properties"][field], components)
     assert "" in values, values
     assert len(values) > 1  # and still the real values
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["runtime_role", "replaces"])
+def test_fields_that_may_be_null_say_so(admin_client, field):
+    """An instance deployed without a role, or replacing none, answers null for these."""
+    schema = admin_client.get("/api/schema/", {"format": "json"}).json()
+    assert schema["components"]["schemas"]["ApplicationInstance"]["properties"][field]["nullable"]
