@@ -24,6 +24,7 @@ class ApplicationsConfig(AppConfig):
         # What the device link (devices, a layer below) does for applications.
         hooks.on_report(ApplicationReport, workflow.apply_report)
         hooks.on_heartbeat(metrics.record_heartbeat)
+        hooks.on_offline(workflow.devices_went_offline)
         hooks.desired_section("applications", desired.device_applications)
         hooks.on_logs(observe.app_logs_added)
         hooks.on_device_page(observe.device_metrics_context)

@@ -245,8 +245,8 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
             description = instance.status_description
             if unhealthy:
                 description = "; ".join(f"{n.name}: {n.message}" for n in unhealthy)[:255]
-            elif instance.health_status == Health.ERROR:
-                description = SUCCEEDED
+            elif instance.health_status in (Health.ERROR, Health.NOT_AVAILABLE):
+                description = SUCCEEDED  # healthy again, or known again after a time offline
             record(instance, instance.status, description, health)
     elif status in (Reported.INSTALL_ERROR, Reported.LAUNCH_ERROR):
         reason = report.message or "; ".join(f"{n.name}: {n.message}" for n in unhealthy)
@@ -261,6 +261,26 @@ def apply_report(device: Device, report: ApplicationReport) -> None:
     else:
         instance.save()
     live.nodes_updated(instance)
+
+
+def devices_went_offline(devices: list[Device]) -> None:
+    """devices.hooks.on_offline: what runs on an appliance nobody hears from is not known to be
+    healthy. Its deployed instances say so until the appliance reports them again (the agent
+    reports every instance after each reconnection)."""
+    by_pk = {device.pk: device for device in devices}
+    instances = ApplicationInstance.objects.filter(
+        device_id__in=list(by_pk),
+        status=Status.DEPLOYMENT_SUCCEEDED,
+        health_status__in=[Health.RUNNING, Health.ERROR],
+    )
+    for instance in instances:
+        name = by_pk[instance.device_id].name
+        record(
+            instance,
+            instance.status,
+            f"Device {name} is offline: the application's health is unknown until it is back.",
+            Health.NOT_AVAILABLE,
+        )
 
 
 def retire_replaced(instance: ApplicationInstance) -> None:

@@ -28,6 +28,7 @@ HeartbeatHook = Callable[["Device", "Heartbeat"], None]
 ClaimHook = Callable[[int, str, "dict[str, Any] | None"], Sequence[BaseModel]]
 LogsHook = Callable[["list[DeviceLog]"], None]
 SweepHook = Callable[[datetime], Any]
+OfflineHook = Callable[["list[Device]"], None]
 DesiredSection = Callable[["Device"], Any]
 PageContext = Callable[["Device", "HttpRequest"], dict[str, Any]]
 
@@ -42,6 +43,8 @@ link_claims: dict[str, ClaimHook] = {}
 logs_hooks: list[LogsHook] = []
 # The beat's sweep of expired leases ran at ``now`` (ingest.expire_leases).
 sweep_hooks: list[SweepHook] = []
+# These devices' leases ran out: they are OFFLINE now (ingest.expire_leases).
+offline_hooks: list[OfflineHook] = []
 # A field of the desired state (devicelink.messages.Desired) → what fills it for a device.
 desired_sections: dict[str, DesiredSection] = {}
 # More context for the device page (devices/views/device.py).
@@ -71,6 +74,11 @@ def on_logs(hook: LogsHook) -> None:
 def on_sweep(hook: SweepHook) -> None:
     if hook not in sweep_hooks:
         sweep_hooks.append(hook)
+
+
+def on_offline(hook: OfflineHook) -> None:
+    if hook not in offline_hooks:
+        offline_hooks.append(hook)
 
 
 def desired_section(name: str, build: DesiredSection) -> None:

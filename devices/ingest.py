@@ -383,6 +383,7 @@ def expire_leases() -> list[str]:
     """
     now = timezone.now()
     expired = []
+    went_offline = []
     for device in Device.objects.filter(
         connection_status=DeviceConnectionStatus.ONLINE, lease_expires_at__lt=now
     ):
@@ -394,10 +395,13 @@ def expire_leases() -> list[str]:
         if changed:
             device.connection_status = DeviceConnectionStatus.OFFLINE
             expired.append(device.device_id)
+            went_offline.append(device)
             logger.info("device %s is offline: its lease expired", device.device_id)
             live.device_updated(device, ["status"])
     if expired:
         live.fleet_counts_changed()
+        for offline_hook in hooks.offline_hooks:  # applications: health unknown from now on
+            offline_hook(went_offline)
     for hook in hooks.sweep_hooks:  # datasources: appliance checks that will not be answered
         hook(now)
     return expired

@@ -138,6 +138,7 @@ class Agent:
         self.link: LinkClient | None = None
         self.jobs: JobRunner | None = None
         self.apps: Supervisor | None = None
+        self._was_connected = False  # the link, as _link_changed last saw it
         self.hdmi: Hdmi | None = None
         self.app_logs: AppLogs | None = None
 
@@ -373,6 +374,9 @@ class Agent:
         return self.apps.metrics() if self.apps is not None else {}
 
     def _link_changed(self, link: LinkClient) -> None:
+        if link.connected and not self._was_connected and self.apps is not None:
+            self.apps.reannounce()
+        self._was_connected = link.connected
         state = "revoked" if link.revoked else ("connected" if link.connected else "connecting")
         self.status.update(
             state=state,

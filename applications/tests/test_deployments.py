@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 
 from applications import deployments, tasks
 from applications.models import ApplicationInstance
 from applications.resolve import DeployRefused, check_payloads
 from devices.desired import build_desired
+from devices.ingest import expire_leases
+from devices.models import Device
 from tests.support.deploy import (
     camera_app,
     inbound_network_app,
@@ -78,6 +81,27 @@ def test_reports_move_the_instance_to_succeeded_and_every_step_is_in_the_timelin
     report(device, instance, "RUNNING", [("code_node", "ERROR", "exited with status 1")])
     assert instance.health_status == "ERROR"
     assert "code_node: exited with status 1" in instance.status_description
+
+
+def test_an_appliance_gone_offline_leaves_its_apps_health_unknown_until_it_reports(device, app):
+    _, graph, override = app
+    instance = deploy(device, graph, override)
+    report(device, instance, "RUNNING", [("code_node", "RUNNING", "")])
+    Device.objects.filter(pk=device.pk).update(lease_expires_at=timezone.now())
+    assert expire_leases() == [device.device_id]
+    instance.refresh_from_db()
+    assert (instance.status, instance.health_status) == ("DEPLOYMENT_SUCCEEDED", "NOT_AVAILABLE")
+    assert instance.status_description == (
+        "Device lobby-1 is offline: the application's health is unknown until it is back."
+    )
+    # Back: the agent reports every instance again after it reconnects.
+    report(device, instance, "RUNNING", [("code_node", "RUNNING", "")])
+    assert instance.health_status == "RUNNING"
+    assert instance.status_description == "Application deployed successfully."
+    assert list(instance.events.values_list("health_status", flat=True))[-2:] == [
+        "NOT_AVAILABLE",
+        "RUNNING",
+    ]
 
 
 def test_a_failure_names_the_node_and_the_devices_reason(device, app):

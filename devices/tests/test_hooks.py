@@ -12,6 +12,7 @@ def test_the_apps_above_devices_registered_what_the_link_calls():
     assert set(hooks.desired_sections) == {"applications"}
     assert set(hooks.link_claims) == {"check_stream"}
     assert hooks.heartbeat_hooks and hooks.logs_hooks and hooks.sweep_hooks
+    assert hooks.offline_hooks
     assert hooks.device_page_context and hooks.counts_changed_hooks
 
 

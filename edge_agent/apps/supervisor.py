@@ -355,6 +355,15 @@ class Supervisor:
         if last is not None and last["status"] == Status.RUNNING:
             self._emit(iid, last["generation"], Status.RUNNING)
 
+    def reannounce(self) -> None:
+        """Report every instance's state again (after a reconnection): the console marks
+        what runs on an appliance it lost as of unknown health until it hears again."""
+        for iid, body in list(self.last.items()):
+            try:
+                self.report(body)
+            except Exception:
+                logger.exception("The application report for %s could not be queued.", iid)
+
     def _emit(self, iid: str, generation: int, status: Status, message: str = "") -> None:
         instance = self.instances.get(iid)
         nodes = []

@@ -108,9 +108,18 @@ def test_a_frozen_link_leaves_the_device_offline_and_a_deploy_made_meanwhile_com
     make_agent, live_stack, console_proxy, code_package
 ):
     device, agent = provisioned_agent(make_agent, "drill-frozen", console_proxy.url)
+    running = deploy_inbound(device, free_host_port(), "drill-frozen-running")
+    wait_for(lambda: instance_state(running) == SUCCEEDED, 120, "the first app to run")
     console_proxy.freeze()
     frozen_at = time.monotonic()
     wait_for(lambda: refreshed(device).aggregated == "OFFLINE", 30, "the device to go OFFLINE")
+    # Nobody hears from the appliance: its app is not shown as healthy any more.
+    wait_for(
+        lambda: instance_state(running) == ("DEPLOYMENT_SUCCEEDED", "NOT_AVAILABLE"),
+        10,
+        "the app's health to be unknown",
+    )
+    assert "is offline" in running.status_description
     host_port = free_host_port()
     instance = deploy_inbound(device, host_port, "drill-frozen-app")
     wait_for(
@@ -132,6 +141,9 @@ def test_a_frozen_link_leaves_the_device_offline_and_a_deploy_made_meanwhile_com
     wait_for(lambda: instance_state(instance) == SUCCEEDED, 120, "the deployment to complete")
     recovered(f"link frozen {FREEZE_S:g} s", since)
     assert wait_for(lambda: http_get(host_port), 30, "the app to answer")
+    # The agent reported the first app again once it was back: healthy, as it was all along.
+    wait_for(lambda: instance_state(running) == SUCCEEDED, 30, "the first app's health again")
+    assert running.status_description == "Application deployed successfully."
     assert "No answer from the console" in agent.log()
 
 
