@@ -130,7 +130,13 @@ class JobRunner:
             if self.restarted:
                 return
         self.state.applied_version = max(self.state.applied_version, desired.version)
-        self.state.save()
+        try:
+            self.state.save()
+        except OSError as exc:
+            # A full disk must not keep the applications from their desired state: the version
+            # stays applied in memory, and the console sends the document again after a
+            # restart that lost it.
+            logger.warning("The applied desired version could not be saved: %s", exc)
         self.desired_seen = True
 
     async def run_job(self, spec: JobSpec) -> None:

@@ -248,7 +248,7 @@ class LinkClient:
             raise ProtocolError(f"the console answered hello with {first.type}, not welcome")
         self.welcome = first
         # The console stored everything up to last_seq; the rest goes out again, in order.
-        self.outbox.resync(first.last_seq)
+        self.reports.resync(first.last_seq)
         self._sent_through = first.last_seq
         self._last_received = time.monotonic()
         self._gave_up = False
@@ -295,7 +295,8 @@ class LinkClient:
         # The only writer of reports, so they leave in seq order whether they were queued
         # while offline (replayed after welcome) or a moment ago.
         while True:
-            entries = self.outbox.pending(after=self._sent_through, limit=100)
+            # The outbox's, then those held in memory while the disk is full (ReportQueue).
+            entries = self.reports.pending(after=self._sent_through, limit=100)
             if not entries:
                 self.reports.queued.clear()
                 await self.reports.queued.wait()
@@ -303,7 +304,7 @@ class LinkClient:
             for entry in entries:
                 report = Report(seq=entry.seq, time=entry.time, kind=entry.kind, body=entry.body)
                 await ws.send(encode(report))
-                self._sent_through = entry.seq
+                self._sent_through = self.reports.sent_through = entry.seq
                 self.stats.reports_sent += 1
                 logger.debug("sent report %d (%s)", entry.seq, entry.kind)
 

@@ -62,9 +62,17 @@ def _rotated_name(default_name: str) -> str:
     return f"{base.removesuffix('.log')}.{number}.log" if number.isdigit() else default_name
 
 
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """agent.log: a record that cannot be written (a full disk) is dropped quietly; the link
+    still ships it, and a traceback on stderr for every record would only add to the noise."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped = getattr(self, "dropped", 0) + 1
+
+
 def file_handler(logs_dir: Path) -> logging.Handler:
     logs_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _FileHandler(
         logs_dir / LOG_FILE, maxBytes=1024 * 1024, backupCount=5, encoding="utf-8"
     )
     handler.namer = _rotated_name

@@ -92,6 +92,25 @@ class Outbox:
             )
         return seq
 
+    def store(self, seq: int, kind: str, body: dict[str, Any], at: float) -> None:
+        """Store a report under a number handed out before (``ReportQueue`` held it in memory
+        while the disk was full); the counter moves up to it."""
+        payload = json.dumps(body, separators=(",", ":"))
+        with self._transaction():
+            if seq > self._last_seq():
+                self._set_last_seq(seq)
+            self._db.execute(
+                "INSERT OR REPLACE INTO reports (device_id, seq, time, kind, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.device_id, seq, at, kind, payload),
+            )
+
+    def advance(self, seq: int) -> None:
+        """Numbers up to ``seq`` are used (by reports the console stored from memory)."""
+        with self._transaction():
+            if seq > self._last_seq():
+                self._set_last_seq(seq)
+
     def pending(self, after: int = 0, limit: int | None = None) -> list[OutboxEntry]:
         """Unacknowledged reports with ``seq > after``, oldest first."""
         rows = self._db.execute(
@@ -187,7 +206,16 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is not None:
+            self._db.execute("ROLLBACK")
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            # A full disk fails the commit; SQLite may or may not have rolled back already.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
 
 def count_pending(path: Path) -> int | None:

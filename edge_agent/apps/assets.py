@@ -45,7 +45,8 @@ def short(sha256: str) -> str:
 
 
 def mib(size: float) -> str:
-    return f"{size / 1024**2:.1f} MiB"
+    """``2.2 MiB``; below 1 MiB in KiB, so that a small file does not read as 0.0 MiB."""
+    return f"{size / 1024**2:.1f} MiB" if size >= 1024**2 else f"{size / 1024:.0f} KiB"
 
 
 def free_bytes(folder: Path) -> int:
@@ -113,7 +114,12 @@ class AssetCache:
         final = self.path_of(sha256)
         if final.is_file():
             return final
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if no_space(exc):
+                raise AssetError(self._no_space(name, size)) from None
+            raise
         part = final.with_name(f"{sha256}.part")
         reason = ""
         for attempt in range(self.attempts):

@@ -229,3 +229,53 @@ def test_a_disk_that_fills_during_a_download_fails_it_at_once_and_frees_the_part
         )
         assert len(server.gets(asset["path"])) == 1  # not retried: retrying cannot help
         assert not list(disk.iterdir())  # the part is gone: the disk has its room back
+
+
+def test_held_reports_go_out_from_memory_and_keep_their_numbers(tmp_path):
+    """While the disk is full the link sends held reports like stored ones: the console gets an
+    install error at once, and what it acknowledged is never stored again."""
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        outbox = Outbox(disk / "outbox.sqlite3", "device-test")
+        reports = ReportQueue(outbox)
+        assert reports.queue_report("software", {"version": "1.0.0"}) == 1
+        filler = fill(disk)
+        for _ in range(100):  # until the outbox's last free page is used up too
+            if reports.held:
+                break
+            reports.queue_report("logs", {"entries": [_log_entry("x" * 1000)]})
+        first_held = reports._held[0].seq
+        failed = _app_report(1) | {"status": "INSTALL_ERROR", "message": "No space left"}
+        seq = reports.queue_report("applications", failed)
+        pending = reports.pending(after=first_held - 1)
+        assert [e.seq for e in pending] == list(range(first_held, seq + 1))
+        assert pending[-1].body["status"] == "INSTALL_ERROR"
+        for entry in pending:  # the console stores them and acknowledges
+            reports.acknowledged(entry.seq)
+        assert reports.held == 0
+        filler.unlink()
+        later = reports.queue_report("applied", {"version": 3})
+        assert later == seq + 1  # numbers go on after those the console has
+        assert [e.seq for e in outbox.pending(after=first_held - 1)] == [later]
+        outbox.close()
+
+
+def test_a_reconnect_renumbers_held_reports_after_what_the_console_has(tmp_path):
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        outbox = Outbox(disk / "outbox.sqlite3", "device-test")
+        reports = ReportQueue(outbox)
+        reports.queue_report("software", {"version": "1.0.0"})
+        filler = fill(disk)
+        while not reports.held:
+            reports.queue_report("logs", {"entries": [_log_entry("y" * 1000)]})
+        stored = outbox.last_seq()
+        reports.queue_report("applied", {"version": 2})
+        # The console's database was restored: it knows report 1 only.
+        reports.resync(1)
+        numbers = [e.seq for e in reports.pending(after=1)]
+        assert numbers == list(range(2, 2 + len(numbers)))  # no gap for the console
+        assert reports.pending(after=1)[-1].kind == "applied"
+        filler.unlink()
+        assert reports.store_held()
+        assert [e.seq for e in outbox.pending(after=1)] == numbers
+        assert stored >= 1
+        outbox.close()
