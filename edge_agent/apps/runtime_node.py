@@ -101,19 +101,25 @@ class RuntimeNode(SupervisedProcess):
 
     async def _events(self, stream: asyncio.StreamReader | None) -> None:
         async for line in self._lines(stream):
-            event = report.parse(line)
-            if event is None:
-                if line.strip():
-                    self.on_log(self.name, "INFO", line)
-                continue
-            if "status" in event:
-                status, message = str(event["status"]), str(event.get("message") or "")
-                if status == "RUNNING" and not message:
-                    message = self._note
-                self.on_status(self.name, status, message)
-                self.first_status.set()
-            if isinstance(event.get("metrics"), dict):
-                self.on_metrics(self.name, {**event["metrics"], "restarts": self.restarts})
+            try:
+                self._event(line)
+            except Exception:  # the reader must outlive any failure: else the pipe fills
+                logger.exception("%s %s: its event could not be handled", self.what, self.name)
+
+    def _event(self, line: str) -> None:
+        event = report.parse(line)
+        if event is None:
+            if line.strip():
+                self.on_log(self.name, "INFO", line)
+            return
+        if "status" in event:
+            status, message = str(event["status"]), str(event.get("message") or "")
+            if status == "RUNNING" and not message:
+                message = self._note
+            self.on_status(self.name, status, message)
+            self.first_status.set()
+        if isinstance(event.get("metrics"), dict):
+            self.on_metrics(self.name, {**event["metrics"], "restarts": self.restarts})
 
     async def _logs(self, stream: asyncio.StreamReader | None) -> None:
         level = "INFO"
@@ -124,4 +130,4 @@ class RuntimeNode(SupervisedProcess):
             level, message = report.parse_log(line)
             if level in ("ERROR", "CRITICAL") or not self.last_stderr:
                 self.last_stderr = message[-500:]
-            self.on_log(self.name, level, message)
+            self.on_log(self.name, level, message)  # AppLogs.line: memory only, never raises

@@ -5,6 +5,7 @@ Each drill measures how long the agent takes to recover once space is freed, and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -17,7 +18,8 @@ import pytest
 
 from edge_agent.apps import assets
 from edge_agent.apps.assets import AssetCache
-from edge_agent.apps.process import ConsoleLog
+from edge_agent.apps.process import ConsoleLog, RestartPolicy
+from edge_agent.apps.runtime_node import RuntimeNode
 from edge_agent.outbox import Outbox
 from edge_agent.reports import ReportQueue
 from tests.support.agents import (
@@ -279,3 +281,30 @@ def test_a_reconnect_renumbers_held_reports_after_what_the_console_has(tmp_path)
         assert [e.seq for e in outbox.pending(after=1)] == numbers
         assert stored >= 1
         outbox.close()
+
+
+def test_a_runtime_node_reader_outlives_a_callback_that_fails(tmp_path):
+    """A runtime node's stdout reader must keep draining whatever its callbacks do (a report
+    that could not be queued, say): a dead reader fills the pipe and freezes the node."""
+    seen: list[float] = []
+
+    def metrics(node: str, values: dict[str, Any]) -> None:
+        seen.append(values["frames"])
+        if len(seen) == 1:
+            raise OSError(28, "No space left on device")
+
+    node = RuntimeNode(
+        "cam", "camera", tmp_path / "config.json", on_status=lambda *a: None,
+        on_log=lambda *a: None, on_metrics=metrics, on_restart=lambda name: None,
+        policy=RestartPolicy(),
+    )  # fmt: skip
+
+    async def main() -> None:
+        stream = asyncio.StreamReader()
+        for frames in (1, 2, 3):
+            stream.feed_data(b'@vantage {"metrics": {"frames": %d}}\n' % frames)
+        stream.feed_eof()
+        await node._events(stream)
+
+    asyncio.run(main())
+    assert seen == [1, 2, 3]
