@@ -251,6 +251,7 @@ class Instance:
                     node.name, plan, self._log, self._set_node, self.support,
                     self.options.policy, prefix=f"[{node.name}] " if len(code_nodes) > 1 else "",
                     on_output=functools.partial(self._code_output, node.name),
+                    on_exit=functools.partial(self._code_exited, node.name),
                 )  # fmt: skip
                 self._code[node.name] = runner
                 try:
@@ -324,6 +325,11 @@ class Instance:
             self.app_logs.console_output(iid, node, line, stderr=stderr)  # counts its errors too
         elif stderr and "Traceback (most recent call last)" in line:
             self.figures.error(iid, node)
+
+    def _code_exited(self, node: str) -> None:
+        # A crash is an application error, with or without a traceback on its way out.
+        if self.spec is not None:
+            self.figures.exit_error(self.spec.application_instance_id, node)
 
     def _node_metrics(self, node: str, values: dict[str, Any]) -> None:
         if self.spec is not None:

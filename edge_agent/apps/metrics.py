@@ -8,7 +8,9 @@ for as long as the instance runs on this agent. Other numbers (fps, percentiles)
 latest value; ``providers`` is a list of strings.
 
 Code nodes report nothing themselves: ``error()`` counts their errors (a traceback or an ERROR
-line on their console output, see ``applogs.ConsoleLevels``) as the ``errors`` counter.
+line on their console output, see ``applogs.ConsoleLevels``) as the ``errors`` counter, and
+``exit_error()`` counts a process that ended unasked (a crash-looping node whose exits print
+nothing still shows on the Errors chart) unless it already said why.
 
 Thread-safe: the processes' reader tasks and the heartbeat may run anywhere.
 """
@@ -28,13 +30,14 @@ COUNTERS = frozenset(
 
 
 class _Node:
-    __slots__ = ("base", "errors", "gauges", "raw")
+    __slots__ = ("base", "errors", "errors_at_exit", "gauges", "raw")
 
     def __init__(self) -> None:
         self.base: dict[str, float] = {}  # what earlier processes of the node counted
         self.raw: dict[str, float] = {}  # the current process's last totals
         self.gauges: dict[str, Any] = {}
         self.errors = 0  # counted by the agent (code nodes), on top of reported errors
+        self.errors_at_exit = 0  # ``errors`` at the last exit_error()
 
 
 class AppMetrics:
@@ -75,6 +78,15 @@ class AppMetrics:
         """One more application error on ``node`` (its ``errors`` counter)."""
         with self._lock:
             self._node(application_instance_id, node).errors += 1
+
+    def exit_error(self, application_instance_id: str, node: str) -> None:
+        """The node's process ended unasked: one error, unless it counted one (a traceback, an
+        ERROR line) since the last exit, which was this crash saying why."""
+        with self._lock:
+            state = self._node(application_instance_id, node)
+            if state.errors == state.errors_at_exit:
+                state.errors += 1
+            state.errors_at_exit = state.errors
 
     def drop(self, application_instance_id: str) -> None:
         """The instance is gone from this agent: forget its metrics."""

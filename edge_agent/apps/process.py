@@ -230,6 +230,7 @@ class SupervisedProcess:
                 what = "could not be started"  # the last restart failed; why is in last_stderr
             if self._stopping:
                 return
+            self._exited(what)
             now = time.monotonic()
             exits.append(now)
             while exits and now - exits[0] > self.policy.window_s:
@@ -284,6 +285,9 @@ class SupervisedProcess:
 
     def _restarted(self, what: str) -> None:
         """It ran again after it ``what`` (exited with status 1, say)."""
+
+    def _exited(self, what: str) -> None:
+        """It ended unasked: it ``what`` (exited with status 1, say)."""
 
     # --- stopping -----------------------------------------------------------------------------
     async def _terminate(self, running: Running) -> None:
@@ -362,11 +366,13 @@ class CodeNode(SupervisedProcess):
         policy: RestartPolicy,
         prefix: str = "",
         on_output: Callable[[str, bool], None] | None = None,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             name, on_status, policy, pid_file=plan.pid_file, cgroup=plan.cgroup,
             pasta_pid_file=plan.pasta_pid_file,
         )  # fmt: skip
+        self.on_exit = on_exit  # each time the application ends unasked
         self.plan = plan
         self.log = log
         self.support = support
@@ -375,6 +381,10 @@ class CodeNode(SupervisedProcess):
 
     def _started(self) -> None:
         self.on_status(self.name, "RUNNING", "")
+
+    def _exited(self, what: str) -> None:
+        if self.on_exit is not None:
+            self.on_exit()
 
     def _restarted(self, what: str) -> None:
         # Reported on the node: it runs again, and the operator sees that it had to be restarted.

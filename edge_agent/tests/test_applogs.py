@@ -269,3 +269,14 @@ def test_the_heartbeat_carries_bounded_metrics():
     }  # fmt: skip
     raw = '{"type": "heartbeat", "id": 1, "time": 0, "applications": {"a": [1, 2]}}'
     assert decode_agent_message(raw).applications == {}, "never refused for its metrics"
+
+
+def test_an_exit_counts_as_an_error_unless_the_crash_already_said_why():
+    from edge_agent.apps.metrics import AppMetrics
+
+    metrics = AppMetrics()
+    metrics.exit_error(IID, "code_node")  # ended without a word
+    metrics.error(IID, "code_node")  # a traceback on its way out...
+    metrics.exit_error(IID, "code_node")  # ...is that same crash: not counted twice
+    metrics.exit_error(IID, "code_node")
+    assert metrics.snapshot() == {IID: {"code_node": {"errors": 3}}}

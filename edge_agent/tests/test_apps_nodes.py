@@ -80,6 +80,7 @@ def test_a_missing_entry_is_a_launch_error(tmp_path, server):
 def test_a_crash_loop_puts_the_node_in_error(tmp_path, server):
     spec = make_spec(1, [code_node(server.add(container()))], environment={"APP_MODE": "crash"})
     reports = Reports()
+    figures: dict = {}
 
     async def main() -> None:
         supervisor = make_supervisor(tmp_path, server, reports)
@@ -87,6 +88,7 @@ def test_a_crash_loop_puts_the_node_in_error(tmp_path, server):
             await supervisor.apply([spec])
             await supervisor.settle(30)
             await eventually(lambda: reports.node("code_node")["status"] == "ERROR", 20)
+            figures.update(supervisor.metrics())
         finally:
             await supervisor.close()
 
@@ -95,6 +97,8 @@ def test_a_crash_loop_puts_the_node_in_error(tmp_path, server):
     assert node["message"] == (
         "exited with status 3 5 times in 60 s; last error output: boom: the model is missing"
     )
+    # Each exit is an application error on the Errors chart, though none printed a traceback.
+    assert figures[IID]["code_node"]["errors"] == 5
     assert reports.last()["status"] == "RUNNING"  # the instance runs; its health is an error
     assert reports.last()["message"] == f"code_node: {node['message']}"
     log = (tmp_path / "apps" / IID / "logs" / "console_output.log").read_text()
