@@ -199,9 +199,13 @@ def test_only_the_console_key_reads_a_log_image():
 def test_free_disk_space_in_heartbeats_is_optional():
     from devicelink.messages import Heartbeat, decode_agent_message
 
-    old = '{"type": "heartbeat", "id": 1, "time": 1.0, "health": {"disk_percent": 50.0}}'
-    assert decode_agent_message(old).health.disk_free_bytes is None  # an older agent
-    new = Heartbeat(id=2, time=1.0, health={"disk_free_bytes": 5 * 1024**3})
-    assert decode_agent_message(new.model_dump_json()).health.disk_free_bytes == 5 * 1024**3
+    old = decode_agent_message(
+        '{"type": "heartbeat", "id": 1, "time": 1.0, "health": {"disk_percent": 50.0}}'
+    )
+    assert isinstance(old, Heartbeat) and old.health.disk_free_bytes is None  # an older agent
+    new = decode_agent_message(
+        Heartbeat(id=2, time=1.0, health={"disk_free_bytes": 5 * 1024**3}).model_dump_json()
+    )
+    assert isinstance(new, Heartbeat) and new.health.disk_free_bytes == 5 * 1024**3
     with pytest.raises(ValueError):
         Heartbeat(id=3, time=1.0, health={"disk_free_bytes": -1})

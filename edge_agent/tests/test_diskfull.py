@@ -24,7 +24,6 @@ from edge_agent.outbox import Outbox
 from edge_agent.reports import ReportQueue
 from tests.support.agents import (
     IID,
-    AssetServer,
     Reports,
     code_node,
     container,
@@ -81,7 +80,7 @@ def test_console_log_drops_and_counts_lines_it_cannot_write_then_resumes(tmp_pat
         log.close()
 
 
-def test_an_app_keeps_running_while_its_output_cannot_be_written(tmp_path, server: AssetServer):
+def test_an_app_keeps_running_while_its_output_cannot_be_written(tmp_path, server):
     """Drill (b) at the agent: the disk with the app's logs fills while it runs."""
     asset = server.add(container(CHATTY))
     reports = Reports()
@@ -180,9 +179,7 @@ def _big_container() -> bytes:
     return container(f"NOISE = {noise!r}\n" + CHATTY)
 
 
-def test_a_download_the_disk_cannot_take_is_an_install_error_with_the_figures(
-    tmp_path, server: AssetServer
-):
+def test_a_download_the_disk_cannot_take_is_an_install_error_with_the_figures(tmp_path, server):
     """Drill (a) at the agent: the asset cache's disk has less room than the asset needs."""
     asset = server.add(_big_container())
     reports = Reports()
@@ -215,7 +212,7 @@ def test_a_download_the_disk_cannot_take_is_an_install_error_with_the_figures(
 
 
 def test_a_disk_that_fills_during_a_download_fails_it_at_once_and_frees_the_part(
-    tmp_path, server: AssetServer, monkeypatch
+    tmp_path, server, monkeypatch
 ):
     asset = server.add(_big_container())
     with small_disk(tmp_path / "assets", "2m") as disk:

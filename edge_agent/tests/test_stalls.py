@@ -13,7 +13,6 @@ from edge_agent.runtime.ring import FrameRing
 from tests.support.agents import (
     IID,
     MEDIA,
-    AssetServer,
     Reports,
     code_node,
     container,
@@ -66,7 +65,7 @@ def test_the_stall_time_is_an_environment_setting(monkeypatch):
         stall_seconds()
 
 
-def test_an_application_that_stops_taking_frames_is_reported_stalled(tmp_path, server: AssetServer):
+def test_an_application_that_stops_taking_frames_is_reported_stalled(tmp_path, server):
     if not MEDIA.is_file():
         pytest.skip(f"{MEDIA} (the shared test video) is not here")
     camera = {"name": "lobby", "kind": "camera", "stream": {"url": f"file://{MEDIA}"}}
