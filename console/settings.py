@@ -231,6 +231,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.get_str("CELERY_QUEUE", "vantage")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 # A pool process that dies mid-task (killed, out of memory) puts its task back in the queue.
+# No task loops on this even if it is what kills its process: each claims its work first
+# (deploy, compile, stream check), so a second delivery finds it claimed and ends.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A publish to a broker that is down fails within about a second (a deploy then answers 503
 # with nothing saved), where Celery's default retries for longer.

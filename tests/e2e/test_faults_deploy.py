@@ -94,6 +94,7 @@ def _worker_running(stack) -> Iterator[None]:
     if not stack.redis.answers():
         stack.redis.start()
     stack.start_worker()
+    stack.resume_worker()
     wait_for(lambda: stack.queued() == 0, 30, "the worker to take every deploy task")
 
 
@@ -149,14 +150,14 @@ def test_a_deployment_whose_worker_was_killed_mid_task_completes_after_a_restart
 ):
     from applications.models import ApplicationInstance
 
-    stack.hold_worker()  # the task waits in the queue until the worker is back
+    stack.pause_worker()  # the task waits in the queue until the worker takes tasks again
     status, _, created = deploy(stack, token, appliance)
     assert status == 201, created
     instance_id = created["application_instance_id"]
     with transaction.atomic():
         # Held here, the claim (its first step) waits: the worker holds the task, mid-run.
         ApplicationInstance.objects.select_for_update().get(application_instance_id=instance_id)
-        stack.start_worker()
+        stack.resume_worker()
         wait_for(worker_waits_on_a_lock, 20, "the worker to be in the deploy task")
         stack.worker.kill9()  # the supervisor starts it again, as the launcher does
     killed = time.monotonic()
@@ -174,13 +175,13 @@ def test_a_deployment_whose_worker_was_killed_mid_task_completes_after_a_restart
 def test_a_pool_process_killed_mid_task_puts_the_task_back_at_once(stack, token, appliance):
     from applications.models import ApplicationInstance
 
-    stack.hold_worker()
+    stack.pause_worker()
     status, _, created = deploy(stack, token, appliance)
     assert status == 201, created
     instance_id = created["application_instance_id"]
     with transaction.atomic():
         ApplicationInstance.objects.select_for_update().get(application_instance_id=instance_id)
-        stack.start_worker()
+        stack.resume_worker()
         wait_for(worker_waits_on_a_lock, 20, "the worker to be in the deploy task")
         (pool,) = stack.worker.children()
         pool.kill()  # the worker's main process lives on and sees its pool process lost
@@ -259,7 +260,7 @@ def test_a_deployment_whose_queued_task_redis_lost_is_re_sent_by_the_sweeper(
 
 
 def test_removing_a_deployment_the_device_never_got_completes_at_once(stack, token, appliance):
-    stack.hold_worker()
+    stack.pause_worker()
     status, _, created = deploy(stack, token, appliance)
     assert status == 201, created
     instance_id = created["application_instance_id"]
@@ -275,7 +276,7 @@ def test_removing_a_deployment_the_device_never_got_completes_at_once(stack, tok
         "pending), so there was nothing to stop there.",
     )
     # Its task, still queued, changes nothing once a worker takes it.
-    stack.start_worker()
+    stack.resume_worker()
     wait_for(lambda: stack.queued() == 0, 20, "the worker to take the queued deploy task")
     assert state(instance_id)[0] == "REMOVAL_SUCCEEDED"
     assert "DEPLOYMENT_REQUESTED" not in [s for s, _ in timeline(instance_id)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
 
 from tests.support.broker import RedisServer
 from tests.support.paths import BASE_DIR
@@ -93,11 +95,16 @@ class FaultStack:
         self._held = False
         self._closing = threading.Event()
         self.restarts = 0  # workers the supervisor started again
-        self.redis = RedisServer(self.folder)
+        self.paused = False
         port = free_port()
+        redis_port = free_port()
+        while redis_port == port:  # neither is bound yet: the kernel may offer one twice
+            redis_port = free_port()
+        self.redis = RedisServer(self.folder, redis_port)
         self.url = f"http://127.0.0.1:{port}"
         run_id = uuid.uuid4().hex[:8]
         self.queue = f"vantage-faults-{run_id}"
+        self.worker_name = f"faults-{run_id}@{socket.gethostname()}"
         python = sys.executable
         self.web = Process("web", [
             python, "-m", "uvicorn", "console.asgi:application", "--host", "127.0.0.1",
@@ -157,6 +164,38 @@ class FaultStack:
             self._held = True
             self.worker.stop()
 
+    def _control(self, command: str) -> None:
+        """A remote-control command to the worker, answered (Celery's pidbox, through Redis)."""
+        from celery import Celery
+
+        for attempt in range(3):
+            app = Celery("fault-drills", broker=self.redis.url, set_as_current=False)
+            try:
+                method = getattr(app.control, command)
+                replies = method(self.queue, destination=[self.worker_name], reply=True,
+                                 timeout=10)  # fmt: skip
+            except redis.ConnectionError:
+                # Seen once after Redis was restarted: the reply's connection was closed under
+                # it. The command is idempotent; send it again.
+                if attempt == 2:
+                    raise
+                continue
+            finally:
+                app.close()
+            assert replies, f"the worker did not answer {command}"
+            return
+
+    def pause_worker(self) -> None:
+        """The worker, still running, takes no tasks until resume_worker(): they wait in the
+        queue (seconds sooner than stopping and starting it)."""
+        self._control("cancel_consumer")
+        self.paused = True
+
+    def resume_worker(self) -> None:
+        if self.paused and self.worker.running():
+            self._control("add_consumer")
+        self.paused = False
+
     def _supervise(self) -> None:
         """As the launcher does: a worker that exits without being asked to is started again
         (within half a second)."""
@@ -164,13 +203,16 @@ class FaultStack:
             with self._lock:
                 if not self._held and not self.worker.running():
                     self.restarts += 1
+                    self.paused = False  # a new worker consumes its queue
                     self.worker.start(self.env)
 
     def stop(self) -> None:
+        """Everything killed at once: nothing of a drill's console is worth a graceful stop."""
         self._closing.set()
-        for process in (self.beat, self.worker, self.web):
-            process.stop()
-        self.redis.stop()
+        with self._lock:
+            for process in (self.beat, self.worker, self.web):
+                process.kill9()
+        self.redis.kill9()
 
     # --- what the broker holds -------------------------------------------------------------
 
