@@ -7,10 +7,11 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import edge_agent
-from edge_agent.config import AgentPaths, agent_running, read_json, write_json
+from edge_agent.config import AgentPaths, agent_running, read_json
 from edge_agent.identity import load_identity
 from edge_agent.outbox import count_pending
 from edge_agent.software import Software
@@ -42,9 +43,23 @@ class StatusFile:
         self._data.update(changed)
         self._data["updated"] = time.time()
         try:
-            write_json(self.paths.status, self._data)
+            _write_quickly(self.paths.status, self._data)
         except OSError as exc:  # a full disk: the next change writes it all again
             logger.debug("status.json not written: %s", exc)
+
+
+def _write_quickly(path: Path, document: dict[str, Any]) -> None:
+    """Atomic (readers see the old or the new file) but not synced: the link rewrites
+    status.json at every heartbeat, in its event loop, and an fsync there waits for everything
+    the disk has pending (a download, say) and holds up the next heartbeat. Losing the last
+    update to a power cut costs nothing: the next start writes it again."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _when(value: float | None) -> str:
