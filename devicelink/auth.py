@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 SCHEME = "Vantage-Device"
 MAX_SKEW_S = 300
@@ -45,7 +46,8 @@ def generate_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+def private_key_pem(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM (it is kept in a file of mode 0600)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

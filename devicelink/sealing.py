@@ -74,14 +74,6 @@ def generate_seal_key() -> X25519PrivateKey:
     return X25519PrivateKey.generate()
 
 
-def seal_key_pem(key: X25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def load_seal_key(pem: bytes) -> X25519PrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, X25519PrivateKey):

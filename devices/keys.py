@@ -25,21 +25,17 @@ from core import env
 from devicelink import auth, logimage
 
 
-def _pem(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def _load(name: str, filename: str, kind: type, generate) -> object:
     value = env.get_str(name, "")
     if value:
         pem = value.encode()
     else:
         path = Path(settings.VAR_DIR) / filename
-        pem = path.read_bytes() if path.exists() else env.create_once(path, _pem(generate()))
+        pem = (
+            path.read_bytes()
+            if path.exists()
+            else env.create_once(path, auth.private_key_pem(generate()))
+        )
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except ValueError:

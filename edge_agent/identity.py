@@ -66,7 +66,7 @@ def load_or_create_seal_key(paths: AgentPaths) -> X25519PrivateKey:
         return sealing.load_seal_key(paths.seal_key.read_bytes())
     except (OSError, ValueError):
         key = sealing.generate_seal_key()
-        write_atomic(paths.seal_key, sealing.seal_key_pem(key), KEY_MODE)
+        write_atomic(paths.seal_key, auth.private_key_pem(key), KEY_MODE)
         return key
 
 

@@ -9,10 +9,8 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.testing import ApplicationCommunicator
 from django.utils import timezone
 
-from console.asgi import application
 from devicelink import CLOSE_PROTOCOL_ERROR, CLOSE_REPLACED, CLOSE_REVOKED, LINK_PATH, auth
 from devicelink.messages import Heartbeat, encode
 from devices import desired
@@ -24,6 +22,7 @@ from tests.support.link import (
     hello,
     receive,
     report,
+    upgrade_answer,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
@@ -170,22 +169,7 @@ def test_a_refused_upgrade_is_an_http_answer_with_the_reason():
     device, _key = provisioned_device()
     wrong = auth.sign_request(auth.generate_private_key(), device.device_id, "GET", LINK_PATH)
 
-    async def scenario():
-        scope = {
-            "type": "websocket",
-            "path": LINK_PATH,
-            "headers": [(b"host", b"127.0.0.1"), (b"authorization", wrong.encode())],
-            "query_string": b"",
-            "subprotocols": [],
-            "extensions": {"websocket.http.response": {}},
-        }
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "websocket.connect"})
-        start = await communicator.receive_output(timeout=5)
-        body = await communicator.receive_output(timeout=5)
-        return start, body
-
-    start, body = async_to_sync(scenario)()
+    start, body = async_to_sync(upgrade_answer)(wrong)
     assert start["type"] == "websocket.http.response.start" and start["status"] == 401
     assert "signature" in json.loads(body["body"])["error"]
 

@@ -8,17 +8,15 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import ApplicationCommunicator
 from django.core.cache import cache
 
-from console.asgi import application
 from core.sharedcache import shared_cache
 from devicelink import LINK_PATH, auth, sealing
 from devicelink.apps import ApplicationSpec
 from devices import secrets
 from devices.models import Device, LinkTransport
 from tests.support.devices import make_device, provisioned_device
-from tests.support.link import connect, hello
+from tests.support.link import connect, hello, upgrade_answer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
 
@@ -185,23 +183,7 @@ def test_the_link_login_allows_less_clock_skew_than_other_requests(client):
     late = auth.sign_request(key, device.device_id, "GET", path, now=then)
     assert client.get(path, HTTP_AUTHORIZATION=late).status_code == 404  # within MAX_SKEW_S
     link_login = auth.sign_request(key, device.device_id, "GET", LINK_PATH, now=then)
-
-    async def scenario():
-        scope = {
-            "type": "websocket",
-            "path": LINK_PATH,
-            "headers": [(b"host", b"127.0.0.1"), (b"authorization", link_login.encode())],
-            "query_string": b"",
-            "subprotocols": [],
-            "extensions": {"websocket.http.response": {}},
-        }
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "websocket.connect"})
-        start = await communicator.receive_output(timeout=5)
-        body = await communicator.receive_output(timeout=5)
-        return start, body
-
-    start, body = async_to_sync(scenario)()
+    start, body = async_to_sync(upgrade_answer)(link_login)
     assert start["status"] == 401
     assert f"at most {auth.LINK_MAX_SKEW_S} s" in json.loads(body["body"])["error"]
 

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -19,7 +18,7 @@ from django.conf import settings
 
 from devicelink.archive import CA_MEMBER
 from tests.support.appliances import wait_online
-from tests.support.launcher import launch_console
+from tests.support.launcher import launch_console, stop_console
 from tests.support.paths import ASYNC_UNSAFE
 from tests.support.ports import free_port
 from tests.support.stack import database_url_for_subprocesses
@@ -60,11 +59,7 @@ def https_stack(tmp_path):
         url = log().split("Vantage is running at ", 1)[1].split("/ ", 1)[0]
         yield url, tmp_path / "var" / "tls" / "ca.pem", port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_console(process)
 
 
 def test_the_stack_on_a_network_address_serves_https_and_appliances_link_over_tls(

@@ -26,3 +26,12 @@ def launch_console(
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=new_session,
         )  # fmt: skip
+
+
+def stop_console(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, as a terminal's Ctrl-C or a container stop would; SIGKILL if that hangs."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()

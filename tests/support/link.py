@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from channels.testing import WebsocketCommunicator
+from channels.testing import ApplicationCommunicator, WebsocketCommunicator
 
 from console.asgi import application
 from devicelink import LINK_PATH, auth
@@ -55,3 +55,21 @@ async def hello(
 
 def report(seq: int, kind: str, body: dict) -> str:
     return encode(Report(seq=seq, time=time.time(), kind=kind, body=body))
+
+
+async def upgrade_answer(authorization: str) -> tuple[dict, dict]:
+    """The HTTP answer (start, body) to a link upgrade the console refuses, as an ASGI server
+    that supports denial responses gets it."""
+    scope = {
+        "type": "websocket",
+        "path": LINK_PATH,
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", authorization.encode())],
+        "query_string": b"",
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    start = await communicator.receive_output(timeout=5)
+    body = await communicator.receive_output(timeout=5)
+    return start, body

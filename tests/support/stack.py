@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support.launcher import launch_console
+from tests.support.launcher import launch_console, stop_console
 from tests.support.paths import ASYNC_UNSAFE, BASE_DIR
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
@@ -113,10 +113,6 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
             raise AssertionError(f"the stack exited early:\n{stack.log()[-4000:]}")
         yield stack
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_console(process)
         if process.returncode not in (0, None, -15):
             print(stack.log()[-4000:])
