@@ -43,7 +43,7 @@ def queue_deployment(pk: int) -> None:
     leaving a deployment no task would ever move.) A transactional outbox would need a relay
     process of its own for the same guarantee. The price is that a worker may receive the task
     before the row is visible; deploy_instance then looks again (``MISSING_ROW_RETRIES``) instead
-    of taking the missing row for a claimed one, and the sweeper (applications/redrive.py)
+    of taking the missing row for a claimed one, and the sweeper (redrive_deployments below)
     catches whatever is still left.
     """
     try:
@@ -204,7 +204,7 @@ def redrive_deployments() -> int:
     they were queued are queued again, each time on the timeline.
 
     Nothing else moves them: acks late and the broker's visibility timeout bring back a task
-    whose worker died (an hour on kombu's default), but not one the broker itself lost (Redis
+    whose worker died (after TASK_VISIBILITY_TIMEOUT_S), but not one the broker itself lost (Redis
     restarted without its data), nor one published while the row was not yet committed and
     given up. A second copy of a task that still exists does nothing: deploy_instance claims
     the instance once. Re-sends back off (the grace period, doubled each time, an hour at most),
