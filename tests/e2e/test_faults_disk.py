@@ -19,26 +19,65 @@ from tests.support.appliances import refreshed, setup_device
 from tests.support.deploy import instance_state
 from tests.support.diskfull import fill, small_disk
 from tests.support.ports import free_host_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import http_get, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+
+# Prints a numbered line every 2 ms, as a busy application does, and answers HTTP with how
+# far it got: if the agent stops draining its output, print() blocks once the pipe is full
+# and the count stops.
+CHATTY = """
+import http.server, socketserver, threading, time
+
+count = 0
+
+def chatter():
+    global count
+    while True:
+        count += 1
+        print(f"frame {count} " + "x" * 100, flush=True)
+        time.sleep(0.002)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = str(count).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+threading.Thread(target=chatter, daemon=True).start()
+socketserver.TCPServer.allow_reuse_address = True
+with socketserver.TCPServer(("0.0.0.0", 8080), Handler) as server:
+    server.serve_forever()
+"""
 
 
 @pytest.fixture
 def code_package(live_stack):
     from tests.support.deploy import register_inbound_network_package
 
-    return register_inbound_network_package()
+    return register_inbound_network_package(app_py=CHATTY)
 
 
-def deploy(device, name: str):
+def deploy(device, name: str, host_port: int | None = None):
     from applications import deployments
     from tests.support.deploy import inbound_network_app
 
-    graph, override = inbound_network_app(free_host_port())
+    graph, override = inbound_network_app(host_port or free_host_port())
     return deployments.request_deployment(
         name=name, device=refreshed(device), manifest_text=graph, overrides_text=override
     )
+
+
+def printed(port: int) -> int:
+    """How many lines the chatty application has printed (0 while it does not answer)."""
+    answer = http_get(port)
+    return int(answer) if answer and answer.isdigit() else 0
 
 
 def settled(instance, expected: tuple[str, str], timeout: float = 120) -> None:
@@ -79,14 +118,18 @@ def test_a_full_data_disk_fails_a_deployment_with_its_reason_and_the_appliance_r
         try:
             wait_for(lambda: refreshed(device).aggregated == "ONLINE", 60, "ONLINE")
             filler = fill(data)
-            filled = time.monotonic()
             wait_for(
                 lambda: (refreshed(device).health.get("disk_free_bytes") or 1) < 1024**2,
                 20, "the console to see the full disk",
             )  # fmt: skip
             instance = deploy(device, "full-disk")
             settled(instance, ("DEPLOYMENT_FAILED", "ERROR"))
-            failed_after = time.monotonic() - filled
+            # From the desired state sent to the failure stored (the console may take a while
+            # to send it: its redrive picks up a deployment whose first task found it claimed).
+            times = dict(instance.events.values_list("status", "time"))
+            failed_after = (
+                times["DEPLOYMENT_FAILED"] - times["DEPLOYMENT_REQUESTED"]
+            ).total_seconds()
             assert re.search(
                 r"code_node: No space left on device while downloading code: needs \d+ KiB, "
                 r"\d+ KiB free$",
@@ -104,15 +147,37 @@ def test_a_full_data_disk_fails_a_deployment_with_its_reason_and_the_appliance_r
                 20, "the console to see the room",
             )  # fmt: skip
             seen_free = time.monotonic() - freed
-            again = deploy(device, "room-again")
+            port = free_host_port()
+            again = deploy(device, "room-again", port)
             settled(again, ("DEPLOYMENT_SUCCEEDED", "RUNNING"))
             recovered = time.monotonic() - freed
             assert "The outbox cannot store reports" in agent.log()
+
+            # b. The disk fills while the application runs: it keeps running (its output is
+            # drained and dropped), heartbeats stay on time; then everything resumes.
+            wait_for(lambda: printed(port) > 100, 30, "the application's first lines")
+            output = data / "apps" / again.application_instance_id / "logs"
+            output = output / "console_output.log"
+            filler = fill(data)
+            before = printed(port)
+            # Far more than a pipe holds (64 KiB, about 600 lines).
+            wait_for(lambda: printed(port) > before + 3000, 60, "the application to go on")
+            running_gap = longest_heartbeat_gap(device, 3)
+            assert running_gap < 3, running_gap
+            assert instance_state(again) == ("DEPLOYMENT_SUCCEEDED", "RUNNING")
+            wait_for(lambda: "line(s) of application output" in agent.log(), 10, "the warning")
+            size = output.stat().st_size
+            filler.unlink()
+            freed = time.monotonic()
+            wait_for(lambda: output.stat().st_size > size + 10_000, 30, "output written again")
+            output_back = time.monotonic() - freed
         finally:
             agent.stop()
     print(
         f"\n[fault drill] data disk full: deployment FAILED with its reason {failed_after:.1f} s "
-        f"after the disk filled; longest heartbeat gap {longest:.1f} s (lease 4 s); free space "
-        f"seen by the console {seen_free:.1f} s after it was freed; a new deployment RUNNING "
-        f"{recovered:.1f} s after"
+        f"after it was sent to the appliance; longest heartbeat gap {longest:.1f} s (lease "
+        f"4 s); free space seen by the console {seen_free:.1f} s after it was freed; a new "
+        f"deployment RUNNING {recovered:.1f} s after. Disk full under a running application: "
+        f"it printed 3,000+ lines meanwhile, longest heartbeat gap {running_gap:.1f} s; its "
+        f"output written again {output_back:.1f} s after space was freed"
     )
