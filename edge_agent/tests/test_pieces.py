@@ -113,3 +113,19 @@ def test_health_figures(tmp_path):
     assert health.disk_free_bytes > 0 and abs(health.disk_free_bytes - free) < 64 * 1024**2
     assert health.load_1m is not None
     assert health.temperature_c is None or -50 < health.temperature_c < 150
+
+
+def test_low_disk_space_is_logged_once_and_its_end_too(tmp_path, caplog):
+    free = shutil.disk_usage(tmp_path).free
+    health = HealthProvider(tmp_path, warn_bytes=free * 2)
+    with caplog.at_level(logging.INFO, "edge_agent.health"):
+        health()
+        health()
+        health.warn_bytes = 0
+        health()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert (
+        messages[0].startswith("Low disk space: ") and "VANTAGE_AGENT_DISK_WARN_MIB" in messages[0]
+    )
+    assert messages[1].startswith("The disk has room again: ")
