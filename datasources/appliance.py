@@ -50,7 +50,8 @@ def claim_for_link(device_pk: int, session: str, check_id: int | None = None) ->
     Nothing for a connection that has been replaced (its messages would go nowhere; the newer
     connection sends the check after its hello).
     """
-    if not Device.objects.filter(pk=device_pk, link_session=session).exists():
+    device = Device.objects.filter(pk=device_pk, link_session=session).first()
+    if device is None:
         return []
     unsent = _unsent(device_pk)
     if check_id is not None:
@@ -59,7 +60,7 @@ def claim_for_link(device_pk: int, session: str, check_id: int | None = None) ->
     for check in unsent.select_related("data_source", "device"):
         claimed = _unsent(device_pk).filter(pk=check.pk).update(started=timezone.now())
         if claimed:
-            message = _message(check)
+            message = _message(check, device)
             if message is not None:
                 messages.append(message)
     return messages
@@ -73,7 +74,7 @@ def claim_link_messages(
     return claim_for_link(device_pk, session, None if event is None else int(event["check_id"]))
 
 
-def _message(check: StreamCheck) -> CheckStream | None:
+def _message(check: StreamCheck, device: Device) -> CheckStream | None:
     source = check.data_source
     try:
         validate_stream_url(source.url)
@@ -85,12 +86,12 @@ def _message(check: StreamCheck) -> CheckStream | None:
             password=password,
             timeout_s=min(settings.STREAM_CHECK_TIMEOUT_S, MAX_TIMEOUT_S),
         )
-        if secrets.prepare_check(check.device, message) == secrets.Delivery.WITHHELD:
+        if secrets.prepare_check(device, message) == secrets.Delivery.WITHHELD:
             finish_check(
                 check,
                 **failure(
                     "The camera's credentials were not sent to the appliance.",
-                    secrets.withheld_reason(check.device),
+                    secrets.withheld_reason(device),
                 ),
             )
             return None

@@ -10,13 +10,12 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from console.asgi import application
 from core.status import NodeFromTemplateJobStatus
 from datasources.checks import start_check
 from datasources.models import DataSource, StreamCheck
-from devicelink import LINK_PATH, auth
-from devicelink.messages import CheckStream, Hello, Report, decode_console_message, encode
+from devicelink.messages import CheckStream, Report, encode
 from devices.models import Device
+from tests.support import link
 from tests.support.devices import provisioned_device
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.in_process_asgi]
@@ -43,26 +42,18 @@ def online(name: str = "lobby-1"):
 
 
 async def connect(device: Device, key) -> WebsocketCommunicator:
-    header = auth.sign_request(key, device.device_id, "GET", LINK_PATH)
-    communicator = WebsocketCommunicator(
-        application,
-        LINK_PATH,
-        headers=[(b"host", b"127.0.0.1"), (b"authorization", header.encode())],
-    )
-    connected, _ = await communicator.connect(timeout=5)
+    communicator, connected, _ = await link.connect(device, key)
     assert connected
     return communicator
 
 
 async def hello(communicator: WebsocketCommunicator):
-    await communicator.send_to(encode(Hello(protocol=1, software_version="1.0.0")))
-    welcome = await receive(communicator)
+    welcome = await link.hello(communicator)
     assert welcome.type == "welcome"
     return welcome
 
 
-async def receive(communicator: WebsocketCommunicator):
-    return decode_console_message(await communicator.receive_from(timeout=5))
+receive = link.receive
 
 
 def report(seq: int, body: dict) -> str:
