@@ -188,6 +188,13 @@ class Console:
         compilers = body.get("model_compilers") if isinstance(body, dict) else None
         return compilers if isinstance(compilers, dict) else {}
 
+    def asset_max_bytes(self) -> int | None:
+        """The largest asset the console takes (its ASSET_MAX_MIB); None: no limit, or an older
+        console that does not say."""
+        body = self.request("GET", "/api/installation/").body
+        limit = body.get("asset_max_bytes") if isinstance(body, dict) else None
+        return limit if isinstance(limit, int) else None
+
     def asset_exists(self, sha256: str) -> bool:
         return self.request("HEAD", f"/api/assets/{sha256}/", expect=(404,)).status != 404
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from manifests import ValidationError, validate_descriptor, validate_package
-from vantage_cli.client import Console, format_error
+from vantage_cli.client import Console, ConsoleError, format_error, human_size
 from vantage_cli.config import load_settings
 from vantage_cli.errors import CliError
 from vantage_cli.project import App, is_package_dir, package_account, package_name
@@ -156,6 +156,9 @@ def _previous_latest(console: Console, plan: Plan) -> tuple[int, str] | None:
 
 
 def _upload(console: Console, plan: Plan, tally: Tally) -> None:
+    # The console refuses a larger asset before reading it, and closes the connection: the
+    # upload would end in a broken pipe instead of its 413. So it is checked here first.
+    limit = console.asset_max_bytes()
     for uri, sha, path in plan.files:
         if sha in tally.seen:
             continue
@@ -164,6 +167,12 @@ def _upload(console: Console, plan: Plan, tally: Tally) -> None:
             print(f"  Skipped {uri}: the console has it already")
             tally.skipped += 1
             continue
+        size = path.stat().st_size
+        if limit is not None and size > limit:
+            raise ConsoleError(
+                f"{uri} is {human_size(size)}; the console takes assets of at most "
+                f"{human_size(limit)} (its ASSET_MAX_MIB). Not uploaded."
+            )
         console.upload_asset(path, sha, filename=uri)
         print(f"  Uploaded {uri} ({path.stat().st_size} bytes)")
         tally.uploaded += 1

@@ -112,3 +112,12 @@ def test_a_body_without_a_length_is_cut_off_once_past_the_limit(settings):
     assert answer["status"] == 413
     assert b"at most 1 MiB (ASSET_MAX_MIB)" in answer["body"]
     assert taken == 5  # 1.25 MiB: the chunk that passed the limit, and nothing after it
+
+
+@pytest.mark.django_db
+def test_the_installation_says_the_limit_so_the_cli_checks_before_uploading(
+    viewer_client, settings
+):
+    assert viewer_client.get("/api/installation/").json()["asset_max_bytes"] == 2048 * MIB
+    settings.ASSET_MAX_MIB = 0
+    assert viewer_client.get("/api/installation/").json()["asset_max_bytes"] is None

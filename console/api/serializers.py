@@ -100,3 +100,8 @@ class InstallationSerializer(serializers.Serializer):
         help_text="By framework (PYTORCH, TENSORFLOW, MXNET): whether this console compiles "
         "such models to ONNX.",
     )
+    asset_max_bytes = serializers.IntegerField(
+        allow_null=True,
+        help_text="The largest asset an upload may have (ASSET_MAX_MIB); null: no limit. "
+        "vantage-cli checks it before uploading.",
+    )

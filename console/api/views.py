@@ -37,6 +37,7 @@ class InstallationView(APIView):
                 if framework != "ONNX"  # runs as it is
                 for reason in [modelcompile.framework_available(framework)]
             },
+            "asset_max_bytes": settings.ASSET_MAX_MIB * 1024 * 1024 or None,
         }
         return Response(InstallationSerializer(data).data)
 

@@ -46,6 +46,7 @@ class FakeConsole:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     register_errors: list[dict[str, str]] | None = None
     in_use: set[str] = field(default_factory=set)
+    asset_max_bytes: int | None = None  # the console's ASSET_MAX_MIB, in bytes
 
     def calls(self, method: str) -> list[str]:
         return [path for m, path, _headers in self.requests if m == method]
@@ -77,7 +78,14 @@ def _handler(console: FakeConsole) -> type[BaseHTTPRequestHandler]:
             query = dict(urllib.parse.parse_qsl(url.query))
             route = (self.command, url.path)
             if route == ("GET", "/api/installation/"):
-                return self._answer(200, {"account_id": console.account_id, "version": "t"})
+                return self._answer(
+                    200,
+                    {
+                        "account_id": console.account_id,
+                        "version": "t",
+                        "asset_max_bytes": console.asset_max_bytes,
+                    },
+                )
             if match := re.fullmatch(r"/api/assets/([0-9a-f]{64})/", url.path):
                 return self._asset(match[1], query)
             if route == ("POST", "/api/packages/register/"):

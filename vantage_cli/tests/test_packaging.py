@@ -180,6 +180,19 @@ def test_http_errors_show_the_consoles_detail(cli, project, console, monkeypatch
     assert "cannot reach the console at http://127.0.0.1:9" in unreachable.err
 
 
+def test_an_asset_over_the_consoles_limit_is_refused_before_it_is_sent(cli, project, console):
+    console.asset_max_bytes = 2 * 1024 * 1024  # the 3 MiB model is over it
+    result = cli("package-application", "--packages-path", MODEL, cwd=project)
+    assert result.code == 1
+    assert re.search(
+        r"[0-9a-f]{64}\.tar\.gz is 3\.0 MiB; the console takes assets of at most 2\.0 MiB "
+        r"\(its ASSET_MAX_MIB\)\. Not uploaded\.",
+        result.err,
+    ), result.err
+    assert not any(len(data) > console.asset_max_bytes for data in console.assets.values())
+    assert not console.calls("POST")  # nothing registered
+
+
 def test_folders_named_for_another_account_get_a_warning(cli, project, console):
     console.account_id = "555566667777"
     result = cli("package-application", cwd=project)
