@@ -238,6 +238,7 @@ def up(args: argparse.Namespace) -> int:
     kids = children(args.host, args.port, args.concurrency, tls)
     if args.appliance:
         kids.append(appliance_child(env))
+        env["VANTAGE_LOCAL_APPLIANCE_USB_DIR"] = str(appliance_dirs(env)[0])
     supervisor = Supervisor(kids, env, args.stop_timeout)
     # Processes the children leave behind (an application the agent started in its own session,
     # whose agent died) become the launcher's, so that a stop still finds and ends them.

@@ -174,10 +174,14 @@ DEVICE_DISK_WARN_MIB = env.get_int("DEVICE_DISK_WARN_MIB", 1024, minimum=0)
 CONSOLE_CA_FILE = env.get_str("CONSOLE_CA_FILE", "")
 if CONSOLE_CA_FILE and not Path(CONSOLE_CA_FILE).is_file():
     raise ImproperlyConfigured(f"CONSOLE_CA_FILE: {CONSOLE_CA_FILE} is not a readable file.")
+# The USB folder of the local appliance `./vantage up` runs next to the console (set by the
+# launcher): the setup wizard tells where to save an archive for it.
+LOCAL_APPLIANCE_USB_DIR = env.get_str("VANTAGE_LOCAL_APPLIANCE_USB_DIR", "")
 # RELEASE_SIGNING_KEY and LOG_IMAGE_KEY (PEM private keys) are read by devices/keys.py.
 
-# Nonces of signed device requests are remembered here to refuse replays: in Redis when there
-# is one (shared by every server process), else in the single server process's memory.
+# The cache (throttles, coalesced dashboard recounts, sign-in lockouts): in Redis when there is
+# one (shared by every process), else in each process's memory. Nothing in it must survive a
+# restart: the nonces of signed device requests are kept in the database (devices/agent_auth.py).
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -256,6 +256,17 @@ def test_archive_download_holds_a_one_time_credential_stored_only_as_hash(admin_
     assert config.provisioning_token not in api
 
 
+def test_the_power_on_step_names_the_local_appliances_usb_folder(admin_client, settings):
+    device = make_device("local-1")
+    download(admin_client, device)
+    page = admin_client.get(f"/devices/{device.device_id}/setup/").content.decode()
+    assert 'data-testid="local-usb-dir"' not in page  # no local appliance: the drive's root
+    settings.LOCAL_APPLIANCE_USB_DIR = "/srv/vantage/var/appliance/usb"
+    page = admin_client.get(f"/devices/{device.device_id}/setup/").content.decode()
+    assert "save <code>certificates-omni_local-1.zip</code> in its USB folder" in page
+    assert "<code>/srv/vantage/var/appliance/usb</code>" in page
+
+
 def test_a_new_archive_supersedes_the_old_one(admin_client):
     device = make_device(name="gate-2")
     first, _ = read_archive(download(admin_client, device).content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +26,7 @@ class DeviceSetupView(PolicyMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(presenters.device_context(device, {"status"}))
         context["archive_name"] = archive_filename(device)
+        context["local_usb_dir"] = settings.LOCAL_APPLIANCE_USB_DIR
         return context
 
 
