@@ -179,7 +179,7 @@ if CONSOLE_CA_FILE and not Path(CONSOLE_CA_FILE).is_file():
 LOCAL_APPLIANCE_USB_DIR = env.get_str("VANTAGE_LOCAL_APPLIANCE_USB_DIR", "")
 # RELEASE_SIGNING_KEY and LOG_IMAGE_KEY (PEM private keys) are read by devices/keys.py.
 
-# The cache (throttles, coalesced dashboard recounts, sign-in lockouts): in Redis when there is
+# The cache (API throttles, coalesced dashboard recounts): in Redis when there is
 # one (shared by every process), else in each process's memory. Nothing in it must survive a
 # restart: the nonces of signed device requests are kept in the database (devices/agent_auth.py).
 if REDIS_URL:
