@@ -157,7 +157,7 @@ def _previous_latest(console: Console, plan: Plan) -> tuple[int, str] | None:
 
 def _upload(console: Console, plan: Plan, tally: Tally) -> None:
     # The console refuses a larger asset before reading it, and closes the connection: the
-    # upload would end in a broken pipe instead of its 413. So it is checked here first.
+    # upload would end in "Connection reset by peer" instead of its 413. So it is checked here.
     limit = console.asset_max_bytes()
     for uri, sha, path in plan.files:
         if sha in tally.seen:
