@@ -51,6 +51,14 @@ GIB = 1024 * MIB
 UPLOAD_PATH = re.compile(r"^/api/assets/(?P<sha256>[^/]+)/$")
 
 
+def asset_quota_left() -> int | None:
+    """Bytes the asset store has left of ASSET_QUOTA_GIB; None: no quota."""
+    if not settings.ASSET_QUOTA_GIB:
+        return None
+    used = Asset.objects.aggregate(total=Sum("size"))["total"] or 0
+    return max(0, settings.ASSET_QUOTA_GIB * GIB - used)
+
+
 def upload_limit(sha256: str) -> tuple[int, str] | None:
     """The most bytes an upload of ``sha256`` may have, and the sentence that refuses more.
 
@@ -67,11 +75,11 @@ def upload_limit(sha256: str) -> tuple[int, str] | None:
                 "nothing was stored.",
             )
         )
-    if settings.ASSET_QUOTA_GIB and not Asset.objects.filter(sha256=sha256).exists():
-        used = Asset.objects.aggregate(total=Sum("size"))["total"] or 0
+    left = asset_quota_left()
+    if left is not None and not Asset.objects.filter(sha256=sha256).exists():
         limits.append(
             (
-                max(0, settings.ASSET_QUOTA_GIB * GIB - used),
+                left,
                 f"The upload would exceed the asset store's quota of {settings.ASSET_QUOTA_GIB} "
                 "GiB (ASSET_QUOTA_GIB); delete unused packages or raise the quota. "
                 "Nothing was stored.",

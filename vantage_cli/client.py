@@ -188,12 +188,16 @@ class Console:
         compilers = body.get("model_compilers") if isinstance(body, dict) else None
         return compilers if isinstance(compilers, dict) else {}
 
-    def asset_max_bytes(self) -> int | None:
-        """The largest asset the console takes (its ASSET_MAX_MIB); None: no limit, or an older
-        console that does not say."""
+    def asset_limits(self) -> tuple[int | None, int | None]:
+        """The largest asset the console takes (its ASSET_MAX_MIB) and the bytes its asset store
+        has left (ASSET_QUOTA_GIB); None: no limit, or an older console that does not say."""
         body = self.request("GET", "/api/installation/").body
-        limit = body.get("asset_max_bytes") if isinstance(body, dict) else None
-        return limit if isinstance(limit, int) else None
+        body = body if isinstance(body, dict) else {}
+        largest, left = body.get("asset_max_bytes"), body.get("asset_quota_left_bytes")
+        return (
+            largest if isinstance(largest, int) else None,
+            left if isinstance(left, int) else None,
+        )
 
     def asset_exists(self, sha256: str) -> bool:
         return self.request("HEAD", f"/api/assets/{sha256}/", expect=(404,)).status != 404

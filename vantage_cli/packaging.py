@@ -155,10 +155,28 @@ def _previous_latest(console: Console, plan: Plan) -> tuple[int, str] | None:
     return None
 
 
+def _check_limits(console: Console, missing: list[tuple[str, str, Path]]) -> None:
+    """The console refuses an asset over its limits before reading it, and closes the
+    connection: the upload would end in "Connection reset by peer" instead of its 413. So the
+    files are checked against them first, and nothing is sent when one is over."""
+    limit, quota_left = console.asset_limits()
+    for uri, _sha, path in missing:
+        size = path.stat().st_size
+        if limit is not None and size > limit:
+            raise ConsoleError(
+                f"{uri} is {human_size(size)}; the console takes assets of at most "
+                f"{human_size(limit)} (its ASSET_MAX_MIB). Nothing was uploaded."
+            )
+    total = sum(path.stat().st_size for _uri, _sha, path in missing)
+    if quota_left is not None and total > quota_left:
+        raise ConsoleError(
+            f"The assets to upload take {human_size(total)}; the console's asset store has "
+            f"{human_size(quota_left)} left of its quota (ASSET_QUOTA_GIB). Nothing was uploaded."
+        )
+
+
 def _upload(console: Console, plan: Plan, tally: Tally) -> None:
-    # The console refuses a larger asset before reading it, and closes the connection: the
-    # upload would end in "Connection reset by peer" instead of its 413. So it is checked here.
-    limit = console.asset_max_bytes()
+    missing = []
     for uri, sha, path in plan.files:
         if sha in tally.seen:
             continue
@@ -167,12 +185,9 @@ def _upload(console: Console, plan: Plan, tally: Tally) -> None:
             print(f"  Skipped {uri}: the console has it already")
             tally.skipped += 1
             continue
-        size = path.stat().st_size
-        if limit is not None and size > limit:
-            raise ConsoleError(
-                f"{uri} is {human_size(size)}; the console takes assets of at most "
-                f"{human_size(limit)} (its ASSET_MAX_MIB). Not uploaded."
-            )
+        missing.append((uri, sha, path))
+    _check_limits(console, missing)
+    for uri, sha, path in missing:
         console.upload_asset(path, sha, filename=uri)
         print(f"  Uploaded {uri} ({path.stat().st_size} bytes)")
         tally.uploaded += 1

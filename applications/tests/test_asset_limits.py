@@ -118,6 +118,13 @@ def test_a_body_without_a_length_is_cut_off_once_past_the_limit(settings):
 def test_the_installation_says_the_limit_so_the_cli_checks_before_uploading(
     viewer_client, settings
 ):
-    assert viewer_client.get("/api/installation/").json()["asset_max_bytes"] == 2048 * MIB
+    installation = viewer_client.get("/api/installation/").json()
+    assert installation["asset_max_bytes"] == 2048 * MIB
+    assert installation["asset_quota_left_bytes"] == 100 * GIB
+    Asset.objects.create(sha256="c" * 64, size=GIB, storage_name="assets/cc/elsewhere")
+    assert viewer_client.get("/api/installation/").json()["asset_quota_left_bytes"] == 99 * GIB
     settings.ASSET_MAX_MIB = 0
-    assert viewer_client.get("/api/installation/").json()["asset_max_bytes"] is None
+    settings.ASSET_QUOTA_GIB = 0
+    installation = viewer_client.get("/api/installation/").json()
+    assert installation["asset_max_bytes"] is None
+    assert installation["asset_quota_left_bytes"] is None

@@ -105,3 +105,7 @@ class InstallationSerializer(serializers.Serializer):
         help_text="The largest asset an upload may have (ASSET_MAX_MIB); null: no limit. "
         "vantage-cli checks it before uploading.",
     )
+    asset_quota_left_bytes = serializers.IntegerField(
+        allow_null=True,
+        help_text="What the asset store has left of its quota (ASSET_QUOTA_GIB); null: no quota.",
+    )

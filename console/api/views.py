@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import modelcompile
+from applications.assets import asset_quota_left
 from console.accounts import lockout_problem
 from console.api.serializers import (
     APITokenCreatedSerializer,
@@ -38,6 +39,7 @@ class InstallationView(APIView):
                 for reason in [modelcompile.framework_available(framework)]
             },
             "asset_max_bytes": settings.ASSET_MAX_MIB * 1024 * 1024 or None,
+            "asset_quota_left_bytes": asset_quota_left(),
         }
         return Response(InstallationSerializer(data).data)
 

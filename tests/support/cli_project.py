@@ -47,6 +47,7 @@ class FakeConsole:
     register_errors: list[dict[str, str]] | None = None
     in_use: set[str] = field(default_factory=set)
     asset_max_bytes: int | None = None  # the console's ASSET_MAX_MIB, in bytes
+    asset_quota_left_bytes: int | None = None  # what its ASSET_QUOTA_GIB leaves
 
     def calls(self, method: str) -> list[str]:
         return [path for m, path, _headers in self.requests if m == method]
@@ -84,6 +85,7 @@ def _handler(console: FakeConsole) -> type[BaseHTTPRequestHandler]:
                         "account_id": console.account_id,
                         "version": "t",
                         "asset_max_bytes": console.asset_max_bytes,
+                        "asset_quota_left_bytes": console.asset_quota_left_bytes,
                     },
                 )
             if match := re.fullmatch(r"/api/assets/([0-9a-f]{64})/", url.path):

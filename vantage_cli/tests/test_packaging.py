@@ -186,11 +186,20 @@ def test_an_asset_over_the_consoles_limit_is_refused_before_it_is_sent(cli, proj
     assert result.code == 1
     assert re.search(
         r"[0-9a-f]{64}\.tar\.gz is 3\.0 MiB; the console takes assets of at most 2\.0 MiB "
-        r"\(its ASSET_MAX_MIB\)\. Not uploaded\.",
+        r"\(its ASSET_MAX_MIB\)\. Nothing was uploaded\.",
         result.err,
     ), result.err
-    assert not any(len(data) > console.asset_max_bytes for data in console.assets.values())
-    assert not console.calls("POST")  # nothing registered
+    assert not console.calls("PUT") and not console.calls("POST")
+
+
+def test_assets_past_the_consoles_quota_are_refused_before_any_is_sent(cli, project, console):
+    console.asset_quota_left_bytes = 1024 * 1024
+    result = cli("package-application", "--packages-path", MODEL, cwd=project)
+    assert result.code == 1
+    assert "the console's asset store has 1.0 MiB left of its quota (ASSET_QUOTA_GIB)" in (
+        result.err
+    ), result.err
+    assert not console.calls("PUT") and not console.calls("POST")
 
 
 def test_folders_named_for_another_account_get_a_warning(cli, project, console):
