@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 
+from core.transactions import commit_asynchronously
 from devicelink.auth import MAX_SKEW_S, AuthError, parse_authorization, verify_claim
 from devices.models import DeletedDevice, Device, UsedNonce
 
@@ -53,14 +54,26 @@ def authenticate_device(
 
 def remember_nonce(device: Device, nonce: str, ts: int) -> None:
     """AuthError if ``nonce`` was used before. Nonces are kept in the database for as long as
-    their timestamp could pass the clock check, so a replay stays refused across a restart of
-    the cache or the console (a captured link login must not be accepted twice)."""
-    try:
-        with transaction.atomic():
-            UsedNonce.objects.create(device=device, nonce=nonce, ts=ts)
-    except IntegrityError:
-        raise AuthError(
-            401, "This signed request was already used (replayed); sign a new one."
-        ) from None
-    # What can no longer pass the clock check need not be remembered.
-    UsedNonce.objects.filter(device=device, ts__lt=int(time.time()) - 2 * MAX_SKEW_S).delete()
+    their timestamp could pass the clock check (``forget_old_nonces``), so a replay stays
+    refused across a restart of the cache or the console (a captured link login must not be
+    accepted twice)."""
+    table = UsedNonce._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A fleet logging in at once must not wait on a disk flush per login; one statement
+        # that says whether the nonce was new (no savepoint, no exception to unwind).
+        commit_asynchronously()
+        cursor.execute(
+            f"INSERT INTO {table} (device_id, nonce, ts) VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [device.pk, nonce, ts],
+        )
+        inserted = cursor.fetchone() is not None
+    if not inserted:
+        raise AuthError(401, "This signed request was already used (replayed); sign a new one.")
+
+
+def forget_old_nonces(now: float | None = None) -> int:
+    """Drop the nonces whose timestamp can no longer pass the clock check (by beat)."""
+    cutoff = int(time.time() if now is None else now) - 2 * MAX_SKEW_S
+    deleted, _ = UsedNonce.objects.filter(ts__lt=cutoff).delete()
+    return deleted

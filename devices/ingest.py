@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.status import DeviceConnectionStatus, DeviceStatus, UpdateProgress
+from core.transactions import commit_asynchronously
 from devicelink.messages import (
     AppliedBody,
     Heartbeat,
@@ -72,18 +73,6 @@ def _device(pk: int, session: str) -> Device:
     return device
 
 
-def _commit_asynchronously() -> None:
-    """Let the current transaction commit without waiting for the WAL to reach the disk.
-
-    For the link's bookkeeping only (a connection, a lease), which a database crash may lose
-    without harm: the appliance reconnects and heartbeats again. Never for reports, which the
-    agent deletes from its outbox once acknowledged.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def on_hello(
     pk: int,
     session: str,
@@ -97,7 +86,7 @@ def on_hello(
     decides from them how the device's secrets travel)."""
     now = timezone.now()
     with transaction.atomic():
-        _commit_asynchronously()
+        commit_asynchronously()
         device = Device.objects.select_for_update().filter(pk=pk).first()
         if device is None:
             raise LinkGone("This device was deleted from the console.", revoked=True)

@@ -59,9 +59,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["device", "ts"], name="devices_use_device__3f1205_idx")
-                ],
+                "indexes": [models.Index(fields=["ts"], name="usednonce_ts")],
                 "constraints": [
                     models.UniqueConstraint(fields=("device", "nonce"), name="device_nonce_once")
                 ],

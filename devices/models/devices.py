@@ -230,7 +230,7 @@ class UsedNonce(models.Model):
     """A signed request's nonce, kept while its timestamp could still pass the clock check.
 
     In the database, not the cache: a replay must stay refused when the cache is lost
-    (devices/agent_auth.py). Rows older than the window go as the device signs again.
+    (devices/agent_auth.py). Rows older than the window are deleted by beat.
     """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
@@ -241,7 +241,7 @@ class UsedNonce(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["device", "nonce"], name="device_nonce_once"),
         ]
-        indexes = [models.Index(fields=["device", "ts"])]
+        indexes = [models.Index(fields=["ts"], name="usednonce_ts")]
 
     def __str__(self) -> str:
         return f"nonce {self.nonce} at {self.ts}"
