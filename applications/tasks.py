@@ -67,9 +67,11 @@ def deploy_instance(self, pk: int) -> str:
     with transaction.atomic():
         instance = workflow.claim(pk, Status.DEPLOYMENT_PENDING, Status.DEPLOYMENT_REQUESTED)
         if instance is None:
-            if ApplicationInstance.objects.filter(pk=pk).exists():
+            status = ApplicationInstance.objects.filter(pk=pk).values_list("status", flat=True)
+            if status.first() not in (None, Status.DEPLOYMENT_PENDING):
                 return "already claimed"
-            # Queued before its transaction committed (queue_deployment): not there yet.
+            # Queued before its transaction committed (queue_deployment): not there yet, or
+            # committed between the claim and this look (still pending): look again.
             try:
                 raise self.retry(countdown=MISSING_ROW_RETRY_S)
             except self.MaxRetriesExceededError:

@@ -82,6 +82,28 @@ def test_the_deploy_task_looks_again_for_a_row_not_yet_committed():
     assert result.task_id  # it ran: the retries ended, not a crash
 
 
+def test_a_row_committed_between_the_claim_and_the_look_is_deployed_not_taken_for_claimed(
+    operator_client, app, device, monkeypatch
+):
+    instance = pending(operator_client, device)
+    real_claim = workflow.claim
+    missed: list[int] = []
+
+    def claim_before_the_commit(pk, expected, new_status):
+        # The worker's first claim ran while the request's transaction had not committed: it
+        # saw no row; the commit lands before the task looks again.
+        if not missed:
+            missed.append(pk)
+            return None
+        return real_claim(pk, expected, new_status)
+
+    monkeypatch.setattr(workflow, "claim", claim_before_the_commit)
+    assert tasks.deploy_instance.apply(args=(instance.pk,)).get() == "requested"
+    assert missed == [instance.pk]
+    instance.refresh_from_db()
+    assert instance.status == "DEPLOYMENT_REQUESTED"
+
+
 # --- the sweeper --------------------------------------------------------------------------------
 
 
