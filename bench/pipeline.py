@@ -333,7 +333,8 @@ async def run_pipeline(
     folder: Path, urls: list[str], warmup: float, seconds: float, image: Path | None, model: Path
 ):  # fmt: skip
     """(frames per second at the display, latency p50 ms, latency p99 ms, model threads)."""
-    from edge_agent.apps.instance import AppOptions, Instance
+    from edge_agent.apps.instance import Instance
+    from edge_agent.apps.options import AppOptions
     from edge_agent.apps.sandbox import probe_support
 
     instance_dir = folder / f"instance-{len(urls)}"

@@ -4,7 +4,7 @@ See ``supervisor.py`` for the flow, docs/agent.md ("Applications") for the opera
 docs/protocol.md for the specs and reports.
 """
 
-from edge_agent.apps.instance import AppOptions
+from edge_agent.apps.options import AppOptions
 from edge_agent.apps.process import RestartPolicy
 from edge_agent.apps.supervisor import Supervisor
 

@@ -32,7 +32,7 @@ class Place:
     """Where an instance keeps things, and what the appliance gives its code nodes."""
 
     folder: Path  # <data>/apps/<instance>
-    options: Any  # instance.AppOptions
+    options: Any  # options.AppOptions
     images: ImageCache
     runtime: Path | None  # the instance's runtime folder, while it runs
     cpus: frozenset[int] | None

@@ -31,8 +31,9 @@ from edge_agent.apps.assets import AssetCache
 from edge_agent.apps.entry import LaunchError
 from edge_agent.apps.hdmi import Hdmi
 from edge_agent.apps.images import ImageCache
-from edge_agent.apps.instance import AppOptions, Instance, signals_only
+from edge_agent.apps.instance import Instance, signals_only
 from edge_agent.apps.metrics import AppMetrics
+from edge_agent.apps.options import AppOptions
 from edge_agent.apps.sandbox import SandboxSupport, probe_support
 from edge_agent.apps.spawn import kill_leftovers
 from edge_agent.apps.staging import IMAGE_MARK, InstallError

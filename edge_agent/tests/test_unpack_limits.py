@@ -13,7 +13,7 @@ import pytest
 
 from edge_agent.apps import images
 from edge_agent.apps.images import ImageCache, ImageError
-from edge_agent.apps.instance import AppOptions
+from edge_agent.apps.options import AppOptions
 from edge_agent.runtime import modelload
 from edge_agent.runtime.modelload import StartupError, unpack
 from tests.support.diskfull import small_disk
